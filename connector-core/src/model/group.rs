@@ -1,0 +1,122 @@
+//! Groups of identical VMs kept at a given size.
+
+use super::{
+    NetworkId, OwnerId, Size, Tags, Vm, VmSpec, VmState, client_token, validate_label,
+    validate_user_tags,
+};
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+
+/// What every member of a group looks like.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    /// Group name (a label of at most 50 characters, leaving room for member suffixes).
+    pub name: String,
+    /// Member size.
+    pub size: Size,
+    /// Member image.
+    pub image: String,
+    /// Member network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkId>,
+    /// User tags on every member.
+    #[serde(default, skip_serializing_if = "Tags::is_empty")]
+    pub tags: Tags,
+}
+
+/// Longest group name: member names append `-` and up to 12 characters.
+pub const MAX_GROUP_NAME_LEN: usize = 50;
+
+impl GroupSpec {
+    /// Checks what every cloud requires.
+    pub fn validate(&self) -> Result<(), Error> {
+        validate_label("group", &self.name, MAX_GROUP_NAME_LEN)?;
+        self.member_spec(0).validate()?;
+        validate_user_tags(&self.tags)
+    }
+
+    /// The spec of member number `ordinal`. Members are named `GROUP-ORDINAL`, so the same
+    /// member always has the same token and a retried scale never doubles a member.
+    pub fn member_spec(&self, ordinal: u32) -> VmSpec {
+        VmSpec {
+            name: format!("{}-{ordinal}", self.name),
+            size: self.size.clone(),
+            image: self.image.clone(),
+            network: self.network.clone(),
+            tags: self.tags.clone(),
+            group: Some(self.name.clone()),
+        }
+    }
+
+    /// A token identifying this template (members of an older template are replaced first on
+    /// scale-down and can be told apart in a rolling upgrade).
+    pub fn template_token(&self, owner: &OwnerId) -> String {
+        client_token(owner, "group", self)
+    }
+}
+
+/// Parses a member's ordinal out of its name.
+pub fn member_ordinal(group: &str, vm_name: &str) -> Option<u32> {
+    vm_name.strip_prefix(group)?.strip_prefix('-')?.parse().ok()
+}
+
+/// Overall state of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupState {
+    /// Every member is running and the count is as asked.
+    Stable,
+    /// Members are still being created or deleted.
+    Scaling,
+    /// Some member failed.
+    Degraded,
+}
+
+/// A group as the cloud reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// Size asked for, when the cloud records one (native groups); else the live member count.
+    pub desired: u32,
+    /// Live members, ordered by name.
+    pub members: Vec<Vm>,
+}
+
+impl Group {
+    /// Builds a group from its members, sorting them by ordinal.
+    pub fn new(name: impl Into<String>, desired: u32, mut members: Vec<Vm>) -> Self {
+        let name = name.into();
+        members.sort_by_key(|m| {
+            (
+                member_ordinal(&name, &m.name).unwrap_or(u32::MAX),
+                m.name.clone(),
+            )
+        });
+        Self {
+            name,
+            desired,
+            members,
+        }
+    }
+
+    /// Members that are running.
+    pub fn ready(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.state == VmState::Running)
+            .count()
+    }
+
+    /// The group's overall state.
+    pub fn state(&self) -> GroupState {
+        if self.members.iter().any(|m| m.state == VmState::Failed) {
+            GroupState::Degraded
+        } else if self.members.len() == self.desired as usize && self.ready() == self.members.len()
+        {
+            GroupState::Stable
+        } else {
+            GroupState::Scaling
+        }
+    }
+}
