@@ -33,30 +33,26 @@ impl Default for WaitOptions {
 pub trait CloudConnectorExt: CloudConnector {
     /// Every owned VM matching `query`, across all pages.
     async fn list_all_vms(&self, query: &VmQuery) -> Result<Vec<Vm>> {
-        let mut q = query.clone();
-        let mut all = Vec::new();
-        loop {
-            let page = self.list_vms(&q).await?;
-            all.extend(page.items);
-            match page.next {
-                Some(t) => q.page_token = Some(t),
-                None => return Ok(all),
-            }
-        }
+        collect_pages(|page_token| {
+            let q = VmQuery {
+                page_token,
+                ..query.clone()
+            };
+            async move { self.list_vms(&q).await }
+        })
+        .await
     }
 
     /// Every network matching `query`, across all pages.
     async fn list_all_networks(&self, query: &NetworkQuery) -> Result<Vec<Network>> {
-        let mut q = query.clone();
-        let mut all = Vec::new();
-        loop {
-            let page = self.list_networks(&q).await?;
-            all.extend(page.items);
-            match page.next {
-                Some(t) => q.page_token = Some(t),
-                None => return Ok(all),
-            }
-        }
+        collect_pages(|page_token| {
+            let q = NetworkQuery {
+                page_token,
+                ..query.clone()
+            };
+            async move { self.list_networks(&q).await }
+        })
+        .await
     }
 
     /// The owned, live VM named `name`.
@@ -210,3 +206,21 @@ pub trait CloudConnectorExt: CloudConnector {
 }
 
 impl<T: CloudConnector + ?Sized> CloudConnectorExt for T {}
+
+/// Follows page tokens until the last page. `fetch` gets the token of the page it must return.
+async fn collect_pages<T, F, Fut>(mut fetch: F) -> Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>>>,
+{
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let page = fetch(token).await?;
+        all.extend(page.items);
+        match page.next {
+            Some(t) => token = Some(t),
+            None => return Ok(all),
+        }
+    }
+}

@@ -186,8 +186,15 @@ mod tests {
     }
 
     /// Runs `op` through a retry layer with a call that fails with `errors` in turn, then succeeds.
-    async fn run(cfg: RetryConfig, op: Operation, errors: Vec<ErrorKind>) -> (Result<u32>, u32, Duration) {
-        let retry = Retry::new(RetryConfig { seed: Some(7), ..cfg });
+    async fn run(
+        cfg: RetryConfig,
+        op: Operation,
+        errors: Vec<ErrorKind>,
+    ) -> (Result<u32>, u32, Duration) {
+        let retry = Retry::new(RetryConfig {
+            seed: Some(7),
+            ..cfg
+        });
         let calls = AtomicU32::new(0);
         let info = info();
         let start = Instant::now();
@@ -207,14 +214,24 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn transient_errors_are_absorbed() {
-        let (r, calls, _) = run(RetryConfig::default(), Operation::CreateVm, vec![ErrorKind::Transient; 3]).await;
+        let (r, calls, _) = run(
+            RetryConfig::default(),
+            Operation::CreateVm,
+            vec![ErrorKind::Transient; 3],
+        )
+        .await;
         assert_eq!(r.unwrap(), 3);
         assert_eq!(calls, 4);
     }
 
     #[tokio::test(start_paused = true)]
     async fn permanent_errors_are_not_retried() {
-        let (r, calls, _) = run(RetryConfig::default(), Operation::GetVm, vec![ErrorKind::QuotaExceeded]).await;
+        let (r, calls, _) = run(
+            RetryConfig::default(),
+            Operation::GetVm,
+            vec![ErrorKind::QuotaExceeded],
+        )
+        .await;
         assert_eq!(r.unwrap_err().kind(), &ErrorKind::QuotaExceeded);
         assert_eq!(calls, 1);
     }
@@ -224,14 +241,18 @@ mod tests {
         let throttled = ErrorKind::Throttled {
             retry_after: Some(Duration::from_secs(7)),
         };
-        let (r, _, elapsed) = run(RetryConfig::default(), Operation::ListVms, vec![throttled]).await;
+        let (r, _, elapsed) =
+            run(RetryConfig::default(), Operation::ListVms, vec![throttled]).await;
         assert!(r.is_ok());
         assert!(elapsed >= Duration::from_secs(7), "{elapsed:?}");
     }
 
     #[tokio::test(start_paused = true)]
     async fn attempts_are_bounded_and_reported() {
-        let cfg = RetryConfig { max_attempts: 3, ..Default::default() };
+        let cfg = RetryConfig {
+            max_attempts: 3,
+            ..Default::default()
+        };
         let (r, calls, _) = run(cfg, Operation::GetVm, vec![ErrorKind::Transient; 10]).await;
         let e = r.unwrap_err();
         assert_eq!((calls, e.attempts()), (3, 3));
@@ -256,14 +277,21 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn the_budget_stops_a_retry_storm() {
-        let retry = Retry::new(RetryConfig { budget: 20, seed: Some(1), ..Default::default() });
+        let retry = Retry::new(RetryConfig {
+            budget: 20,
+            seed: Some(1),
+            ..Default::default()
+        });
         let info = info();
         let call = || -> BoxFuture<'_, Result<()>> {
             Box::pin(async { Err(Error::new(ErrorKind::Transient, Operation::GetVm, "down")) })
         };
         let mut calls = 0;
         for _ in 0..5 {
-            let e = retry.around(&info, Operation::GetVm, &call).await.unwrap_err();
+            let e = retry
+                .around(&info, Operation::GetVm, &call)
+                .await
+                .unwrap_err();
             calls += e.attempts();
         }
         // 20 tokens pay for 4 retries of 5 each; after that every call is tried once.
@@ -273,7 +301,10 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn backoff_grows_but_stays_capped() {
-        let retry = Retry::new(RetryConfig { seed: Some(3), ..Default::default() });
+        let retry = Retry::new(RetryConfig {
+            seed: Some(3),
+            ..Default::default()
+        });
         let mut d = retry.cfg.initial_backoff;
         for _ in 0..50 {
             let next = retry.next_delay(d);
