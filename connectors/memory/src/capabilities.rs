@@ -1,0 +1,48 @@
+//! What the simulated cloud does: everything, minus the features its settings disable.
+
+use crate::config::{MemoryFeature, MemorySettings};
+use crate::world::{MAX_BATCH, MAX_NICS, MAX_PAGE};
+use strato_core::{Capabilities, GroupSupport, RateLimits, VipSupport};
+
+/// The capabilities of a memory cloud with these settings.
+pub fn capabilities(settings: &MemorySettings) -> Capabilities {
+    let nic = settings.has(MemoryFeature::NicAttach);
+    let vip = settings.has(MemoryFeature::Vip);
+    let rate_limits = match settings.mutating_per_sec {
+        None => RateLimits::UNLIMITED,
+        Some(rate) => RateLimits {
+            mutating_per_sec: rate,
+            mutating_burst: settings.mutating_burst,
+            ..RateLimits::UNLIMITED
+        },
+    };
+    Capabilities {
+        vm_stop_start: settings.has(MemoryFeature::StopStart),
+        size_shape: true,
+        size_native: true,
+        network_create: settings.has(MemoryFeature::NetworkCreate),
+        hot_nic_attach: nic,
+        nic_attach: nic,
+        nic_attach_replaces_vm: false,
+        max_nics_per_vm: if nic { MAX_NICS } else { 1 },
+        vip: if vip {
+            VipSupport::Cloud
+        } else {
+            VipSupport::None
+        },
+        vip_move: vip && settings.has(MemoryFeature::VipMove),
+        vip_public: vip,
+        group: if settings.has(MemoryFeature::Groups) {
+            GroupSupport::Tagged
+        } else {
+            GroupSupport::None
+        },
+        max_batch_create: MAX_BATCH,
+        max_batch_delete: MAX_BATCH,
+        // The simulated cloud looks tokens up itself, in the same lock as the create.
+        native_client_token: true,
+        eventually_consistent: !settings.visibility_delay.is_zero(),
+        max_page_size: MAX_PAGE,
+        rate_limits,
+    }
+}

@@ -1,0 +1,173 @@
+//! Settings of the simulated cloud, as read from a `kind = "memory"` profile.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+use strato_core::{Error, ErrorKind, Operation};
+
+/// A feature the simulated cloud can be told to lack, so callers (and the conformance suite)
+/// can exercise the `Unsupported` paths of a cloud that does not have it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryFeature {
+    /// `stop_vm` / `start_vm` (like a pod).
+    StopStart,
+    /// `create_network` / `delete_network` (like a cloud with fixed networks).
+    NetworkCreate,
+    /// `attach_nic` / `detach_nic`.
+    NicAttach,
+    /// VIPs altogether.
+    Vip,
+    /// `move_vip` only.
+    VipMove,
+    /// Groups (`scale_group` / `get_group`).
+    Groups,
+}
+
+/// How the simulated cloud behaves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemorySettings {
+    /// Keep the cloud in this JSON file so successive processes (CLI invocations) share it.
+    /// `None` keeps it in this process only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
+    /// How long a VM stays `pending` after it is created or started.
+    #[serde(with = "humantime_serde")]
+    pub boot_latency: Duration,
+    /// How long a new VM stays invisible to reads (`NotYetVisible` from get, absent from lists),
+    /// like EC2's eventual consistency. Zero for none.
+    #[serde(with = "humantime_serde")]
+    pub visibility_delay: Duration,
+    /// Most VMs strato may have in the account (all owners together); `None` for no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_vms: Option<u32>,
+    /// Most networks strato may create in the account (all owners together).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quota_networks: Option<u32>,
+    /// Mutating calls per second before the cloud answers `Throttled`; `None` for no limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mutating_per_sec: Option<f64>,
+    /// Burst of mutating calls allowed above `mutating_per_sec`.
+    pub mutating_burst: u32,
+    /// Account name reported in [`strato_core::CloudInfo`].
+    pub account: String,
+    /// Region name reported in [`strato_core::CloudInfo`].
+    pub region: String,
+    /// Features this cloud pretends not to have.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub disable: BTreeSet<MemoryFeature>,
+}
+
+impl Default for MemorySettings {
+    fn default() -> Self {
+        Self {
+            state_file: None,
+            // Small but not zero, so callers see `pending` and must wait like on a real cloud.
+            boot_latency: Duration::from_millis(500),
+            visibility_delay: Duration::ZERO,
+            quota_vms: None,
+            quota_networks: None,
+            mutating_per_sec: None,
+            mutating_burst: 10,
+            account: "memory".into(),
+            region: "local".into(),
+            disable: BTreeSet::new(),
+        }
+    }
+}
+
+/// Environment variable naming the state file (`from_env`).
+pub const ENV_STATE_FILE: &str = "STRATO_MEMORY_STATE_FILE";
+/// Environment variable with the boot latency, as `2s` or `500ms` (`from_env`).
+pub const ENV_BOOT_LATENCY: &str = "STRATO_MEMORY_BOOT_LATENCY";
+
+impl MemorySettings {
+    /// Defaults, with the state file and boot latency taken from `STRATO_MEMORY_STATE_FILE` and
+    /// `STRATO_MEMORY_BOOT_LATENCY` when set.
+    pub fn from_env() -> Result<Self, Error> {
+        let mut s = Self::default();
+        if let Some(path) = std::env::var_os(ENV_STATE_FILE).filter(|p| !p.is_empty()) {
+            s.state_file = Some(path.into());
+        }
+        if let Ok(v) = std::env::var(ENV_BOOT_LATENCY) {
+            s.boot_latency = humantime_serde::re::humantime::parse_duration(&v).map_err(|e| {
+                bad(
+                    "boot_latency",
+                    format!("{ENV_BOOT_LATENCY}={v:?} is not a duration like 2s or 500ms: {e}"),
+                )
+            })?;
+        }
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Reads settings from a profile table, naming the offending key on error.
+    pub fn from_table(table: &toml::Table) -> Result<Self, Error> {
+        let s: Self = table.clone().try_into().map_err(|e: toml::de::Error| {
+            bad("memory", format!("memory settings: {}", e.message()))
+        })?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// Checks values serde cannot.
+    pub fn validate(&self) -> Result<(), Error> {
+        if let Some(r) = self.mutating_per_sec
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(bad(
+                "mutating_per_sec",
+                format!("mutating_per_sec {r} must be a positive number"),
+            ));
+        }
+        if self.mutating_per_sec.is_some() && self.mutating_burst == 0 {
+            return Err(bad("mutating_burst", "mutating_burst must be at least 1"));
+        }
+        if let Some(p) = &self.state_file
+            && p.as_os_str().is_empty()
+        {
+            return Err(bad("state_file", "state_file must not be empty"));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn has(&self, feature: MemoryFeature) -> bool {
+        !self.disable.contains(&feature)
+    }
+}
+
+fn bad(field: &str, message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidSpec, Operation::Configure, message)
+        .with_field(field)
+        .with_cloud(crate::CLOUD)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_a_profile_table_and_refuses_unknown_keys() {
+        let t: toml::Table = toml::from_str(
+            "boot_latency = \"2s\"\nvisibility_delay = \"300ms\"\nquota_vms = 4\ndisable = [\"stop_start\"]",
+        )
+        .unwrap();
+        let s = MemorySettings::from_table(&t).unwrap();
+        assert_eq!(s.boot_latency, Duration::from_secs(2));
+        assert_eq!(s.visibility_delay, Duration::from_millis(300));
+        assert_eq!(s.quota_vms, Some(4));
+        assert!(!s.has(MemoryFeature::StopStart));
+        assert_eq!(s.account, "memory");
+
+        let t: toml::Table = toml::from_str("boot_latncy = \"2s\"").unwrap();
+        let e = MemorySettings::from_table(&t).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidSpec);
+        assert!(e.to_string().contains("boot_latncy"), "{e}");
+
+        let t: toml::Table = toml::from_str("mutating_per_sec = -1.0").unwrap();
+        let e = MemorySettings::from_table(&t).unwrap_err();
+        assert_eq!(e.field(), Some("mutating_per_sec"));
+    }
+}

@@ -1,0 +1,35 @@
+//! strato's in-process simulated cloud.
+//!
+//! It is the connector a fresh installation uses before any real cloud is configured, and the
+//! reference implementation of the [`strato_core::CloudConnector`] semantics: ownership,
+//! idempotent creates by client token, paging, IPAM per network, VIPs, tag-defined groups with
+//! partial scale-up under a quota. It also simulates what makes real clouds hard: boot latency,
+//! eventual consistency (`visibility_delay`), quotas and request rate limits. Transient failures
+//! and timeouts are injected by the core's fault layer on top of any connector.
+//!
+//! Several [`MemoryCloud`]s of different owners can share one [`MemoryBackend`] (one account);
+//! with [`MemorySettings::state_file`] the account lives in a JSON file shared, under a file
+//! lock, by every process that names it (successive CLI invocations see the same resources).
+//! States that change over time are computed from stored timestamps, so a VM created by one
+//! process is running for the next one once the boot latency has passed.
+
+#![deny(missing_docs)]
+
+mod backend;
+mod capabilities;
+mod client;
+mod config;
+mod convert;
+mod error;
+mod factory;
+mod world;
+
+pub use backend::{Inventory, MemoryBackend};
+pub use capabilities::capabilities;
+pub use client::MemoryCloud;
+pub use config::{ENV_BOOT_LATENCY, ENV_STATE_FILE, MemoryFeature, MemorySettings};
+pub use factory::MemoryFactory;
+pub use world::{DEFAULT_NETWORK, MAX_NICS, MAX_PAGE};
+
+/// The connector kind.
+pub const CLOUD: &str = "memory";
