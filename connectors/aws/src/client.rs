@@ -1,0 +1,376 @@
+//! The AWS connector: the struct, how it is built, shared EC2 helpers and the trait impl.
+//!
+//! Each family of operations lives in its own module (`vms`, `networks`, `nics`, `vips`,
+//! `groups`) as inherent methods; the trait impl below only forwards.
+
+use crate::capabilities::CAPABILITIES;
+use crate::config::AwsSettings;
+use crate::convert::{self, LIVE_STATES};
+use crate::error::{CLOUD, Context, map_sdk_error};
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_credential_types::Credentials;
+use aws_sdk_ec2::types::{Filter, Instance};
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+use std::time::Duration;
+use strato_core::{
+    Capabilities, CloudConnector, CloudInfo, Error, ErrorKind, Group, GroupSpec, Network,
+    NetworkId, NetworkQuery, NetworkSpec, Nic, NicId, NicSpec, OwnerId, Page, Result, Vip, VipId,
+    VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, async_trait,
+};
+use tokio::time::Instant;
+
+/// The AWS EC2 connector for one owner in one region.
+pub struct AwsConnector {
+    pub(crate) ec2: aws_sdk_ec2::Client,
+    pub(crate) info: CloudInfo,
+    pub(crate) settings: AwsSettings,
+    /// Ids this connector created and when, so that a "does not exist" answer shortly after is
+    /// read as EC2's eventual consistency (NotYetVisible, retried) and not as a deletion.
+    recent: Mutex<HashMap<String, Instant>>,
+}
+
+impl fmt::Debug for AwsConnector {
+    // By hand: the SDK config holds the credentials provider; only say where we talk to.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AwsConnector")
+            .field("owner", &self.info.owner)
+            .field("region", &self.info.region)
+            .field("endpoint_url", &self.settings.endpoint_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An EC2 client config for a fixed endpoint with static credentials (moto, tests, benches).
+/// Production code uses [`AwsConnector::connect`] and aws-config's default chain instead.
+pub fn static_ec2_config(
+    endpoint_url: &str,
+    region: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+) -> aws_sdk_ec2::config::Builder {
+    aws_sdk_ec2::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_sdk_ec2::config::Region::new(region.to_owned()))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "strato-static",
+        ))
+        .endpoint_url(endpoint_url)
+        .retry_config(RetryConfig::disabled())
+}
+
+impl AwsConnector {
+    /// Builds a connector from a profile's settings: credentials and (unless set) region from
+    /// aws-config's default chain. Does not call AWS.
+    pub async fn connect(owner: OwnerId, settings: AwsSettings) -> Result<Self> {
+        settings.validate()?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(r) = &settings.region {
+            loader = loader.region(aws_config::Region::new(r.clone()));
+        }
+        if let Some(p) = &settings.aws_profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(u) = &settings.endpoint_url {
+            loader = loader.endpoint_url(u);
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(Error::invalid_spec(
+                "region",
+                "no AWS region: set region in the aws profile, or AWS_REGION, or a region in ~/.aws/config",
+            )
+            .with_operation(strato_core::Operation::Configure)
+            .with_cloud(CLOUD));
+        }
+        Ok(Self::from_conf(
+            aws_sdk_ec2::config::Builder::from(&sdk),
+            owner,
+            settings,
+        ))
+    }
+
+    /// Builds a connector on a given EC2 client config (tests, benches, custom HTTP clients).
+    /// Retry and timeout settings of the profile are applied on top.
+    pub fn from_conf(
+        conf: aws_sdk_ec2::config::Builder,
+        owner: OwnerId,
+        settings: AwsSettings,
+    ) -> Self {
+        let attempts = settings.sdk_max_attempts.unwrap_or(1);
+        let retry = if attempts <= 1 {
+            RetryConfig::disabled()
+        } else {
+            RetryConfig::standard().with_max_attempts(attempts)
+        };
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(settings.attempt_timeout.unwrap_or(Duration::from_secs(30)))
+            .build();
+        let conf = conf.retry_config(retry).timeout_config(timeouts).build();
+        let region = conf.region().map(|r| r.to_string()).unwrap_or_default();
+        Self {
+            ec2: aws_sdk_ec2::Client::from_conf(conf),
+            info: CloudInfo {
+                kind: CLOUD,
+                account: String::new(),
+                region,
+                owner,
+            },
+            settings,
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The EC2 client (for callers that need a call strato does not wrap).
+    pub fn ec2(&self) -> &aws_sdk_ec2::Client {
+        &self.ec2
+    }
+
+    /// The profile settings.
+    pub fn settings(&self) -> &AwsSettings {
+        &self.settings
+    }
+
+    pub(crate) fn owner(&self) -> &OwnerId {
+        &self.info.owner
+    }
+
+    /// Remembers ids just created (see `recent`).
+    pub(crate) fn remember(&self, ids: impl IntoIterator<Item = String>) {
+        let now = Instant::now();
+        let grace = self.settings.visibility_grace();
+        let mut m = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        m.retain(|_, t| now.duration_since(*t) < grace);
+        for id in ids {
+            m.insert(id, now);
+        }
+    }
+
+    pub(crate) fn forget(&self, id: &str) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+    }
+
+    pub(crate) fn is_recent(&self, id: &str) -> bool {
+        let m = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(id)
+            .is_some_and(|t| t.elapsed() < self.settings.visibility_grace())
+    }
+
+    /// The error mapper of one call.
+    pub(crate) fn sdk_err<E>(
+        &self,
+        op: strato_core::Operation,
+        ctx: Context,
+    ) -> impl FnOnce(
+        aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
+    ) -> Error
+    where
+        E: aws_sdk_ec2::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        move |e| map_sdk_error(e, op, ctx)
+    }
+
+    /// Reads one instance. `Ok(None)` when EC2 says it does not exist; `NotYetVisible` instead
+    /// when this connector created it moments ago.
+    pub(crate) async fn describe_instance(
+        &self,
+        id: &VmId,
+        op: strato_core::Operation,
+    ) -> Result<Option<Instance>> {
+        let just_created = self.is_recent(id.as_str());
+        let ctx = Context {
+            just_created,
+            creating: false,
+        };
+        let res = self
+            .ec2
+            .describe_instances()
+            .instance_ids(id.as_str())
+            .send()
+            .await;
+        let out = match res {
+            Ok(o) => o,
+            Err(e) => {
+                let e = map_sdk_error(e, op, ctx).with_resource(id);
+                return if e.is_not_found() { Ok(None) } else { Err(e) };
+            }
+        };
+        let inst = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances())
+            .find(|i| i.instance_id() == Some(id.as_str()))
+            .cloned();
+        if inst.is_none() && just_created {
+            return Err(Error::new(
+                ErrorKind::NotYetVisible,
+                op,
+                format!("instance {id} is not visible yet"),
+            )
+            .with_cloud(CLOUD)
+            .with_resource(id));
+        }
+        Ok(inst)
+    }
+
+    /// Reads an instance this owner owns and that is not terminated; anything else is NotFound.
+    pub(crate) async fn owned_instance(
+        &self,
+        id: &VmId,
+        op: strato_core::Operation,
+    ) -> Result<(Instance, Vm)> {
+        let inst = self.describe_instance(id, op).await?;
+        match inst
+            .as_ref()
+            .and_then(|i| convert::vm_of(i, None).map(|vm| (i, vm)))
+        {
+            Some((i, vm)) if vm.ownership.owner == *self.owner() && vm.state.is_live() => {
+                Ok((i.clone(), vm))
+            }
+            _ => Err(Error::not_found(op, format!("vm {id}")).with_cloud(CLOUD)),
+        }
+    }
+
+    /// Every instance matching `filters`, across all pages.
+    pub(crate) async fn describe_all_instances(
+        &self,
+        filters: Vec<Filter>,
+        op: strato_core::Operation,
+    ) -> Result<Vec<Instance>> {
+        let mut all = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let (items, next) = self
+                .describe_instances_page(filters.clone(), 1000, token.take(), op)
+                .await?;
+            all.extend(items);
+            match next {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    /// One page of DescribeInstances.
+    pub(crate) async fn describe_instances_page(
+        &self,
+        filters: Vec<Filter>,
+        max_results: i32,
+        token: Option<String>,
+        op: strato_core::Operation,
+    ) -> Result<(Vec<Instance>, Option<String>)> {
+        let out = self
+            .ec2
+            .describe_instances()
+            .set_filters(Some(filters))
+            .max_results(max_results.clamp(5, 1000))
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(self.sdk_err(op, Context::default()))?;
+        let items = out
+            .reservations()
+            .iter()
+            .flat_map(|r| r.instances().iter().cloned())
+            .collect();
+        Ok((items, out.next_token().map(str::to_owned)))
+    }
+
+    /// Filters selecting this owner's live instances.
+    pub(crate) fn live_owned_filters(&self) -> Vec<Filter> {
+        vec![
+            convert::owner_filter(self.owner()),
+            convert::filter_any(
+                "instance-state-name",
+                LIVE_STATES.iter().map(|s| s.to_string()),
+            ),
+        ]
+    }
+}
+
+#[async_trait]
+impl CloudConnector for AwsConnector {
+    fn info(&self) -> &CloudInfo {
+        &self.info
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut c = CAPABILITIES;
+        c.max_batch_create = self.settings.batch_size();
+        c.max_batch_delete = self.settings.batch_size();
+        c
+    }
+
+    async fn create_vm(&self, spec: &VmSpec) -> Result<Vm> {
+        self.create_vm_impl(spec).await
+    }
+    async fn get_vm(&self, id: &VmId) -> Result<Vm> {
+        self.get_vm_impl(id).await
+    }
+    async fn list_vms(&self, query: &VmQuery) -> Result<Page<Vm>> {
+        self.list_vms_impl(query).await
+    }
+    async fn delete_vm(&self, id: &VmId) -> Result<()> {
+        self.delete_vm_impl(id).await
+    }
+    async fn start_vm(&self, id: &VmId) -> Result<Vm> {
+        self.start_stop_impl(id, true).await
+    }
+    async fn stop_vm(&self, id: &VmId) -> Result<Vm> {
+        self.start_stop_impl(id, false).await
+    }
+
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<Network> {
+        self.create_network_impl(spec).await
+    }
+    async fn get_network(&self, id: &NetworkId) -> Result<Network> {
+        self.get_network_impl(id).await
+    }
+    async fn list_networks(&self, query: &NetworkQuery) -> Result<Page<Network>> {
+        self.list_networks_impl(query).await
+    }
+    async fn delete_network(&self, id: &NetworkId) -> Result<()> {
+        self.delete_network_impl(id).await
+    }
+
+    async fn attach_nic(&self, vm: &VmId, spec: &NicSpec) -> Result<Nic> {
+        self.attach_nic_impl(vm, spec).await
+    }
+    async fn detach_nic(&self, vm: &VmId, nic: &NicId) -> Result<()> {
+        self.detach_nic_impl(vm, nic).await
+    }
+
+    async fn allocate_vip(&self, spec: &VipSpec) -> Result<Vip> {
+        self.allocate_vip_impl(spec).await
+    }
+    async fn get_vip(&self, id: &VipId) -> Result<Vip> {
+        self.get_vip_impl(id).await
+    }
+    async fn list_vips(&self, query: &VipQuery) -> Result<Vec<Vip>> {
+        self.list_vips_impl(query).await
+    }
+    async fn move_vip(&self, id: &VipId, to: &VmId) -> Result<Vip> {
+        self.move_vip_impl(id, to).await
+    }
+    async fn release_vip(&self, id: &VipId) -> Result<()> {
+        self.release_vip_impl(id).await
+    }
+
+    async fn scale_group(&self, spec: &GroupSpec, size: u32) -> Result<Group> {
+        self.scale_group_impl(spec, size).await
+    }
+    async fn get_group(&self, name: &str) -> Result<Group> {
+        self.get_group_impl(name).await
+    }
+}

@@ -1,0 +1,245 @@
+//! Networks as VPC subnets.
+
+use crate::client::AwsConnector;
+use crate::convert::{self, EC2_NAME_TAG, filter, tag_spec};
+use crate::error::{CLOUD, Context, map_sdk_error};
+use crate::paging;
+use aws_sdk_ec2::types::{Filter, ResourceType, Subnet};
+use strato_core::{
+    Error, ErrorKind, NAME_TAG, Network, NetworkId, NetworkQuery, NetworkSpec, Operation, Page,
+    Result,
+};
+
+impl AwsConnector {
+    /// Reads one subnet; `Ok(None)` when it does not exist.
+    async fn describe_subnet(&self, id: &NetworkId, op: Operation) -> Result<Option<Subnet>> {
+        let ctx = Context {
+            just_created: self.is_recent(id.as_str()),
+            creating: false,
+        };
+        match self
+            .ec2
+            .describe_subnets()
+            .subnet_ids(id.as_str())
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.subnets().first().cloned()),
+            Err(e) => {
+                let e = map_sdk_error(e, op, ctx).with_resource(id);
+                if e.is_not_found() { Ok(None) } else { Err(e) }
+            }
+        }
+    }
+
+    async fn describe_subnets_all(
+        &self,
+        filters: Vec<Filter>,
+        op: Operation,
+    ) -> Result<Vec<Subnet>> {
+        let mut all = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .ec2
+                .describe_subnets()
+                .set_filters(Some(filters.clone()))
+                .max_results(1000)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(self.sdk_err(op, Context::default()))?;
+            all.extend(out.subnets().iter().cloned());
+            match out.next_token() {
+                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
+                _ => return Ok(all),
+            }
+        }
+    }
+
+    pub(crate) async fn create_network_impl(&self, spec: &NetworkSpec) -> Result<Network> {
+        let op = Operation::CreateNetwork;
+        let fail = |e: Error| e.with_operation(op).with_cloud(CLOUD);
+        spec.validate().map_err(fail)?;
+        let cidr = match spec.cidr {
+            Some(ipnet::IpNet::V4(c)) => c,
+            Some(other) => {
+                return Err(fail(Error::invalid_spec(
+                    "cidr",
+                    format!(
+                        "cidr {other} is IPv6; aws networks are subnets with an IPv4 CIDR like 10.0.1.0/24"
+                    ),
+                )));
+            }
+            None => {
+                return Err(fail(Error::invalid_spec(
+                    "cidr",
+                    "aws networks are VPC subnets and need a cidr, like 10.0.1.0/24",
+                )));
+            }
+        };
+        let vpc = spec
+            .parent
+            .clone()
+            .or_else(|| self.settings.vpc.clone())
+            .ok_or_else(|| {
+                fail(Error::invalid_spec(
+                    "parent",
+                    "no VPC: give the network a parent (vpc-...) or set vpc in the aws profile",
+                ))
+            })?;
+        if !vpc.starts_with("vpc-") {
+            return Err(fail(Error::invalid_spec(
+                "parent",
+                format!("parent {vpc:?} is not a VPC id like vpc-0123"),
+            )));
+        }
+        let token = spec.client_token(self.owner());
+        let mut filters = vec![
+            convert::owner_filter(self.owner()),
+            filter(&format!("tag:{NAME_TAG}"), spec.name.as_str()),
+        ];
+        filters.push(filter("vpc-id", vpc.as_str()));
+        if let Some(existing) = self
+            .describe_subnets_all(filters, op)
+            .await?
+            .iter()
+            .find_map(convert::network_of)
+        {
+            if existing
+                .ownership
+                .as_ref()
+                .is_some_and(|o| o.token == token)
+            {
+                return Ok(existing);
+            }
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                op,
+                format!(
+                    "network {:?} already exists ({}) and was made from a different spec",
+                    spec.name, existing.id
+                ),
+            )
+            .with_cloud(CLOUD)
+            .with_resource(&existing.id));
+        }
+        let mut tags = spec.tags.clone();
+        spec.ownership(self.owner()).apply(&mut tags);
+        tags.insert(NAME_TAG.into(), spec.name.clone());
+        tags.insert(EC2_NAME_TAG.into(), spec.name.clone());
+        let out = self
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(cidr.to_string())
+            .set_availability_zone(self.settings.availability_zone.clone())
+            .tag_specifications(tag_spec(ResourceType::Subnet, &tags))
+            .send()
+            .await
+            .map_err(self.sdk_err(
+                op,
+                Context {
+                    just_created: false,
+                    creating: true,
+                },
+            ))?;
+        let mut subnet = out.subnet().cloned().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Internal,
+                op,
+                "CreateSubnet answered without a subnet",
+            )
+            .with_cloud(CLOUD)
+        })?;
+        if subnet.tags().is_empty() {
+            subnet.tags = Some(convert::ec2_tags(&tags));
+        }
+        let net = convert::network_of(&subnet).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Internal,
+                op,
+                "CreateSubnet answered without an id",
+            )
+            .with_cloud(CLOUD)
+        })?;
+        self.remember([net.id.to_string()]);
+        Ok(net)
+    }
+
+    pub(crate) async fn get_network_impl(&self, id: &NetworkId) -> Result<Network> {
+        let op = Operation::GetNetwork;
+        self.describe_subnet(id, op)
+            .await?
+            .as_ref()
+            .and_then(convert::network_of)
+            .ok_or_else(|| Error::not_found(op, format!("network {id}")).with_cloud(CLOUD))
+    }
+
+    pub(crate) async fn list_networks_impl(&self, query: &NetworkQuery) -> Result<Page<Network>> {
+        let op = Operation::ListNetworks;
+        let mut filters = Vec::new();
+        if !query.include_unowned {
+            filters.push(convert::owner_filter(self.owner()));
+            if let Some(n) = &query.name {
+                filters.push(filter(&format!("tag:{NAME_TAG}"), n.as_str()));
+            }
+        }
+        let owner = self.owner().clone();
+        let max = crate::capabilities::CAPABILITIES.max_page_size;
+        paging::page(
+            query.page_size,
+            query.page_token.as_deref(),
+            max,
+            |tok, max_results| {
+                let filters = filters.clone();
+                let owner = owner.clone();
+                async move {
+                    let out = self
+                        .ec2
+                        .describe_subnets()
+                        .set_filters((!filters.is_empty()).then_some(filters))
+                        .max_results(max_results.clamp(5, 1000))
+                        .set_next_token(tok)
+                        .send()
+                        .await
+                        .map_err(self.sdk_err(op, Context::default()))?;
+                    let nets = out
+                        .subnets()
+                        .iter()
+                        .filter_map(convert::network_of)
+                        .filter(|n| query.matches(&owner, n))
+                        .collect();
+                    Ok((nets, out.next_token().map(str::to_owned)))
+                }
+            },
+        )
+        .await
+        .map_err(|e| e.with_operation(op).with_cloud(CLOUD))
+    }
+
+    pub(crate) async fn delete_network_impl(&self, id: &NetworkId) -> Result<()> {
+        let op = Operation::DeleteNetwork;
+        let Some(subnet) = self.describe_subnet(id, op).await? else {
+            return Ok(());
+        };
+        let owned = convert::network_of(&subnet)
+            .and_then(|n| n.ownership)
+            .is_some_and(|o| o.owner == *self.owner());
+        if !owned {
+            return Err(Error::not_found(op, format!("network {id}")).with_cloud(CLOUD));
+        }
+        match self.ec2.delete_subnet().subnet_id(id.as_str()).send().await {
+            Ok(_) => {
+                self.forget(id.as_str());
+                Ok(())
+            }
+            Err(e) => {
+                let e = map_sdk_error(e, op, Context::default()).with_resource(id);
+                // DependencyViolation (instances or ENIs still in it) stays a Conflict with EC2's
+                // own message naming the subnet.
+                if e.is_not_found() { Ok(()) } else { Err(e) }
+            }
+        }
+    }
+}

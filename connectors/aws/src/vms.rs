@@ -1,0 +1,346 @@
+//! VMs as EC2 instances.
+
+use crate::client::AwsConnector;
+use crate::convert::{
+    self, EC2_NAME_TAG, ORDINAL_BASE_TAG, SIZE_TAG, TEMPLATE_TAG, filter, tag_spec,
+};
+use crate::error::{CLOUD, Context};
+use crate::{paging, sizes};
+use aws_sdk_ec2::types::{Instance, InstanceType, ResourceType};
+use strato_core::{
+    Error, ErrorKind, GROUP_TAG, GroupSpec, NAME_TAG, Operation, Page, Result, Vm, VmId, VmQuery,
+    VmSpec, member_ordinal,
+};
+
+impl AwsConnector {
+    /// The AMI of a spec: `default` means the profile's `image`.
+    pub(crate) fn resolve_image(&self, image: &str) -> Result<String> {
+        let image = image.trim();
+        if image == "default" {
+            return self.settings.image.clone().ok_or_else(|| {
+                Error::invalid_spec(
+                    "image",
+                    "image \"default\" needs the aws profile setting image (an AMI id)",
+                )
+            });
+        }
+        if !image.starts_with("ami-") || image.len() < 8 {
+            return Err(Error::invalid_spec(
+                "image",
+                format!("image {image:?} is not an AMI id like ami-0abcdef1234567890"),
+            ));
+        }
+        Ok(image.to_owned())
+    }
+
+    /// The instance type of a spec.
+    pub(crate) fn resolve_size(&self, size: &strato_core::Size) -> Result<String> {
+        sizes::resolve(
+            size,
+            self.settings.instance_type.as_deref(),
+            &self.settings.shape_families,
+        )
+    }
+
+    /// The group template a member spec belongs to (a member's spec minus its name).
+    pub(crate) fn template_of(&self, spec: &VmSpec) -> Option<String> {
+        let group = spec.group.as_ref()?;
+        let g = GroupSpec {
+            name: group.clone(),
+            size: spec.size.clone(),
+            image: spec.image.clone(),
+            network: spec.network.clone(),
+            tags: spec.tags.clone(),
+        };
+        Some(g.template_token(self.owner()))
+    }
+
+    /// True when `vm` was made from `spec`: the same client token, or (a batch-launched group
+    /// member) the same group template.
+    fn made_from(&self, vm: &Vm, spec: &VmSpec, token: &str) -> bool {
+        vm.ownership.token == token
+            || (vm.tags.contains_key(ORDINAL_BASE_TAG)
+                && self
+                    .template_of(spec)
+                    .is_some_and(|t| vm.tags.get(TEMPLATE_TAG) == Some(&t)))
+    }
+
+    /// Live owned instances named `name`, including batch-launched group members (whose name is
+    /// derived, not tagged).
+    pub(crate) async fn find_by_name(&self, name: &str, op: Operation) -> Result<Vec<Vm>> {
+        let mut filters = self.live_owned_filters();
+        filters.push(filter(&format!("tag:{NAME_TAG}"), name));
+        let mut found: Vec<Instance> = self.describe_all_instances(filters, op).await?;
+        // NAME-ORDINAL may be member ORDINAL of group NAME, launched in a batch.
+        if let Some((group, _)) = name.rsplit_once('-')
+            && member_ordinal(group, name).is_some()
+        {
+            let mut filters = self.live_owned_filters();
+            filters.push(filter(&format!("tag:{GROUP_TAG}"), group));
+            filters.push(filter("tag-key", ORDINAL_BASE_TAG));
+            found.extend(self.describe_all_instances(filters, op).await?);
+        }
+        let mut vms: Vec<Vm> = found
+            .iter()
+            .filter_map(|i| convert::vm_of(i, None))
+            .filter(|v| v.name == name)
+            .collect();
+        vms.sort_by(|a, b| a.id.cmp(&b.id));
+        vms.dedup_by(|a, b| a.id == b.id);
+        Ok(vms)
+    }
+
+    pub(crate) async fn create_vm_impl(&self, spec: &VmSpec) -> Result<Vm> {
+        let op = Operation::CreateVm;
+        let fail = |e: Error| e.with_operation(op).with_cloud(CLOUD);
+        spec.validate().map_err(fail)?;
+        let instance_type = self.resolve_size(&spec.size).map_err(fail)?;
+        let image = self.resolve_image(&spec.image).map_err(fail)?;
+        let token = spec.client_token(self.owner());
+
+        // EC2 dedupes by ClientToken, moto does not, and a restarted controller may not know
+        // whether its last RunInstances went through: look for the VM by name first.
+        if let Some(vm) = self.find_by_name(&spec.name, op).await?.into_iter().next() {
+            if self.made_from(&vm, spec, &token) {
+                return Ok(vm);
+            }
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                op,
+                format!(
+                    "vm {:?} already exists ({}) and was made from a different spec",
+                    spec.name, vm.id
+                ),
+            )
+            .with_cloud(CLOUD)
+            .with_resource(&vm.id));
+        }
+
+        let mut tags = spec.tags.clone();
+        spec.ownership(self.owner()).apply(&mut tags);
+        tags.insert(NAME_TAG.into(), spec.name.clone());
+        tags.insert(EC2_NAME_TAG.into(), spec.name.clone());
+        tags.insert(SIZE_TAG.into(), spec.size.to_string());
+        if let Some(t) = self.template_of(spec) {
+            tags.insert(TEMPLATE_TAG.into(), t);
+        }
+        let subnet = spec
+            .network
+            .as_ref()
+            .map(|n| n.to_string())
+            .or_else(|| self.settings.subnet.clone());
+        let out = self
+            .ec2
+            .run_instances()
+            .image_id(image)
+            .instance_type(InstanceType::from(instance_type.as_str()))
+            .min_count(1)
+            .max_count(1)
+            .client_token(&token)
+            .set_subnet_id(subnet)
+            .set_security_group_ids(self.security_groups())
+            .tag_specifications(tag_spec(ResourceType::Instance, &tags))
+            .send()
+            .await
+            .map_err(self.sdk_err(
+                op,
+                Context {
+                    just_created: false,
+                    creating: true,
+                },
+            ))?;
+        let inst = out.instances().first().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Internal,
+                op,
+                "RunInstances answered without an instance",
+            )
+            .with_cloud(CLOUD)
+        })?;
+        let vm = convert::vm_of(inst, Some(&tags)).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Internal,
+                op,
+                "RunInstances answered an instance without an id",
+            )
+            .with_cloud(CLOUD)
+        })?;
+        self.remember([vm.id.to_string()]);
+        tracing::debug!(vm = %vm.id, name = %vm.name, instance_type, "instance launched");
+        Ok(vm)
+    }
+
+    pub(crate) fn security_groups(&self) -> Option<Vec<String>> {
+        (!self.settings.security_groups.is_empty()).then(|| self.settings.security_groups.clone())
+    }
+
+    pub(crate) async fn get_vm_impl(&self, id: &VmId) -> Result<Vm> {
+        let op = Operation::GetVm;
+        let inst = self.describe_instance(id, op).await?;
+        match inst.as_ref().and_then(|i| convert::vm_of(i, None)) {
+            Some(vm) if vm.ownership.owner == *self.owner() => Ok(vm),
+            _ => Err(Error::not_found(op, format!("vm {id}")).with_cloud(CLOUD)),
+        }
+    }
+
+    pub(crate) async fn list_vms_impl(&self, query: &VmQuery) -> Result<Page<Vm>> {
+        let op = Operation::ListVms;
+        let max = crate::capabilities::CAPABILITIES.max_page_size;
+        // A name query finds at most a few instances: read them whole (both tagged and
+        // batch-derived names), then page the result by offset.
+        if let Some(name) = &query.name {
+            let mut filters = vec![convert::owner_filter(self.owner())];
+            filters.extend(self.state_filter(query));
+            let mut vms = Vec::new();
+            let mut f = filters.clone();
+            f.push(filter(&format!("tag:{NAME_TAG}"), name.as_str()));
+            vms.extend(self.describe_all_instances(f, op).await?);
+            if let Some((group, _)) = name.rsplit_once('-')
+                && member_ordinal(group, name).is_some()
+            {
+                let mut f = filters;
+                f.push(filter(&format!("tag:{GROUP_TAG}"), group));
+                f.push(filter("tag-key", ORDINAL_BASE_TAG));
+                vms.extend(self.describe_all_instances(f, op).await?);
+            }
+            let mut vms: Vec<Vm> = vms
+                .iter()
+                .filter_map(|i| convert::vm_of(i, None))
+                .filter(|v| v.ownership.owner == *self.owner() && query.matches(v))
+                .collect();
+            vms.sort_by(|a, b| a.id.cmp(&b.id));
+            vms.dedup_by(|a, b| a.id == b.id);
+            return Page::from_offset(vms, query.page_size, query.page_token.as_deref(), max)
+                .map_err(|e| e.with_operation(op).with_cloud(CLOUD));
+        }
+        let mut filters = vec![convert::owner_filter(self.owner())];
+        filters.extend(self.state_filter(query));
+        if let Some(g) = &query.group {
+            filters.push(filter(&format!("tag:{GROUP_TAG}"), g.as_str()));
+        }
+        for (k, v) in &query.tags {
+            filters.push(filter(&format!("tag:{k}"), v.as_str()));
+        }
+        let owner = self.owner().clone();
+        paging::page(
+            query.page_size,
+            query.page_token.as_deref(),
+            max,
+            |tok, max_results| {
+                let filters = filters.clone();
+                let owner = owner.clone();
+                async move {
+                    let (items, next) = self
+                        .describe_instances_page(filters, max_results, tok, op)
+                        .await?;
+                    let vms = items
+                        .iter()
+                        .filter_map(|i| convert::vm_of(i, None))
+                        .filter(|v| v.ownership.owner == owner && query.matches(v))
+                        .collect();
+                    Ok((vms, next))
+                }
+            },
+        )
+        .await
+        .map_err(|e| e.with_operation(op).with_cloud(CLOUD))
+    }
+
+    /// The instance-state-name filter of a query (live states unless told otherwise).
+    fn state_filter(&self, query: &VmQuery) -> Option<aws_sdk_ec2::types::Filter> {
+        let states: Vec<String> = match query.state {
+            Some(s) => convert::ec2_states(s)
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            None if query.include_deleted => return None,
+            None => convert::LIVE_STATES.iter().map(|s| s.to_string()).collect(),
+        };
+        // Failed/Unknown have no EC2 state: filter client-side only.
+        (!states.is_empty()).then(|| convert::filter_any("instance-state-name", states))
+    }
+
+    pub(crate) async fn delete_vm_impl(&self, id: &VmId) -> Result<()> {
+        let op = Operation::DeleteVm;
+        let Some(inst) = self.describe_instance(id, op).await? else {
+            return Ok(());
+        };
+        let Some(vm) = convert::vm_of(&inst, None).filter(|v| v.ownership.owner == *self.owner())
+        else {
+            // Someone else's instance: never touched, and reported as not found.
+            return Err(Error::not_found(op, format!("vm {id}")).with_cloud(CLOUD));
+        };
+        if !vm.state.is_live() {
+            return Ok(());
+        }
+        let enis: Vec<String> = vm.nics.iter().map(|n| n.id.to_string()).collect();
+        self.release_eips_of(&enis, op).await?;
+        self.terminate(&[vm.id.to_string()], op).await?;
+        self.forget(id.as_str());
+        Ok(())
+    }
+
+    /// TerminateInstances; ids already gone are fine.
+    pub(crate) async fn terminate(&self, ids: &[String], op: Operation) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        match self
+            .ec2
+            .terminate_instances()
+            .set_instance_ids(Some(ids.to_vec()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let e = crate::error::map_sdk_error(e, op, Context::default());
+                if e.is_not_found() && ids.len() == 1 {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+        }
+    }
+
+    pub(crate) async fn start_stop_impl(&self, id: &VmId, start: bool) -> Result<Vm> {
+        let op = if start {
+            Operation::StartVm
+        } else {
+            Operation::StopVm
+        };
+        let (_, mut vm) = self.owned_instance(id, op).await?;
+        let state = if start {
+            let out = self
+                .ec2
+                .start_instances()
+                .instance_ids(id.as_str())
+                .send()
+                .await
+                .map_err(self.sdk_err(op, Context::default()))?;
+            out.starting_instances()
+                .first()
+                .and_then(|c| c.current_state())
+                .and_then(|s| s.name())
+                .cloned()
+        } else {
+            let out = self
+                .ec2
+                .stop_instances()
+                .instance_ids(id.as_str())
+                .send()
+                .await
+                .map_err(self.sdk_err(op, Context::default()))?;
+            out.stopping_instances()
+                .first()
+                .and_then(|c| c.current_state())
+                .and_then(|s| s.name())
+                .cloned()
+        };
+        if let Some(s) = state {
+            vm.state = convert::vm_state(Some(&s));
+        }
+        Ok(vm)
+    }
+}

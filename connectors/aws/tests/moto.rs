@@ -1,0 +1,439 @@
+//! AWS-specific behaviour against moto (the conformance suite covers the common contract):
+//! crash-restart lookups, batched group scaling call counts, VIP records surviving a restart,
+//! public VIPs, size read-back. Needs `STRATO_TEST_MOTO_URL` (`./scripts/test`).
+
+mod common;
+
+use std::sync::Arc;
+use strato_aws::{ApiCallCounter, AwsConnector, AwsSettings};
+use strato_core::{
+    CloudConnector, CloudConnectorExt, ErrorKind, GroupSpec, OWNER_TAG, Size, VipQuery, VipSpec,
+    VmQuery, VmSpec, VmState,
+};
+
+/// A connector whose EC2 calls are counted.
+fn counted(
+    url: &str,
+    region: &str,
+    owner: strato_core::OwnerId,
+    settings: AwsSettings,
+) -> (Arc<AwsConnector>, ApiCallCounter) {
+    let counter = ApiCallCounter::new();
+    let conf = common::conf(url, region).interceptor(counter.clone());
+    (
+        Arc::new(AwsConnector::from_conf(conf, owner, settings)),
+        counter,
+    )
+}
+
+fn settings(subnet: &str) -> AwsSettings {
+    AwsSettings {
+        subnet: Some(subnet.to_owned()),
+        ..Default::default()
+    }
+}
+
+/// Live instances of an owner, counted with the raw SDK (not through strato).
+async fn raw_live_count(url: &str, region: &str, owner: &strato_core::OwnerId) -> usize {
+    let ec2 = aws_sdk_ec2::Client::from_conf(common::conf(url, region).build());
+    let out = ec2
+        .describe_instances()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{OWNER_TAG}"))
+                .values(owner.as_str())
+                .build(),
+        )
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name("instance-state-name")
+                .values("running")
+                .values("pending")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("describe");
+    out.reservations().iter().map(|r| r.instances().len()).sum()
+}
+
+#[tokio::test]
+async fn a_restarted_connector_finds_its_vm_instead_of_launching_another() {
+    let url = common::moto_url();
+    let region = common::region::RESTART;
+    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
+    let owner = common::unique_owner("restart");
+    let spec =
+        VmSpec::new("se-1", Size::Native("t3.micro".into()), common::AMI).with_tag("role", "se");
+    let first = common::connector(&url, region, owner.clone(), settings(&subnet))
+        .create_vm(&spec)
+        .await
+        .unwrap();
+    // A new process (no memory of the first call); moto ignores ClientToken, so only the tag
+    // lookup prevents a second instance.
+    let (again, calls) = counted(&url, region, owner.clone(), settings(&subnet));
+    let second = again.create_vm(&spec).await.unwrap();
+    assert_eq!(first.id, second.id);
+    assert_eq!(calls.get("RunInstances"), 0, "{:?}", calls.snapshot());
+    assert_eq!(raw_live_count(&url, region, &owner).await, 1);
+    // The same name with another spec is refused and launches nothing.
+    let other = VmSpec::new("se-1", Size::Native("t3.small".into()), common::AMI);
+    assert_eq!(
+        again.create_vm(&other).await.unwrap_err().kind(),
+        &ErrorKind::AlreadyExists
+    );
+    assert_eq!(calls.get("RunInstances"), 0);
+    again.delete_vm(&first.id).await.unwrap();
+    assert_eq!(raw_live_count(&url, region, &owner).await, 0);
+}
+
+#[tokio::test]
+async fn shapes_map_to_types_and_read_back_as_shapes() {
+    let url = common::moto_url();
+    let region = common::region::SHAPES;
+    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
+    let c = common::connector(
+        &url,
+        region,
+        common::unique_owner("shape"),
+        settings(&subnet),
+    );
+    let vm = c
+        .create_vm(&VmSpec::new("shape-1", Size::shape(2, 4096), common::AMI))
+        .await
+        .unwrap();
+    assert_eq!(vm.size, Size::shape(2, 4096));
+    let raw = c
+        .ec2()
+        .describe_instances()
+        .instance_ids(vm.id.as_str())
+        .send()
+        .await
+        .unwrap();
+    let t = raw.reservations()[0].instances()[0]
+        .instance_type()
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert_eq!(t, "t3.medium");
+    assert_eq!(c.get_vm(&vm.id).await.unwrap().size, Size::shape(2, 4096));
+    let e = c
+        .create_vm(&VmSpec::new(
+            "shape-2",
+            Size::Native("Standard_D2s_v5".into()),
+            common::AMI,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (e.kind(), e.field()),
+        (&ErrorKind::InvalidSpec, Some("size")),
+        "{e}"
+    );
+    c.delete_vm(&vm.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn groups_scale_in_ceil_n_over_batch_calls_and_shrink_old_templates_first() {
+    let url = common::moto_url();
+    let region = common::region::GROUPS;
+    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
+    let s = AwsSettings {
+        batch_size: Some(4),
+        ..settings(&subnet)
+    };
+    let (c, calls) = counted(&url, region, common::unique_owner("grp"), s);
+    let spec = GroupSpec {
+        name: "web".into(),
+        size: Size::Native("t3.micro".into()),
+        image: common::AMI.into(),
+        network: None,
+        tags: Default::default(),
+    };
+    let g = c.scale_group(&spec, 10).await.unwrap();
+    assert_eq!(
+        calls.get("RunInstances"),
+        3,
+        "ceil(10/4) RunInstances: {:?}",
+        calls.snapshot()
+    );
+    let names: Vec<String> = g.members.iter().map(|m| m.name.clone()).collect();
+    assert_eq!(
+        names,
+        (0..10).map(|i| format!("web-{i}")).collect::<Vec<_>>()
+    );
+    // Names are derived from tags + launch index, so a fresh read agrees.
+    let read = c.get_group("web").await.unwrap();
+    assert_eq!(
+        read.members
+            .iter()
+            .map(|m| m.name.clone())
+            .collect::<Vec<_>>(),
+        names
+    );
+    // A member is found by name like any VM, and creating it again is idempotent.
+    let m3 = c.find_vm("web-3").await.unwrap();
+    assert_eq!(c.create_vm(&spec.member_spec(3)).await.unwrap().id, m3.id);
+
+    // One template: scale-down removes the highest ordinals.
+    calls.reset();
+    let g = c.scale_group(&spec, 5).await.unwrap();
+    assert_eq!(
+        g.members.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+        names[..5].to_vec()
+    );
+    assert_eq!(
+        calls.get("TerminateInstances"),
+        2,
+        "ceil(5/4): {:?}",
+        calls.snapshot()
+    );
+    let mut v2 = spec.clone();
+    v2.tags.insert("version".into(), "two".into());
+    let g = c.scale_group(&v2, 7).await.unwrap();
+    assert_eq!(g.members.len(), 7);
+    // Shrinking to 2 removes the 5 old-template members first, keeping the 2 new ones.
+    let g = c.scale_group(&v2, 2).await.unwrap();
+    assert!(
+        g.members
+            .iter()
+            .all(|m| m.tags.get("version").map(String::as_str) == Some("two")),
+        "{:?}",
+        g.members
+    );
+    c.scale_group(&v2, 0).await.unwrap();
+    assert!(c.get_group("web").await.unwrap().members.is_empty());
+}
+
+#[tokio::test]
+async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elastic_ip() {
+    let url = common::moto_url();
+    let region = common::region::VIPS;
+    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
+    let owner = common::unique_owner("vip");
+    let c = common::connector(&url, region, owner.clone(), settings(&subnet));
+    let a = c
+        .create_vm(&VmSpec::new(
+            "a",
+            Size::Native("t3.micro".into()),
+            common::AMI,
+        ))
+        .await
+        .unwrap();
+    let b = c
+        .create_vm(&VmSpec::new(
+            "b",
+            Size::Native("t3.micro".into()),
+            common::AMI,
+        ))
+        .await
+        .unwrap();
+    let mut spec = VipSpec::new("public-web", a.id.clone());
+    spec.public = true;
+    let vip = c.allocate_vip(&spec).await.unwrap();
+    let public = vip
+        .public_address
+        .expect("a public vip has a public address");
+    assert_ne!(Some(vip.address), a.private_ip);
+
+    // A new connector (a restarted controller) sees the VIP from EC2 alone.
+    let fresh = common::connector(&url, region, owner.clone(), settings(&subnet));
+    let listed = fresh.list_vips(&VipQuery::default()).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (
+            listed[0].address,
+            listed[0].public_address,
+            listed[0].vm.clone()
+        ),
+        (vip.address, Some(public), Some(a.id.clone()))
+    );
+    // A retried allocate returns the same VIP and does not allocate a second Elastic IP.
+    assert_eq!(
+        fresh.allocate_vip(&spec).await.unwrap().address,
+        vip.address
+    );
+
+    let moved = fresh.move_vip(&vip.id, &b.id).await.unwrap();
+    assert_eq!(
+        (moved.address, moved.public_address),
+        (vip.address, Some(public))
+    );
+    let eips = c
+        .ec2()
+        .describe_addresses()
+        .public_ips(public.to_string())
+        .send()
+        .await
+        .unwrap();
+    let eip = &eips.addresses()[0];
+    // (moto reports the ENI's primary address as the EIP's private address whatever
+    // PrivateIpAddress said; EC2 reports the VIP. The ENI is what both agree on.)
+    let b_enis: Vec<String> = c
+        .get_vm(&b.id)
+        .await
+        .unwrap()
+        .nics
+        .iter()
+        .map(|n| n.id.to_string())
+        .collect();
+    assert!(
+        b_enis
+            .iter()
+            .any(|e| Some(e.as_str()) == eip.network_interface_id()),
+        "EIP not on b's ENI: {eip:?}"
+    );
+    assert_eq!(
+        c.list_vips(&VipQuery {
+            vm: Some(b.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .len(),
+        1
+    );
+
+    // Deleting the VM that holds a public VIP releases its Elastic IP.
+    c.delete_vm(&b.id).await.unwrap();
+    let left = c
+        .ec2()
+        .describe_addresses()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{OWNER_TAG}"))
+                .values(owner.as_str())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        left.addresses().is_empty(),
+        "Elastic IPs leaked: {:?}",
+        left.addresses()
+    );
+    c.delete_vm(&a.id).await.unwrap();
+}
+
+#[tokio::test]
+async fn list_by_state_and_stop_start_round_trip() {
+    let url = common::moto_url();
+    let region = common::region::STATES;
+    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
+    let c = common::connector(
+        &url,
+        region,
+        common::unique_owner("state"),
+        settings(&subnet),
+    );
+    let vm = c
+        .create_vm(&VmSpec::new(
+            "s-1",
+            Size::Native("t3.micro".into()),
+            common::AMI,
+        ))
+        .await
+        .unwrap();
+    let stopped = c.stop_vm(&vm.id).await.unwrap();
+    assert!(
+        matches!(stopped.state, VmState::Stopping | VmState::Stopped),
+        "{:?}",
+        stopped.state
+    );
+    let q = VmQuery {
+        state: Some(VmState::Stopped),
+        ..Default::default()
+    };
+    assert_eq!(c.list_all_vms(&q).await.unwrap().len(), 1);
+    c.start_vm(&vm.id).await.unwrap();
+    c.delete_vm(&vm.id).await.unwrap();
+    let all = c
+        .list_all_vms(&VmQuery {
+            include_deleted: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(all.iter().all(|v| v.state == VmState::Deleted), "{all:?}");
+}
+
+#[tokio::test]
+async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
+    let url = common::moto_url();
+    let region = common::region::NICS;
+    let (vpc, subnet) = common::vpc_and_subnet(&url, region).await;
+    let owner = common::unique_owner("nic");
+    let s = AwsSettings {
+        vpc: Some(vpc),
+        ..settings(&subnet)
+    };
+    let c = common::connector(&url, region, owner.clone(), s);
+    let net = c
+        .create_network(&strato_core::NetworkSpec::new(
+            "backend",
+            Some("10.0.7.0/24".parse().unwrap()),
+        ))
+        .await
+        .unwrap();
+    let vm = c
+        .create_vm(&VmSpec::new(
+            "se",
+            Size::Native("t3.micro".into()),
+            common::AMI,
+        ))
+        .await
+        .unwrap();
+    let spec = strato_core::NicSpec {
+        network: net.id.clone(),
+        address: None,
+    };
+    let nic = c.attach_nic(&vm.id, &spec).await.unwrap();
+    assert_eq!(nic.device_index, 1);
+    // A retried attach (same VM, same spec) finds the ENI it made instead of making another.
+    assert_eq!(c.attach_nic(&vm.id, &spec).await.unwrap().id, nic.id);
+    assert_eq!(c.get_vm(&vm.id).await.unwrap().nics.len(), 2);
+
+    let mut vip = VipSpec::new("backend-vip", vm.id.clone());
+    vip.network = Some(net.id.clone());
+    vip.public = true;
+    let v = c.allocate_vip(&vip).await.unwrap();
+    assert_eq!(v.network, net.id);
+    let listed = c
+        .list_vips(&VipQuery {
+            vm: Some(vm.id.clone()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        vec!["backend-vip"]
+    );
+
+    // Detaching deletes the ENI, and with it the VIP; its Elastic IP is released.
+    c.detach_nic(&vm.id, &nic.id).await.unwrap();
+    assert!(c.list_vips(&VipQuery::default()).await.unwrap().is_empty());
+    let eips = c
+        .ec2()
+        .describe_addresses()
+        .filters(
+            aws_sdk_ec2::types::Filter::builder()
+                .name(format!("tag:{OWNER_TAG}"))
+                .values(owner.as_str())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(eips.addresses().is_empty(), "{:?}", eips.addresses());
+    assert_eq!(c.get_vm(&vm.id).await.unwrap().nics.len(), 1);
+    // The primary NIC is not strato's to detach.
+    let primary = c.get_vm(&vm.id).await.unwrap().nics[0].id.clone();
+    assert_eq!(
+        c.detach_nic(&vm.id, &primary).await.unwrap_err().kind(),
+        &ErrorKind::NotFound
+    );
+    c.delete_vm(&vm.id).await.unwrap();
+    c.delete_network(&net.id).await.unwrap();
+}
