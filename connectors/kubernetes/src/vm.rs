@@ -1,0 +1,129 @@
+//! VMs as pods.
+
+use crate::client::KubernetesConnector;
+use crate::convert::{self, POD_LABEL};
+use crate::error::KIND;
+use kube::ResourceExt;
+use kube::api::ListParams;
+use strato_core::*;
+
+impl KubernetesConnector {
+    pub(crate) async fn create_pod(&self, spec: &VmSpec) -> Result<Vm> {
+        let op = Operation::CreateVm;
+        spec.validate()
+            .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+        if let Some(n) = &spec.network
+            && n.as_str() != convert::POD_NETWORK
+        {
+            if !self.multus {
+                return Err(Error::invalid_spec(
+                    "network",
+                    format!("network {n:?}: this cluster has no Multus, pods can only use the cluster network {:?}", convert::POD_NETWORK),
+                )
+                .with_operation(op)
+                .with_cloud(KIND));
+            }
+            // The primary network must exist, or the pod would hang in ContainerCreating.
+            match self.get_nad(n).await {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => {
+                    return Err(Error::invalid_spec(
+                        "network",
+                        format!(
+                            "network {n:?} does not exist in namespace {:?}",
+                            self.cfg.namespace
+                        ),
+                    )
+                    .with_operation(op)
+                    .with_cloud(KIND));
+                }
+                Err(e) => return Err(e.with_operation(op)),
+            }
+        }
+        let pod = convert::pod_for(spec, self.owner(), &self.cfg)
+            .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+        let token = spec.client_token(self.owner());
+        let pod = self
+            .create_idempotent(&self.pods(), op, "pod", &pod, &token)
+            .await?;
+        self.vm(&pod, op)
+    }
+
+    pub(crate) async fn list_pods(&self, query: &VmQuery) -> Result<Page<Vm>> {
+        let op = Operation::ListVms;
+        let mut extra: Vec<(&str, &str)> = Vec::new();
+        if let Some(g) = &query.group {
+            extra.push((GROUP_TAG, g));
+        }
+        if let Some(n) = &query.name {
+            extra.push((NAME_TAG, n));
+        }
+        for (k, v) in &query.tags {
+            extra.push((k, v));
+        }
+        let mut lp = ListParams::default()
+            .labels(&self.owner_selector(&extra))
+            .limit(
+                query
+                    .page_size
+                    .unwrap_or(crate::capabilities::MAX_PAGE)
+                    .clamp(1, crate::capabilities::MAX_PAGE),
+            );
+        if let Some(t) = &query.page_token {
+            lp = lp.continue_token(t);
+        }
+        let list = self.list_page(&self.pods(), op, "pods", lp).await?;
+        let next = list.metadata.continue_.clone().filter(|c| !c.is_empty());
+        let items = list
+            .items
+            .iter()
+            .filter_map(|p| convert::vm_of(p, &self.cfg.container_name))
+            .filter(|vm| query.matches(vm))
+            .collect();
+        Ok(Page { items, next })
+    }
+
+    pub(crate) async fn delete_pod(&self, id: &VmId) -> Result<()> {
+        let op = Operation::DeleteVm;
+        let res = format!("pod {:?}", id.as_str());
+        let pod = match self.get_owned(&self.pods(), op, "pod", id.as_str()).await {
+            Ok(p) => p,
+            Err(e) if e.is_not_found() => {
+                // Gone is fine; foreign is NotFound.
+                let exists = self
+                    .pods()
+                    .get_opt(id.as_str())
+                    .await
+                    .map_err(|e| crate::error::map(op, &res, e))?
+                    .is_some();
+                return if exists { Err(e) } else { Ok(()) };
+            }
+            Err(e) => return Err(e),
+        };
+        // VIPs strato bound to this pod go with it.
+        let svcs = self
+            .services()
+            .list(&ListParams::default().labels(&self.owner_selector(&[])))
+            .await
+            .map_err(|e| crate::error::map(op, "services", e))?;
+        for svc in svcs.items.iter().filter(|s| {
+            s.spec
+                .as_ref()
+                .and_then(|s| s.selector.as_ref())
+                .and_then(|s| s.get(POD_LABEL))
+                == Some(&pod.name_any())
+        }) {
+            self.delete_uid(
+                &self.services(),
+                op,
+                &format!("service {:?}", svc.name_any()),
+                &svc.name_any(),
+                svc.uid(),
+                None,
+            )
+            .await?;
+        }
+        self.delete_uid(&self.pods(), op, &res, id.as_str(), pod.uid(), None)
+            .await
+    }
+}

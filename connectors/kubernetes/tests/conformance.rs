@@ -1,0 +1,173 @@
+//! The conformance suite against the in-process fake API server, through a real `kube::Client`
+//! over HTTP: once with Multus (networks and NICs) and once without (networks unsupported).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use strato_conformance::{Target, run_all};
+use strato_core::{NetworkSpec, OwnerId, Size};
+use strato_kubernetes::{KubernetesConfig, KubernetesConnector};
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+/// An owner id unique to this process and call.
+fn owner(tag: &str) -> OwnerId {
+    OwnerId::new(format!(
+        "t{}-{tag}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ))
+    .unwrap()
+}
+
+async fn connector(url: &str, owner: OwnerId) -> KubernetesConnector {
+    let cfg = KubernetesConfig {
+        cluster_url: Some(url.to_owned()),
+        ..Default::default()
+    };
+    KubernetesConnector::connect(cfg, owner)
+        .await
+        .expect("connect to the fake")
+}
+
+async fn target(url: &str) -> Target {
+    Target {
+        connector: Arc::new(connector(url, owner("c")).await),
+        foreign: Arc::new(connector(url, owner("f")).await),
+        size: Size::shape(1, 512),
+        image: "registry.example/strato/service-engine:1.0".into(),
+        network: None,
+        network_spec: Some(Arc::new(|name: &str, index: u8| {
+            NetworkSpec::new(name, Some(format!("10.77.{index}.0/24").parse().unwrap()))
+        })),
+        extra_network: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_with_multus() {
+    let (url, _fake) = strato_kube_fake::start().await;
+    let t = target(&url).await;
+    assert!(
+        t.connector.capabilities().network_create,
+        "the fake serves the Multus CRD"
+    );
+    run_all(&t).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_without_multus() {
+    let (url, _fake) = strato_kube_fake::start_with(strato_kube_fake::Options {
+        multus: false,
+        ..Default::default()
+    })
+    .await;
+    let t = target(&url).await;
+    let caps = t.connector.capabilities();
+    assert!(
+        !caps.network_create && !caps.nic_attach,
+        "no Multus CRD, no networks: {caps:?}"
+    );
+    run_all(&t).await;
+}
+
+/// The whole stack a profile gets (factory, registry, retry/rate-limit/timeout layers) passes too,
+/// and every request the suite made is one `rbac.yaml` allows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_through_the_registry_within_rbac() {
+    use strato_core::config::Config;
+    use strato_core::registry::{ConnectContext, Registry};
+    let (url, fake) = strato_kube_fake::start().await;
+    let mut reg = Registry::new();
+    reg.register(Arc::new(strato_kubernetes::KubernetesFactory));
+    let profile = |o: &OwnerId| {
+        let toml = format!(
+            "[profiles.p]\nkind = \"kubernetes\"\nowner = \"{o}\"\ncluster_url = \"{url}\"\n"
+        );
+        Config::parse(&toml, None)
+            .unwrap()
+            .profiles
+            .remove("p")
+            .unwrap()
+    };
+    let ctx = ConnectContext::default();
+    let mut t = target(&url).await;
+    t.connector = reg.connect(&profile(&owner("r")), &ctx).await.unwrap();
+    t.foreign = reg.connect(&profile(&owner("s")), &ctx).await.unwrap();
+    run_all(&t).await;
+
+    let allowed = rbac_rules(include_str!("../rbac.yaml"));
+    let mut used = std::collections::BTreeSet::new();
+    for line in fake.requests() {
+        let (method, path) = line.split_once(' ').unwrap();
+        let path = path.split('?').next().unwrap();
+        let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let (group, rest) = match parts.as_slice() {
+            ["api", _v, rest @ ..] => ("", rest),
+            ["apis", g, _v, rest @ ..] => (*g, rest),
+            _ => panic!("unexpected request {line}"),
+        };
+        let (resource, named) = match rest {
+            [] => continue, // discovery, allowed to every authenticated user
+            ["namespaces", _ns, res] => (*res, false),
+            ["namespaces", _ns, res, _name] => (*res, true),
+            other => panic!("unexpected path {other:?} in {line}"),
+        };
+        let verb = match (method, named) {
+            ("GET", true) => "get",
+            ("GET", false) => "list",
+            ("POST", _) => "create",
+            ("PUT", _) => "update",
+            ("PATCH", _) => "patch",
+            ("DELETE", _) => "delete",
+            _ => panic!("unexpected method in {line}"),
+        };
+        used.insert((group.to_owned(), resource.to_owned(), verb.to_owned()));
+    }
+    eprintln!(
+        "conformance through the registry: {} API requests, {} (group, resource, verb) triples",
+        fake.requests().len(),
+        used.len()
+    );
+    for u in &used {
+        assert!(
+            allowed.contains(u),
+            "rbac.yaml does not allow {u:?}, which the connector used"
+        );
+    }
+    for a in &allowed {
+        assert!(
+            used.contains(a),
+            "rbac.yaml allows {a:?}, which the connector never used"
+        );
+    }
+}
+
+/// (apiGroup, resource, verb) triples of the flow-style rules in rbac.yaml.
+fn rbac_rules(yaml: &str) -> std::collections::BTreeSet<(String, String, String)> {
+    let list = |l: &str| -> Vec<String> {
+        let inner = l.split_once('[').unwrap().1.rsplit_once(']').unwrap().0;
+        inner
+            .split(',')
+            .map(|s| s.trim().trim_matches('"').to_owned())
+            .collect()
+    };
+    let mut out = std::collections::BTreeSet::new();
+    let (mut groups, mut resources) = (Vec::new(), Vec::new());
+    for line in yaml.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
+        if let Some(l) = line.strip_prefix("- apiGroups:") {
+            groups = list(l);
+        } else if let Some(l) = line.strip_prefix("resources:") {
+            resources = list(l);
+        } else if let Some(l) = line.strip_prefix("verbs:") {
+            for g in &groups {
+                for r in &resources {
+                    for v in list(l) {
+                        out.insert((g.clone(), r.clone(), v));
+                    }
+                }
+            }
+        }
+    }
+    assert!(!out.is_empty(), "no rules parsed from rbac.yaml");
+    out
+}
