@@ -1,0 +1,48 @@
+//! strato's conformance suite against govmomi's vCenter simulator, through the real connector
+//! over HTTPS (certificate verified against the simulator's CA): once with VMs on the standard
+//! portgroup, once on the distributed one (the clone then re-backs the template's NIC).
+
+mod common;
+
+use std::sync::Arc;
+use strato_conformance::{Target, run_all};
+use strato_core::{CloudConnectorExt, NetworkSpec, Size};
+
+async fn run(prefix: &str, primary: &str, cidr_base: u8) {
+    let c = Arc::new(common::connector(prefix).await);
+    let foreign = Arc::new(common::connector(&format!("{prefix}x")).await);
+    let primary = c.find_network(primary).await.expect("vcsim network");
+    let target = Target {
+        connector: c.clone(),
+        foreign: foreign.clone(),
+        size: Size::shape(2, 1024),
+        image: common::TEMPLATE.into(),
+        network: Some(primary.id),
+        network_spec: Some(Arc::new(move |name: &str, i: u8| {
+            NetworkSpec::new(
+                name,
+                Some(format!("10.{cidr_base}.{i}.0/24").parse().unwrap()),
+            )
+        })),
+        extra_network: None,
+    };
+    let started = std::time::Instant::now();
+    run_all(&target).await;
+    eprintln!(
+        "vsphere conformance ({prefix}): {:.1} s, {} SOAP calls",
+        started.elapsed().as_secs_f64(),
+        c.vim().calls()
+    );
+    c.logout().await.unwrap();
+    foreign.logout().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_on_a_standard_portgroup() {
+    run("cfs", common::STANDARD_NET, 77).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn conformance_on_a_distributed_portgroup() {
+    run("cfd", common::DV_NET, 78).await;
+}
