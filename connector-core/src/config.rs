@@ -111,8 +111,14 @@ fn section<T: DeserializeOwned>(
 impl Config {
     /// Parses a configuration from TOML text. `source` is only used in error messages.
     pub fn parse(text: &str, source: Option<&Path>) -> Result<Self> {
+        // The parser's Display quotes the offending line, which may hold a secret: report the
+        // position and the message only.
         let mut root: toml::Table = text.parse().map_err(|e: toml::de::Error| {
-            config_error(source, None, None, e.to_string().replace('\n', " "))
+            let at = e
+                .span()
+                .map(|sp| format!("line {}: ", text[..sp.start].matches('\n').count() + 1))
+                .unwrap_or_default();
+            config_error(source, None, None, format!("{at}{}", e.message()))
         })?;
         let default_profile = match root.remove("default_profile") {
             None => None,
@@ -343,6 +349,8 @@ mod tests {
                 "{text:?} -> {s}"
             );
         }
+        let e = Config::parse("[profiles.a]\npassword = \"hunter2\" x", None).unwrap_err();
+        assert!(e.to_string().contains("line 2") && !e.to_string().contains("hunter2"), "{e}");
         let c = Config::parse("[profiles.a]\nkind = \"memory\"", None).unwrap();
         let e = c.profile(Some("nope")).unwrap_err();
         assert!(
