@@ -350,7 +350,10 @@ mod tests {
             );
         }
         let e = Config::parse("[profiles.a]\npassword = \"hunter2\" x", None).unwrap_err();
-        assert!(e.to_string().contains("line 2") && !e.to_string().contains("hunter2"), "{e}");
+        assert!(
+            e.to_string().contains("line 2") && !e.to_string().contains("hunter2"),
+            "{e}"
+        );
         let c = Config::parse("[profiles.a]\nkind = \"memory\"", None).unwrap();
         let e = c.profile(Some("nope")).unwrap_err();
         assert!(
