@@ -1,0 +1,425 @@
+//! The SE agent: long-polls its configuration, applies it to a data plane, and reports load
+//! and health every report interval. [`run_agent`] is the library entry; the transport is
+//! HTTP against a controller's API ([`HttpTransport`]) or a direct call into a controller in
+//! the same process ([`LocalTransport`], for simulations at accelerated time).
+//!
+//! [`SimulatedDataPlane`] stands in for the real data plane: it takes its share of the load
+//! offered to each virtual service it carries (1/serving for primaries and secondaries,
+//! nothing for a standby). [`SimFleet`] runs one simulated agent per running SE of a cloud.
+
+use crate::controller::Controller;
+use crate::engines::{EngineConfig, EngineHealth, EngineReport, Role};
+use crate::error::{ControllerError, Result};
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use strato_core::{CloudConnector, CloudConnectorExt, VmQuery, VmState};
+use tokio::task::JoinHandle;
+
+/// How an agent talks to the controller.
+#[async_trait]
+pub trait AgentTransport: Send + Sync + Debug + 'static {
+    /// Long-polls the configuration: `Ok(None)` when nothing changed before the poll timed out.
+    async fn poll_config(&self, engine: &str, after: Option<u64>) -> Result<Option<EngineConfig>>;
+    /// Sends a report.
+    async fn report(&self, engine: &str, report: &EngineReport) -> Result<()>;
+}
+
+/// The agent protocol over HTTP.
+#[derive(Clone)]
+pub struct HttpTransport {
+    client: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Debug for HttpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("HttpTransport")
+            .field("base", &self.base)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpTransport {
+    /// A transport to `base` (like `http://127.0.0.1:8080`), sending `token` as a bearer token.
+    pub fn new(base: impl Into<String>, token: Option<String>) -> Self {
+        Self {
+            client: reqwest::Client::builder().build().expect("reqwest client"),
+            base: base.into().trim_end_matches('/').to_owned(),
+            token,
+        }
+    }
+
+    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let r = self.client.request(m, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => r.bearer_auth(t),
+            None => r,
+        }
+    }
+}
+
+fn http_err(e: impl std::fmt::Display) -> ControllerError {
+    ControllerError::Unknown(format!("agent http: {e}"))
+}
+
+#[async_trait]
+impl AgentTransport for HttpTransport {
+    async fn poll_config(&self, engine: &str, after: Option<u64>) -> Result<Option<EngineConfig>> {
+        let path = match after {
+            Some(v) => format!("/api/v1/engines/{engine}/config?after={v}"),
+            None => format!("/api/v1/engines/{engine}/config"),
+        };
+        let resp = self
+            .req(reqwest::Method::GET, &path)
+            .send()
+            .await
+            .map_err(http_err)?;
+        match resp.status().as_u16() {
+            200 => Ok(Some(resp.json().await.map_err(http_err)?)),
+            304 => Ok(None),
+            404 => Err(ControllerError::NotFound(format!("engine {engine}"))),
+            s => Err(http_err(format!("GET {path}: status {s}"))),
+        }
+    }
+
+    async fn report(&self, engine: &str, report: &EngineReport) -> Result<()> {
+        let path = format!("/api/v1/engines/{engine}/report");
+        let resp = self
+            .req(reqwest::Method::POST, &path)
+            .json(report)
+            .send()
+            .await
+            .map_err(http_err)?;
+        match resp.status().as_u16() {
+            200 | 204 => Ok(()),
+            404 => Err(ControllerError::NotFound(format!("engine {engine}"))),
+            s => Err(http_err(format!("POST {path}: status {s}"))),
+        }
+    }
+}
+
+/// The agent protocol as direct calls into a controller of the same process.
+#[derive(Clone, Debug)]
+pub struct LocalTransport {
+    ctl: Controller,
+}
+
+impl LocalTransport {
+    /// A transport into `ctl`.
+    pub fn new(ctl: Controller) -> Self {
+        Self { ctl }
+    }
+}
+
+#[async_trait]
+impl AgentTransport for LocalTransport {
+    async fn poll_config(&self, engine: &str, after: Option<u64>) -> Result<Option<EngineConfig>> {
+        let t = self.ctl.options().long_poll;
+        match self.ctl.hub().wait(engine, after, t).await {
+            Ok(c) => Ok(c.map(|c| (*c).clone())),
+            Err(()) => Err(ControllerError::NotFound(format!("engine {engine}"))),
+        }
+    }
+
+    async fn report(&self, engine: &str, report: &EngineReport) -> Result<()> {
+        self.ctl.report(engine, report.clone())
+    }
+}
+
+/// Where an agent applies its configuration and reads its load from.
+pub trait DataPlane: Send + Sync + Debug + 'static {
+    /// Applies a configuration.
+    fn apply(&self, config: &EngineConfig);
+    /// Current load and health.
+    fn sample(&self) -> (f64, u64, EngineHealth);
+}
+
+/// Load offered to each virtual service, shared by all simulated SEs.
+#[derive(Debug, Default)]
+pub struct LoadModel {
+    rps: RwLock<HashMap<String, f64>>,
+    /// Open connections per request per second (average request duration, seconds).
+    pub connections_per_rps: f64,
+}
+
+impl LoadModel {
+    /// An empty model with 0.05 s requests.
+    pub fn new() -> Self {
+        Self {
+            rps: RwLock::new(HashMap::new()),
+            connections_per_rps: 0.05,
+        }
+    }
+
+    /// Sets the requests per second offered to a virtual service.
+    pub fn set(&self, vs: &str, rps: f64) {
+        self.rps
+            .write()
+            .expect("load lock")
+            .insert(vs.to_owned(), rps);
+    }
+
+    /// The load offered to a virtual service.
+    pub fn get(&self, vs: &str) -> f64 {
+        self.rps
+            .read()
+            .expect("load lock")
+            .get(vs)
+            .copied()
+            .unwrap_or(0.0)
+    }
+}
+
+/// A data plane that serves its share of the offered load.
+#[derive(Debug)]
+pub struct SimulatedDataPlane {
+    load: Arc<LoadModel>,
+    config: Mutex<Option<EngineConfig>>,
+    health: Mutex<EngineHealth>,
+}
+
+impl SimulatedDataPlane {
+    /// A data plane drawing from `load`.
+    pub fn new(load: Arc<LoadModel>) -> Self {
+        Self {
+            load,
+            config: Mutex::new(None),
+            health: Mutex::new(EngineHealth::Up),
+        }
+    }
+
+    /// Sets the health it reports.
+    pub fn set_health(&self, h: EngineHealth) {
+        *self.health.lock().expect("health lock") = h;
+    }
+
+    /// The configuration applied last.
+    pub fn config(&self) -> Option<EngineConfig> {
+        self.config.lock().expect("config lock").clone()
+    }
+}
+
+impl DataPlane for SimulatedDataPlane {
+    fn apply(&self, config: &EngineConfig) {
+        *self.config.lock().expect("config lock") = Some(config.clone());
+    }
+
+    fn sample(&self) -> (f64, u64, EngineHealth) {
+        let rps: f64 = self
+            .config
+            .lock()
+            .expect("config lock")
+            .as_ref()
+            .map(|c| {
+                c.virtual_services
+                    .iter()
+                    .filter(|v| v.role != Role::Standby)
+                    .map(|v| self.load.get(&v.name) / f64::from(v.serving.max(1)))
+                    .sum()
+            })
+            .unwrap_or(0.0);
+        let conns = (rps * self.load.connections_per_rps).round() as u64;
+        (rps, conns, *self.health.lock().expect("health lock"))
+    }
+}
+
+/// Runs an agent until the task is aborted: one loop long-polls and applies the
+/// configuration, the other reports every interval (the interval the configuration names).
+pub async fn run_agent(
+    engine: String,
+    transport: Arc<dyn AgentTransport>,
+    plane: Arc<dyn DataPlane>,
+) {
+    let interval = Arc::new(std::sync::atomic::AtomicU64::new(10));
+    let version = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    // A new configuration is reported at once, so the controller learns its version quickly.
+    let applied = Arc::new(tokio::sync::Notify::new());
+    let poll = {
+        let (engine, transport, plane, interval, version, applied) = (
+            engine.clone(),
+            transport.clone(),
+            plane.clone(),
+            interval.clone(),
+            version.clone(),
+            applied.clone(),
+        );
+        async move {
+            let mut after = None;
+            loop {
+                match transport.poll_config(&engine, after).await {
+                    Ok(Some(cfg)) => {
+                        plane.apply(&cfg);
+                        after = Some(cfg.version);
+                        version.store(cfg.version, std::sync::atomic::Ordering::Relaxed);
+                        interval.store(
+                            cfg.report_interval_secs.max(1),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                        applied.notify_one();
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::debug!(engine = %engine, error = %e, "config poll failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        }
+    };
+    let report = async move {
+        loop {
+            let (rps, connections, health) = plane.sample();
+            let r = EngineReport {
+                rps,
+                connections,
+                health,
+                config_version: version.load(std::sync::atomic::Ordering::Relaxed),
+            };
+            if let Err(e) = transport.report(&engine, &r).await {
+                tracing::debug!(engine = %engine, error = %e, "report failed");
+            }
+            let every = Duration::from_secs(interval.load(std::sync::atomic::Ordering::Relaxed));
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = applied.notified() => {}
+            }
+        }
+    };
+    tokio::join!(poll, report);
+}
+
+/// A running simulated agent: its task and its data plane.
+type Agent = (JoinHandle<()>, Arc<SimulatedDataPlane>);
+
+/// Simulated agents for every running SE of a cloud: starts one when an SE's VM runs, stops it
+/// when the VM goes, and can kill one (its agent stops reporting, as a crashed SE would).
+#[derive(Debug)]
+pub struct SimFleet {
+    ctl: Controller,
+    cloud: Arc<dyn CloudConnector>,
+    transport: Arc<dyn AgentTransport>,
+    /// The load the SEs serve.
+    pub load: Arc<LoadModel>,
+    agents: Mutex<HashMap<String, Agent>>,
+    killed: Mutex<HashSet<String>>,
+}
+
+impl SimFleet {
+    /// A fleet for the SEs `ctl` runs on `cloud`, talking over `transport`.
+    pub fn new(
+        ctl: Controller,
+        cloud: Arc<dyn CloudConnector>,
+        transport: Arc<dyn AgentTransport>,
+        load: Arc<LoadModel>,
+    ) -> Self {
+        Self {
+            ctl,
+            cloud,
+            transport,
+            load,
+            agents: Mutex::new(HashMap::new()),
+            killed: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Starts and stops agents to match the running SEs. Returns the number running.
+    pub async fn sync(&self) -> usize {
+        let Ok(vms) = self.cloud.list_all_vms(&VmQuery::default()).await else {
+            return self.agents.lock().expect("fleet lock").len();
+        };
+        let running: HashSet<String> = vms
+            .into_iter()
+            .filter(|v| v.state == VmState::Running && v.group().is_some())
+            .map(|v| v.name)
+            .filter(|n| self.ctl.hub().contains(n))
+            .collect();
+        let killed = self.killed.lock().expect("fleet lock").clone();
+        let mut agents = self.agents.lock().expect("fleet lock");
+        agents.retain(|name, (h, _)| {
+            let keep = running.contains(name) && !killed.contains(name);
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        for name in running {
+            if killed.contains(&name) || agents.contains_key(&name) {
+                continue;
+            }
+            let plane = Arc::new(SimulatedDataPlane::new(self.load.clone()));
+            let h = tokio::spawn(run_agent(
+                name.clone(),
+                self.transport.clone(),
+                plane.clone(),
+            ));
+            agents.insert(name, (h, plane));
+        }
+        agents.len()
+    }
+
+    /// Stops an SE's agent for good (the SE stops reporting).
+    pub fn kill(&self, se: &str) {
+        self.killed
+            .lock()
+            .expect("fleet lock")
+            .insert(se.to_owned());
+        if let Some((h, _)) = self.agents.lock().expect("fleet lock").remove(se) {
+            h.abort();
+        }
+    }
+
+    /// The data plane of a running agent.
+    pub fn plane(&self, se: &str) -> Option<Arc<SimulatedDataPlane>> {
+        self.agents
+            .lock()
+            .expect("fleet lock")
+            .get(se)
+            .map(|(_, p)| p.clone())
+    }
+
+    /// Names of the SEs with a running agent.
+    pub fn running(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .agents
+            .lock()
+            .expect("fleet lock")
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Syncs every `every` until the task is aborted.
+    pub fn spawn(self: &Arc<Self>, every: Duration) -> JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                me.sync().await;
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
+    /// Stops every agent.
+    pub fn stop(&self) {
+        for (_, (h, _)) in self.agents.lock().expect("fleet lock").drain() {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for SimFleet {
+    fn drop(&mut self) {
+        if let Ok(mut a) = self.agents.lock() {
+            for (_, (h, _)) in a.drain() {
+                h.abort();
+            }
+        }
+    }
+}

@@ -1,0 +1,459 @@
+//! The REST API (axum): CRUD of the desired state, status, the agent protocol, the OpenAPI
+//! document and Prometheus metrics.
+//!
+//! Errors are JSON `{"error": KIND, "message": ..., "field": ...}`: 400 for a body that is not
+//! valid JSON of the right shape (the field is the JSON path serde stopped at), 422 for a value
+//! the model refuses (the field it names), 401 without the bearer token, 404, 409.
+
+use crate::controller::Controller;
+use crate::engines::EngineReport;
+use crate::error::ControllerError;
+use crate::model::{DnsZone, IpamPool, SeGroup, VirtualService};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::sync::{Arc, OnceLock};
+
+/// An API error with its HTTP status.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+    field: Option<String>,
+}
+
+impl ApiError {
+    fn new(
+        status: StatusCode,
+        kind: &'static str,
+        message: impl Into<String>,
+        field: Option<String>,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            message: message.into(),
+            field,
+        }
+    }
+}
+
+impl From<ControllerError> for ApiError {
+    fn from(e: ControllerError) -> Self {
+        let status = match &e {
+            ControllerError::Invalid { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ControllerError::NotFound(_) => StatusCode::NOT_FOUND,
+            ControllerError::Conflict(_) | ControllerError::Exhausted(_) => StatusCode::CONFLICT,
+            ControllerError::Unknown(_) | ControllerError::Cloud(_) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            ControllerError::Store(_) | ControllerError::Config(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        let message = match &e {
+            ControllerError::Invalid { message, .. } => message.clone(),
+            other => other.to_string(),
+        };
+        Self::new(status, e.kind(), message, e.field().map(str::to_owned))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({"error": self.kind, "message": self.message});
+        if let Some(f) = self.field {
+            body["field"] = json!(f);
+        }
+        (self.status, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Parses a JSON body, naming the path of the first problem (400).
+fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
+    let de = &mut serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        // A missing field is reported at its parent; name the field itself.
+        let msg = inner.to_string();
+        let field = match msg
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            Some(f) if path == "." => f.to_owned(),
+            Some(f) => format!("{path}.{f}"),
+            None => path,
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", msg, Some(field))
+    })
+}
+
+#[derive(Clone)]
+struct AppState {
+    ctl: Controller,
+    token: Option<Arc<str>>,
+}
+
+/// The metrics handle, installing the Prometheus recorder on first use (once per process).
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            // Another recorder is installed (a host program's): render ours empty rather than fail.
+            .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder().handle())
+    })
+}
+
+/// Builds the API router. `token`: the bearer token every `/api/v1` call but the OpenAPI
+/// document needs (`None`: no authentication).
+pub fn router(ctl: Controller, token: Option<String>) -> Router {
+    let _ = metrics_handle();
+    let state = AppState {
+        ctl,
+        token: token.map(Arc::from),
+    };
+    let api = Router::new()
+        .route("/se-groups", get(list_groups).post(create_group))
+        .route(
+            "/se-groups/{name}",
+            get(get_group).put(put_group).delete(delete_group),
+        )
+        .route("/virtual-services", get(list_vss).post(create_vs))
+        .route(
+            "/virtual-services/{name}",
+            get(get_vs).put(put_vs).delete(delete_vs),
+        )
+        .route("/ipam-pools", get(list_pools).post(create_pool))
+        .route(
+            "/ipam-pools/{name}",
+            get(get_pool).put(put_pool).delete(delete_pool),
+        )
+        .route("/dns-zones", get(list_zones).post(create_zone))
+        .route(
+            "/dns-zones/{name}",
+            get(get_zone).put(put_zone).delete(delete_zone),
+        )
+        .route("/status", get(status))
+        .route("/engines/{id}/config", get(engine_config))
+        .route("/engines/{id}/report", post(engine_report))
+        .layer(middleware::from_fn_with_state(state.clone(), auth));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/metrics", get(prometheus))
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route", None)
+        })
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until the task is aborted.
+pub fn serve(
+    ctl: Controller,
+    listener: tokio::net::TcpListener,
+    token: Option<String>,
+) -> tokio::task::JoinHandle<()> {
+    let app = router(ctl, token);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "api server stopped");
+        }
+    })
+}
+
+async fn auth(State(s): State<AppState>, headers: HeaderMap, req: Request, next: Next) -> Response {
+    if let Some(want) = &s.token {
+        let got = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        // Compare without an early exit on the first differing byte.
+        let ok = got.is_some_and(|g| {
+            g.len() == want.len()
+                && g.bytes()
+                    .zip(want.bytes())
+                    .fold(0u8, |a, (x, y)| a | (x ^ y))
+                    == 0
+        });
+        if !ok {
+            return ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "a valid bearer token is required",
+                None,
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
+async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document())
+}
+
+async fn prometheus() -> impl IntoResponse {
+    let h = metrics_handle();
+    h.run_upkeep();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        h.render(),
+    )
+}
+
+async fn status(State(s): State<AppState>) -> impl IntoResponse {
+    Json(s.ctl.status())
+}
+
+fn name_matches(path: &str, body: &str) -> ApiResult<()> {
+    if path != body {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            format!("name {body:?} in the body differs from {path:?} in the path"),
+            Some("name".into()),
+        ));
+    }
+    Ok(())
+}
+
+fn exists(what: &str, name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        format!("{what} {name} already exists (use PUT to replace it)"),
+        Some("name".into()),
+    )
+}
+
+fn missing(what: &str, name: &str) -> ApiError {
+    ControllerError::NotFound(format!("{what} {name}")).into()
+}
+
+// ----- SE groups -----
+
+async fn list_groups(State(s): State<AppState>) -> Json<Vec<SeGroup>> {
+    Json(s.ctl.desired().se_groups)
+}
+async fn get_group(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<SeGroup>> {
+    s.ctl
+        .desired()
+        .se_groups
+        .into_iter()
+        .find(|g| g.name == name)
+        .map(Json)
+        .ok_or_else(|| missing("se group", &name))
+}
+async fn create_group(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<SeGroup>)> {
+    let g: SeGroup = parse(&body)?;
+    if s.ctl.desired().se_groups.iter().any(|o| o.name == g.name) {
+        return Err(exists("se group", &g.name));
+    }
+    s.ctl.apply_se_group(g.clone()).await?;
+    Ok((StatusCode::CREATED, Json(g)))
+}
+async fn put_group(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<SeGroup>> {
+    let g: SeGroup = parse(&body)?;
+    name_matches(&name, &g.name)?;
+    s.ctl.apply_se_group(g.clone()).await?;
+    Ok(Json(g))
+}
+async fn delete_group(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    s.ctl.delete_se_group(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- virtual services -----
+
+async fn list_vss(State(s): State<AppState>) -> Json<Vec<VirtualService>> {
+    Json(s.ctl.desired().virtual_services)
+}
+async fn get_vs(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<VirtualService>> {
+    s.ctl
+        .desired()
+        .virtual_services
+        .into_iter()
+        .find(|g| g.name == name)
+        .map(Json)
+        .ok_or_else(|| missing("virtual service", &name))
+}
+async fn create_vs(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<VirtualService>)> {
+    let v: VirtualService = parse(&body)?;
+    if s.ctl
+        .desired()
+        .virtual_services
+        .iter()
+        .any(|o| o.name == v.name)
+    {
+        return Err(exists("virtual service", &v.name));
+    }
+    s.ctl.apply_virtual_service(v.clone()).await?;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+async fn put_vs(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<VirtualService>> {
+    let v: VirtualService = parse(&body)?;
+    name_matches(&name, &v.name)?;
+    s.ctl.apply_virtual_service(v.clone()).await?;
+    Ok(Json(v))
+}
+async fn delete_vs(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    s.ctl.delete_virtual_service(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- IPAM pools -----
+
+async fn list_pools(State(s): State<AppState>) -> Json<Vec<IpamPool>> {
+    Json(s.ctl.desired().ipam_pools)
+}
+async fn get_pool(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<IpamPool>> {
+    s.ctl
+        .desired()
+        .ipam_pools
+        .into_iter()
+        .find(|g| g.name == name)
+        .map(Json)
+        .ok_or_else(|| missing("ipam pool", &name))
+}
+async fn create_pool(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<IpamPool>)> {
+    let p: IpamPool = parse(&body)?;
+    if s.ctl.desired().ipam_pools.iter().any(|o| o.name == p.name) {
+        return Err(exists("ipam pool", &p.name));
+    }
+    s.ctl.apply_ipam_pool(p.clone()).await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+async fn put_pool(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<IpamPool>> {
+    let p: IpamPool = parse(&body)?;
+    name_matches(&name, &p.name)?;
+    s.ctl.apply_ipam_pool(p.clone()).await?;
+    Ok(Json(p))
+}
+async fn delete_pool(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    s.ctl.delete_ipam_pool(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- DNS zones -----
+
+async fn list_zones(State(s): State<AppState>) -> Json<Vec<DnsZone>> {
+    Json(s.ctl.desired().dns_zones)
+}
+async fn get_zone(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<DnsZone>> {
+    let key = crate::model::normalise_fqdn(&name);
+    s.ctl
+        .desired()
+        .dns_zones
+        .into_iter()
+        .find(|z| z.key() == key)
+        .map(Json)
+        .ok_or_else(|| missing("dns zone", &name))
+}
+async fn create_zone(
+    State(s): State<AppState>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<DnsZone>)> {
+    let z: DnsZone = parse(&body)?;
+    if s.ctl.desired().dns_zones.iter().any(|o| o.key() == z.key()) {
+        return Err(exists("dns zone", &z.name));
+    }
+    s.ctl.apply_dns_zone(z.clone()).await?;
+    Ok((StatusCode::CREATED, Json(z)))
+}
+async fn put_zone(
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<DnsZone>> {
+    let z: DnsZone = parse(&body)?;
+    name_matches(&crate::model::normalise_fqdn(&name), &z.key())?;
+    s.ctl.apply_dns_zone(z.clone()).await?;
+    Ok(Json(z))
+}
+async fn delete_zone(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    s.ctl.delete_dns_zone(&name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- agents -----
+
+#[derive(Deserialize)]
+struct After {
+    after: Option<u64>,
+}
+
+async fn engine_config(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<After>,
+) -> ApiResult<Response> {
+    match s
+        .ctl
+        .hub()
+        .wait(&id, q.after, s.ctl.options().long_poll)
+        .await
+    {
+        Ok(Some(cfg)) => Ok(Json(&*cfg).into_response()),
+        Ok(None) => Ok(StatusCode::NOT_MODIFIED.into_response()),
+        Err(()) => Err(missing("engine", &id)),
+    }
+}
+
+async fn engine_report(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<serde_json::Value>> {
+    let r: EngineReport = parse(&body)?;
+    s.ctl.report(&id, r)?;
+    Ok(Json(
+        json!({"accepted": true, "report_interval_secs": s.ctl.options().report_interval.as_secs()}),
+    ))
+}

@@ -1,0 +1,459 @@
+//! The `controller` command line, for the strato CLI to embed: `controller run --config FILE`
+//! starts a controller; `status`, `vs ...`, `seg ...`, `pool ...` talk to a running one over
+//! its REST API; `demo` runs the scaling demo on the memory cloud.
+
+use crate::config::{ControllerConfig, StoreLocation};
+use crate::controller::Controller;
+use crate::model::{Member, Protocol, ServicePort, VirtualService};
+use crate::store::{MemoryStore, RedbStore, StateStore};
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use strato_core::registry::{ConnectContext, Registry};
+
+/// `strato controller ...`
+#[derive(Debug, Args)]
+pub struct ControllerArgs {
+    /// Controller API URL (for every command but `run` and `demo`).
+    #[arg(
+        long,
+        env = "STRATO_CONTROLLER_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// Bearer token of the API.
+    #[arg(
+        long,
+        env = "STRATO_CONTROLLER_TOKEN",
+        hide_env_values = true,
+        global = true
+    )]
+    pub token: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ControllerCommand,
+}
+
+/// The controller's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ControllerCommand {
+    /// Runs the controller (API, DNS, reconcile loop) until Ctrl-C.
+    Run {
+        /// The controller's TOML configuration.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Shows SEs, VIPs, health, capacity and errors.
+    Status,
+    /// Virtual services.
+    Vs {
+        /// What to do.
+        #[command(subcommand)]
+        command: VsCommand,
+    },
+    /// SE groups.
+    Seg {
+        /// What to do.
+        #[command(subcommand)]
+        command: ObjectCommand,
+    },
+    /// IPAM pools.
+    Pool {
+        /// What to do.
+        #[command(subcommand)]
+        command: ObjectCommand,
+    },
+    /// Runs the autoscaling demo on the memory cloud with the bundled trace.
+    Demo(crate::demo::DemoOptions),
+}
+
+/// Commands on SE groups and pools (given as JSON or TOML files).
+#[derive(Debug, Subcommand)]
+pub enum ObjectCommand {
+    /// Creates (or with --replace, replaces) one from a JSON or TOML file.
+    Create {
+        /// The file.
+        #[arg(long, short)]
+        file: PathBuf,
+        /// Replace an existing one.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Lists them.
+    List,
+    /// Shows one.
+    Get {
+        /// Name.
+        name: String,
+    },
+    /// Deletes one.
+    Delete {
+        /// Name.
+        name: String,
+    },
+}
+
+/// Commands on virtual services.
+#[derive(Debug, Subcommand)]
+pub enum VsCommand {
+    /// Creates a virtual service from flags or a file.
+    Create(VsCreate),
+    /// Lists them.
+    List,
+    /// Shows one.
+    Get {
+        /// Name.
+        name: String,
+    },
+    /// Deletes one.
+    Delete {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `vs create`.
+#[derive(Debug, Args)]
+pub struct VsCreate {
+    /// A JSON or TOML file with the whole service (instead of the flags).
+    #[arg(long, short, conflicts_with_all = ["name", "fqdn", "se_group"])]
+    pub file: Option<PathBuf>,
+    /// Name.
+    #[arg(long, required_unless_present = "file")]
+    pub name: Option<String>,
+    /// FQDN.
+    #[arg(long, required_unless_present = "file")]
+    pub fqdn: Option<String>,
+    /// SE group.
+    #[arg(long, required_unless_present = "file")]
+    pub se_group: Option<String>,
+    /// Ports as PORT/PROTOCOL (tcp, udp, http, https); repeatable.
+    #[arg(long = "port", default_value = "80/http")]
+    pub ports: Vec<String>,
+    /// Backend members as ADDRESS:PORT; repeatable.
+    #[arg(long = "member")]
+    pub members: Vec<String>,
+    /// A fixed VIP.
+    #[arg(long)]
+    pub vip: Option<std::net::IpAddr>,
+    /// Fewest SEs.
+    #[arg(long, default_value_t = 1)]
+    pub min_ses: u32,
+    /// Most SEs.
+    #[arg(long, default_value_t = u32::MAX)]
+    pub max_ses: u32,
+}
+
+fn read_object(path: &PathBuf) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "toml") {
+        let t: toml::Value =
+            toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+        Ok(serde_json::to_value(t)?)
+    } else {
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+fn parse_port(s: &str) -> anyhow::Result<ServicePort> {
+    let (p, proto) = s.split_once('/').unwrap_or((s, "tcp"));
+    let protocol = match proto {
+        "tcp" => Protocol::Tcp,
+        "udp" => Protocol::Udp,
+        "http" => Protocol::Http,
+        "https" => Protocol::Https,
+        other => bail!("--port {s}: protocol {other:?} is not tcp, udp, http or https"),
+    };
+    Ok(ServicePort {
+        port: p
+            .parse()
+            .map_err(|_| anyhow!("--port {s}: {p:?} is not a port number"))?,
+        protocol,
+    })
+}
+
+fn parse_member(s: &str) -> anyhow::Result<Member> {
+    let a: std::net::SocketAddr = s
+        .parse()
+        .map_err(|_| anyhow!("--member {s}: expected ADDRESS:PORT"))?;
+    Ok(Member {
+        address: a.ip(),
+        port: a.port(),
+        weight: 1,
+    })
+}
+
+/// A small client of the controller's REST API.
+#[derive(Debug, Clone)]
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Client {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Option<Value>> {
+        let mut r = self.http.request(
+            method.clone(),
+            format!("{}/api/v1{path}", self.base.trim_end_matches('/')),
+        );
+        if let Some(t) = &self.token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(b);
+        }
+        let resp = r.send().await.with_context(|| {
+            format!(
+                "{method} {path}: is the controller running at {}?",
+                self.base
+            )
+        })?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            let v: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+            let field = v
+                .get("field")
+                .and_then(Value::as_str)
+                .map(|f| format!(" (field {f})"))
+                .unwrap_or_default();
+            let msg = v
+                .get("message")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string());
+            bail!("{method} {path}: {status}: {msg}{field}");
+        }
+        Ok(if text.is_empty() {
+            None
+        } else {
+            Some(serde_json::from_str(&text)?)
+        })
+    }
+}
+
+fn print(v: Option<Value>) -> anyhow::Result<()> {
+    if let Some(v) = v {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    }
+    Ok(())
+}
+
+async fn objects(c: &Client, kind: &str, cmd: ObjectCommand) -> anyhow::Result<()> {
+    use reqwest::Method;
+    match cmd {
+        ObjectCommand::Create { file, replace } => {
+            let v = read_object(&file)?;
+            let name = v
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| anyhow!("{}: no \"name\"", file.display()))?
+                .to_owned();
+            if replace {
+                print(
+                    c.call(Method::PUT, &format!("/{kind}/{name}"), Some(&v))
+                        .await?,
+                )
+            } else {
+                print(c.call(Method::POST, &format!("/{kind}"), Some(&v)).await?)
+            }
+        }
+        ObjectCommand::List => print(c.call(Method::GET, &format!("/{kind}"), None).await?),
+        ObjectCommand::Get { name } => print(
+            c.call(Method::GET, &format!("/{kind}/{name}"), None)
+                .await?,
+        ),
+        ObjectCommand::Delete { name } => {
+            c.call(Method::DELETE, &format!("/{kind}/{name}"), None)
+                .await?;
+            println!("deleted {name}");
+            Ok(())
+        }
+    }
+}
+
+/// Runs a controller command. `registry` holds the connector factories the binary was built
+/// with (the CLI registers them); `run` builds every profile's connector from it.
+pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Result<()> {
+    let client = Client {
+        http: reqwest::Client::new(),
+        base: args.url.clone(),
+        token: args.token.clone(),
+    };
+    use reqwest::Method;
+    match args.command {
+        ControllerCommand::Run { config } => run(&config, registry).await,
+        ControllerCommand::Status => print(client.call(Method::GET, "/status", None).await?),
+        ControllerCommand::Seg { command } => objects(&client, "se-groups", command).await,
+        ControllerCommand::Pool { command } => objects(&client, "ipam-pools", command).await,
+        ControllerCommand::Vs { command } => match command {
+            VsCommand::Create(c) => {
+                let v = match &c.file {
+                    Some(f) => read_object(f)?,
+                    None => serde_json::to_value(VirtualService {
+                        name: c.name.clone().unwrap_or_default(),
+                        fqdn: c.fqdn.clone().unwrap_or_default(),
+                        ports: c
+                            .ports
+                            .iter()
+                            .map(|p| parse_port(p))
+                            .collect::<anyhow::Result<_>>()?,
+                        members: c
+                            .members
+                            .iter()
+                            .map(|m| parse_member(m))
+                            .collect::<anyhow::Result<_>>()?,
+                        se_group: c.se_group.clone().unwrap_or_default(),
+                        min_ses: c.min_ses,
+                        max_ses: c.max_ses,
+                        vip: c.vip,
+                    })?,
+                };
+                print(
+                    client
+                        .call(Method::POST, "/virtual-services", Some(&v))
+                        .await?,
+                )
+            }
+            VsCommand::List => print(client.call(Method::GET, "/virtual-services", None).await?),
+            VsCommand::Get { name } => print(
+                client
+                    .call(Method::GET, &format!("/virtual-services/{name}"), None)
+                    .await?,
+            ),
+            VsCommand::Delete { name } => {
+                client
+                    .call(Method::DELETE, &format!("/virtual-services/{name}"), None)
+                    .await?;
+                println!("deleted {name}");
+                Ok(())
+            }
+        },
+        ControllerCommand::Demo(opts) => {
+            let s = crate::demo::demo(opts).await?;
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            Ok(())
+        }
+    }
+}
+
+/// `controller run`: loads the configuration, builds the connectors, opens the store, applies
+/// the bootstrap, serves the API and DNS, and reconciles until Ctrl-C.
+pub async fn run(config: &std::path::Path, registry: &Registry) -> anyhow::Result<()> {
+    let cfg = ControllerConfig::load(config)?;
+    let store: Arc<dyn StateStore> = match cfg.store(Some(config)) {
+        StoreLocation::Memory => Arc::new(MemoryStore::new()),
+        StoreLocation::File(p) => Arc::new(RedbStore::open(&p)?),
+    };
+    let data_dir = match cfg.store(Some(config)) {
+        StoreLocation::File(p) => p.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
+        StoreLocation::Memory => std::env::temp_dir(),
+    };
+    registry.validate(&cfg.strato)?;
+    let ctx = ConnectContext { data_dir };
+    let mut clouds = BTreeMap::new();
+    for (name, profile) in &cfg.strato.profiles {
+        let conn = registry
+            .connect(profile, &ctx)
+            .await
+            .with_context(|| format!("connecting profile {name}"))?;
+        clouds.insert(name.clone(), conn);
+    }
+    let ctl = Controller::new(store, clouds, cfg.options()).await?;
+    ctl.apply_desired(&cfg.bootstrap).await?;
+    let listener = tokio::net::TcpListener::bind(cfg.controller.api_listen)
+        .await
+        .with_context(|| format!("binding the API on {}", cfg.controller.api_listen))?;
+    eprintln!("controller API on http://{}", listener.local_addr()?);
+    let api = crate::api::serve(ctl.clone(), listener, cfg.token());
+    let dns = match cfg.controller.dns_listen {
+        Some(a) => {
+            let d = crate::dns::DnsServer::start(ctl.dns_table(), a)
+                .await
+                .with_context(|| format!("binding DNS on {a}"))?;
+            eprintln!("controller DNS on {}", d.addr);
+            Some(d)
+        }
+        None => None,
+    };
+    ctl.run(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    api.abort();
+    if let Some(d) = dns {
+        d.shutdown().await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Top {
+        #[command(flatten)]
+        args: ControllerArgs,
+    }
+
+    #[test]
+    fn parses_the_documented_commands() {
+        let t = Top::try_parse_from(["x", "run", "--config", "c.toml"]).unwrap();
+        assert!(matches!(t.args.command, ControllerCommand::Run { .. }));
+        let t = Top::try_parse_from([
+            "x",
+            "vs",
+            "create",
+            "--name",
+            "shop",
+            "--fqdn",
+            "shop.example.com",
+            "--se-group",
+            "web",
+            "--port",
+            "443/https",
+            "--member",
+            "10.1.1.1:8080",
+        ])
+        .unwrap();
+        let ControllerCommand::Vs {
+            command: VsCommand::Create(c),
+        } = t.args.command
+        else {
+            panic!()
+        };
+        assert_eq!(
+            parse_port(&c.ports[0]).unwrap(),
+            ServicePort {
+                port: 443,
+                protocol: Protocol::Https
+            }
+        );
+        assert_eq!(parse_member(&c.members[0]).unwrap().port, 8080);
+        assert!(
+            Top::try_parse_from(["x", "vs", "create", "--name", "shop"]).is_err(),
+            "fqdn and se-group are required"
+        );
+        assert!(Top::try_parse_from(["x", "seg", "delete", "web"]).is_ok());
+        assert!(Top::try_parse_from(["x", "status", "--url", "http://h:1"]).is_ok());
+        assert!(
+            parse_port("80/sctp")
+                .unwrap_err()
+                .to_string()
+                .contains("sctp")
+        );
+    }
+}

@@ -1,0 +1,295 @@
+//! The configuration file of `controller run`.
+//!
+//! ```toml
+//! default_profile = "lab"            # strato's own profile format, inline (top-level keys
+//!                                    # come before the first table in TOML)
+//! [controller]
+//! api_listen = "127.0.0.1:8080"      # REST API and agent protocol
+//! dns_listen = "127.0.0.1:5353"      # authoritative DNS (UDP and TCP)
+//! token = "change-me"                # bearer token of the API (or token_env)
+//! store = "/var/lib/strato/controller.redb"   # or "memory"
+//! report_interval = "10s"
+//! missed_reports = 6
+//! # profiles = "/etc/strato/strato.toml"   # strato's profiles file, when not inline below
+//!
+//! [profiles.lab]
+//! kind = "memory"
+//!
+//! [[ipam_pools]]                     # desired-state bootstrap, applied at start
+//! name = "default"
+//! network = "default"
+//! cidr = "10.10.0.0/24"
+//! ```
+
+use crate::controller::ControllerOptions;
+use crate::error::{ControllerError, Result};
+use crate::model::DesiredState;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Where the controller keeps its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// In memory (lost at exit).
+    Memory,
+    /// A redb file.
+    File(PathBuf),
+}
+
+/// The `[controller]` section.
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControllerSection {
+    /// API listen address.
+    #[serde(default = "default_api")]
+    pub api_listen: SocketAddr,
+    /// DNS listen address; no DNS server when absent.
+    #[serde(default)]
+    pub dns_listen: Option<SocketAddr>,
+    /// Bearer token of the API.
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Environment variable holding the token (used when `token` is absent).
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// `memory` or a file path.
+    #[serde(default = "default_store")]
+    pub store: String,
+    /// Agent report interval.
+    #[serde(default = "default_interval", with = "humantime_serde")]
+    pub report_interval: Duration,
+    /// Reports an SE may miss.
+    #[serde(default = "default_missed")]
+    pub missed_reports: u32,
+    /// strato's profiles file, when profiles are not inline.
+    #[serde(default)]
+    pub profiles: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for ControllerSection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The token is a secret: say only whether there is one.
+        f.debug_struct("ControllerSection")
+            .field("api_listen", &self.api_listen)
+            .field("dns_listen", &self.dns_listen)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("token_env", &self.token_env)
+            .field("store", &self.store)
+            .field("report_interval", &self.report_interval)
+            .field("missed_reports", &self.missed_reports)
+            .field("profiles", &self.profiles)
+            .finish()
+    }
+}
+
+fn default_api() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_store() -> String {
+    "memory".into()
+}
+fn default_interval() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_missed() -> u32 {
+    6
+}
+
+/// A loaded configuration.
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// The `[controller]` section.
+    pub controller: ControllerSection,
+    /// strato's cloud profiles.
+    pub strato: strato_core::config::Config,
+    /// The desired state to apply at start.
+    pub bootstrap: DesiredState,
+}
+
+impl ControllerConfig {
+    /// Parses the file's text; `source` is used in messages and to resolve relative paths.
+    pub fn parse(text: &str, source: Option<&Path>) -> Result<Self> {
+        let at = source
+            .map(|p| format!("{}: ", p.display()))
+            .unwrap_or_default();
+        let mut root: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ControllerError::Config(format!("{at}{e}")))?;
+        let section = root
+            .remove("controller")
+            .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
+        let controller: ControllerSection = section.try_into().map_err(|e: toml::de::Error| {
+            ControllerError::Config(format!("{at}[controller]: {}", e.message()))
+        })?;
+        if controller.missed_reports == 0 {
+            return Err(ControllerError::invalid(
+                "controller.missed_reports",
+                "missed_reports must be at least 1",
+            ));
+        }
+        if controller.report_interval < Duration::from_secs(1) {
+            return Err(ControllerError::invalid(
+                "controller.report_interval",
+                "report_interval must be at least 1s",
+            ));
+        }
+        let mut desired = toml::Table::new();
+        for k in ["se_groups", "virtual_services", "ipam_pools", "dns_zones"] {
+            if let Some(v) = root.remove(k) {
+                desired.insert(k.to_owned(), v);
+            }
+        }
+        let bootstrap: DesiredState =
+            toml::Value::Table(desired)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    ControllerError::Config(format!("{at}desired state: {}", e.message()))
+                })?;
+        let strato = if !root.is_empty() {
+            let rest =
+                toml::to_string(&root).map_err(|e| ControllerError::Config(e.to_string()))?;
+            strato_core::config::Config::parse(&rest, source)
+                .map_err(|e| ControllerError::Config(e.to_string()))?
+        } else if let Some(p) = &controller.profiles {
+            let p = resolve(source, p);
+            strato_core::config::Config::load(&p)
+                .map_err(|e| ControllerError::Config(e.to_string()))?
+        } else if let Some(p) = std::env::var_os(strato_core::config::CONFIG_ENV) {
+            strato_core::config::Config::load(Path::new(&p))
+                .map_err(|e| ControllerError::Config(e.to_string()))?
+        } else {
+            return Err(ControllerError::Config(format!(
+                "{at}no cloud profiles: add [profiles.NAME] here, set controller.profiles, or set {}",
+                strato_core::config::CONFIG_ENV
+            )));
+        };
+        for (i, g) in bootstrap.se_groups.iter().enumerate() {
+            if !strato.profiles.contains_key(&g.cloud) {
+                return Err(ControllerError::invalid(
+                    &format!("se_groups[{i}].cloud"),
+                    format!("profile {:?} is not defined", g.cloud),
+                ));
+            }
+        }
+        Ok(Self {
+            controller,
+            strato,
+            bootstrap,
+        })
+    }
+
+    /// Reads a file.
+    pub fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ControllerError::Config(format!("{}: {e}", path.display())))?;
+        Self::parse(&text, Some(path))
+    }
+
+    /// The API token: `token`, else the variable `token_env` names.
+    pub fn token(&self) -> Option<String> {
+        self.controller
+            .token
+            .clone()
+            .or_else(|| {
+                self.controller
+                    .token_env
+                    .as_ref()
+                    .and_then(|v| std::env::var(v).ok())
+            })
+            .filter(|t| !t.is_empty())
+    }
+
+    /// Where the store lives.
+    pub fn store(&self, source: Option<&Path>) -> StoreLocation {
+        if self.controller.store == "memory" {
+            StoreLocation::Memory
+        } else {
+            StoreLocation::File(resolve(source, Path::new(&self.controller.store)))
+        }
+    }
+
+    /// Controller options from the section.
+    pub fn options(&self) -> ControllerOptions {
+        ControllerOptions {
+            report_interval: self.controller.report_interval,
+            missed_reports: self.controller.missed_reports,
+            resync: self.controller.report_interval,
+            ..ControllerOptions::default()
+        }
+    }
+}
+
+fn resolve(source: Option<&Path>, p: &Path) -> PathBuf {
+    match source.and_then(Path::parent) {
+        Some(dir) if p.is_relative() => dir.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TEXT: &str = r#"
+        default_profile = "mem"
+
+        [controller]
+        api_listen = "127.0.0.1:0"
+        dns_listen = "127.0.0.1:0"
+        token = "s3cret"
+        store = "state/controller.redb"
+        report_interval = "5s"
+
+        [profiles.mem]
+        kind = "memory"
+
+        [[ipam_pools]]
+        name = "default"
+        network = "default"
+        cidr = "10.10.0.0/24"
+
+        [[dns_zones]]
+        name = "apps.example.com"
+
+        [[se_groups]]
+        name = "web"
+        cloud = "mem"
+        max_ses = 4
+        template = { size = "2x4g", image = "se-1" }
+        capacity = { rps = 1000.0, connections = 10000 }
+    "#;
+
+    #[test]
+    fn parses_sections_profiles_and_bootstrap() {
+        let c =
+            ControllerConfig::parse(TEXT, Some(Path::new("/etc/strato/controller.toml"))).unwrap();
+        assert_eq!(c.token().as_deref(), Some("s3cret"));
+        assert_eq!(
+            c.store(Some(Path::new("/etc/strato/controller.toml"))),
+            StoreLocation::File("/etc/strato/state/controller.redb".into())
+        );
+        assert_eq!(c.options().report_interval, Duration::from_secs(5));
+        assert_eq!(c.strato.profile(None).unwrap().kind, "memory");
+        assert_eq!(c.bootstrap.se_groups[0].name, "web");
+        assert!(
+            !format!("{:?}", c.controller).contains("s3cret"),
+            "the token never shows in Debug"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let bad = TEXT.replace("cloud = \"mem\"", "cloud = \"nope\"");
+        let e = ControllerConfig::parse(&bad, None).unwrap_err();
+        assert_eq!(e.field(), Some("se_groups[0].cloud"), "{e}");
+        let bad = TEXT.replace("report_interval = \"5s\"", "report_intervall = \"5s\"");
+        assert!(
+            ControllerConfig::parse(&bad, None)
+                .unwrap_err()
+                .to_string()
+                .contains("report_intervall")
+        );
+    }
+}

@@ -1,0 +1,616 @@
+//! The desired state a user declares: SE groups, virtual services, IPAM pools and DNS zones.
+//!
+//! Every type validates itself and names the offending field (`template.image`, `ports[1].port`)
+//! so the REST API can answer 422 with the field, and the config loader can point at it.
+
+use crate::error::{ControllerError, Result};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use strato_core::{Size, validate_label};
+
+/// Longest SE group name: SE names append `-` and a serial of up to 9 digits, and the cloud's
+/// group limit is [`strato_core::MAX_GROUP_NAME_LEN`].
+pub const MAX_SE_GROUP_NAME_LEN: usize = 40;
+
+fn invalid(field: &str, msg: impl Into<String>) -> ControllerError {
+    ControllerError::invalid(field, msg)
+}
+
+fn label(field: &str, value: &str, max: usize) -> Result<()> {
+    validate_label(field, value, max).map_err(|e| invalid(field, e.message()))
+}
+
+/// What every SE of a group looks like.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeTemplate {
+    /// VM size (`2x4g` or a cloud type).
+    pub size: Size,
+    /// VM image.
+    pub image: String,
+    /// Data network (cloud network id); the cloud's default network when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+}
+
+/// What one SE can carry; utilisation is load divided by this.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeCapacity {
+    /// Requests per second one SE serves at 100 %.
+    pub rps: f64,
+    /// Concurrent connections one SE holds at 100 %.
+    pub connections: u64,
+}
+
+/// How SEs back each other up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HaMode {
+    /// N active SEs sized by load plus `buffer` spare SEs (N+M).
+    Elastic {
+        /// Spare SEs kept on top of what the load needs.
+        #[serde(default)]
+        buffer: u32,
+    },
+    /// Every virtual service has one active and one standby SE.
+    ActiveStandby,
+}
+
+/// How virtual services are spread over SEs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlacementStrategy {
+    /// Put each virtual service on the SEs carrying the fewest virtual services.
+    Spread,
+    /// Fill SEs up to `max_vs_per_se` before using the next.
+    Pack,
+}
+
+/// Placement policy of a group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Placement {
+    /// Spread or pack.
+    #[serde(default = "default_strategy")]
+    pub strategy: PlacementStrategy,
+    /// Most virtual services one SE carries (0: no limit).
+    #[serde(default)]
+    pub max_vs_per_se: u32,
+}
+
+fn default_strategy() -> PlacementStrategy {
+    PlacementStrategy::Spread
+}
+
+impl Default for Placement {
+    fn default() -> Self {
+        Self {
+            strategy: PlacementStrategy::Spread,
+            max_vs_per_se: 0,
+        }
+    }
+}
+
+/// Reactive autoscaling settings (after the Kubernetes HPA).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AutoscalePolicy {
+    /// Utilisation the group is kept at (0 < target <= 1).
+    #[serde(default = "default_target")]
+    pub target_utilisation: f64,
+    /// No change while utilisation/target is within this fraction of 1.
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Scale-down uses the highest recommendation seen over this window.
+    #[serde(default = "default_window", with = "humantime_serde")]
+    pub scale_down_window: std::time::Duration,
+}
+
+fn default_target() -> f64 {
+    0.6
+}
+fn default_tolerance() -> f64 {
+    0.1
+}
+fn default_window() -> std::time::Duration {
+    std::time::Duration::from_secs(300)
+}
+
+impl Default for AutoscalePolicy {
+    fn default() -> Self {
+        Self {
+            target_utilisation: default_target(),
+            tolerance: default_tolerance(),
+            scale_down_window: default_window(),
+        }
+    }
+}
+
+/// A group of service engines on one cloud.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeGroup {
+    /// Name (a label of at most 40 characters); SEs are named `NAME-SERIAL`.
+    pub name: String,
+    /// Cloud profile (from strato's configuration) the SEs run on.
+    pub cloud: String,
+    /// What an SE looks like. Changing it rolls the SEs one at a time.
+    pub template: SeTemplate,
+    /// Fewest SEs.
+    #[serde(default = "one")]
+    pub min_ses: u32,
+    /// Most SEs.
+    pub max_ses: u32,
+    /// Per-SE capacity.
+    pub capacity: SeCapacity,
+    /// High availability mode.
+    #[serde(default = "default_ha")]
+    pub ha: HaMode,
+    /// Placement of virtual services on SEs.
+    #[serde(default)]
+    pub placement: Placement,
+    /// Autoscaling.
+    #[serde(default)]
+    pub autoscale: AutoscalePolicy,
+}
+
+fn one() -> u32 {
+    1
+}
+fn default_ha() -> HaMode {
+    HaMode::Elastic { buffer: 0 }
+}
+
+impl SeGroup {
+    /// Checks the group, naming the first wrong field.
+    pub fn validate(&self) -> Result<()> {
+        label("name", &self.name, MAX_SE_GROUP_NAME_LEN)?;
+        if self.cloud.trim().is_empty() {
+            return Err(invalid("cloud", "cloud must name a profile"));
+        }
+        if self.template.image.trim().is_empty() {
+            return Err(invalid("template.image", "image must not be empty"));
+        }
+        if let Some(n) = &self.template.network
+            && n.trim().is_empty()
+        {
+            return Err(invalid(
+                "template.network",
+                "network must not be empty when set",
+            ));
+        }
+        if self.max_ses == 0 {
+            return Err(invalid("max_ses", "max_ses must be at least 1"));
+        }
+        if self.min_ses > self.max_ses {
+            return Err(invalid(
+                "min_ses",
+                format!("min_ses {} is above max_ses {}", self.min_ses, self.max_ses),
+            ));
+        }
+        if self.ha == HaMode::ActiveStandby && self.max_ses < 2 {
+            return Err(invalid(
+                "max_ses",
+                "active_standby needs max_ses of at least 2",
+            ));
+        }
+        if !(self.capacity.rps.is_finite() && self.capacity.rps > 0.0) {
+            return Err(invalid(
+                "capacity.rps",
+                format!(
+                    "capacity.rps {} must be a positive number",
+                    self.capacity.rps
+                ),
+            ));
+        }
+        if self.capacity.connections == 0 {
+            return Err(invalid(
+                "capacity.connections",
+                "capacity.connections must be at least 1",
+            ));
+        }
+        let a = &self.autoscale;
+        if !(a.target_utilisation > 0.0 && a.target_utilisation <= 1.0) {
+            return Err(invalid(
+                "autoscale.target_utilisation",
+                format!(
+                    "target_utilisation {} must be in (0, 1]",
+                    a.target_utilisation
+                ),
+            ));
+        }
+        if !(0.0..1.0).contains(&a.tolerance) {
+            return Err(invalid(
+                "autoscale.tolerance",
+                format!("tolerance {} must be in [0, 1)", a.tolerance),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The key of the data network (IPAM pools are per network).
+    pub fn network_key(&self) -> &str {
+        self.template.network.as_deref().unwrap_or(DEFAULT_NETWORK)
+    }
+}
+
+/// The network key of SE groups that name no network.
+pub const DEFAULT_NETWORK: &str = "default";
+
+/// Transport protocol of a service port.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// Plain TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// HTTP.
+    Http,
+    /// HTTPS (TLS terminated on the SE).
+    Https,
+}
+
+/// A port a virtual service listens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePort {
+    /// Port number.
+    pub port: u16,
+    /// Protocol.
+    pub protocol: Protocol,
+}
+
+/// A backend server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Address.
+    pub address: IpAddr,
+    /// Port.
+    pub port: u16,
+    /// Relative weight.
+    #[serde(default = "one")]
+    pub weight: u32,
+}
+
+/// A load-balanced service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VirtualService {
+    /// Name (a label).
+    pub name: String,
+    /// Fully qualified name answered by the controller's DNS.
+    pub fqdn: String,
+    /// Listening ports.
+    pub ports: Vec<ServicePort>,
+    /// Backend members.
+    #[serde(default)]
+    pub members: Vec<Member>,
+    /// SE group it runs on.
+    pub se_group: String,
+    /// Fewest SEs it is placed on.
+    #[serde(default = "one")]
+    pub min_ses: u32,
+    /// Most SEs it is placed on.
+    #[serde(default = "default_vs_max")]
+    pub max_ses: u32,
+    /// A fixed VIP instead of one from the IPAM pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vip: Option<IpAddr>,
+}
+
+fn default_vs_max() -> u32 {
+    u32::MAX
+}
+
+impl VirtualService {
+    /// Checks the service, naming the first wrong field.
+    pub fn validate(&self) -> Result<()> {
+        label("name", &self.name, strato_core::MAX_NAME_LEN)?;
+        validate_fqdn("fqdn", &self.fqdn)?;
+        if self.ports.is_empty() {
+            return Err(invalid(
+                "ports",
+                "a virtual service needs at least one port",
+            ));
+        }
+        for (i, p) in self.ports.iter().enumerate() {
+            if p.port == 0 {
+                return Err(invalid(&format!("ports[{i}].port"), "port 0 is not a port"));
+            }
+            if self.ports[..i]
+                .iter()
+                .any(|q| q.port == p.port && same_transport(q.protocol, p.protocol))
+            {
+                return Err(invalid(
+                    &format!("ports[{i}].port"),
+                    format!("port {} is listed twice", p.port),
+                ));
+            }
+        }
+        for (i, m) in self.members.iter().enumerate() {
+            if m.port == 0 {
+                return Err(invalid(
+                    &format!("members[{i}].port"),
+                    "port 0 is not a port",
+                ));
+            }
+        }
+        label("se_group", &self.se_group, MAX_SE_GROUP_NAME_LEN)?;
+        if self.min_ses == 0 {
+            return Err(invalid("min_ses", "min_ses must be at least 1"));
+        }
+        if self.min_ses > self.max_ses {
+            return Err(invalid(
+                "min_ses",
+                format!("min_ses {} is above max_ses {}", self.min_ses, self.max_ses),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn same_transport(a: Protocol, b: Protocol) -> bool {
+    (a == Protocol::Udp) == (b == Protocol::Udp)
+}
+
+/// An inclusive range of addresses kept out of a pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpRange {
+    /// First address.
+    pub start: IpAddr,
+    /// Last address.
+    pub end: IpAddr,
+}
+
+/// Addresses for VIPs on one network.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpamPool {
+    /// Name (a label).
+    pub name: String,
+    /// The network key (an SE group's `template.network`, or `default`).
+    pub network: String,
+    /// The range addresses come from (the network and broadcast addresses are never used).
+    pub cidr: IpNet,
+    /// Ranges never handed out (gateways, DHCP ranges...).
+    #[serde(default)]
+    pub reserved: Vec<IpRange>,
+}
+
+impl IpamPool {
+    /// Checks the pool, naming the first wrong field.
+    pub fn validate(&self) -> Result<()> {
+        label("name", &self.name, strato_core::MAX_NAME_LEN)?;
+        if self.network.trim().is_empty() {
+            return Err(invalid("network", "network must not be empty"));
+        }
+        if !matches!(self.cidr, IpNet::V4(_)) {
+            return Err(invalid(
+                "cidr",
+                format!(
+                    "cidr {} is not IPv4; only IPv4 pools are supported",
+                    self.cidr
+                ),
+            ));
+        }
+        if self.cidr.prefix_len() > 30 {
+            return Err(invalid(
+                "cidr",
+                format!("cidr {} leaves no usable addresses", self.cidr),
+            ));
+        }
+        for (i, r) in self.reserved.iter().enumerate() {
+            if !self.cidr.contains(&r.start) || !self.cidr.contains(&r.end) {
+                return Err(invalid(
+                    &format!("reserved[{i}]"),
+                    format!("range {}-{} is not inside {}", r.start, r.end, self.cidr),
+                ));
+            }
+            if r.start > r.end {
+                return Err(invalid(
+                    &format!("reserved[{i}]"),
+                    format!("range {}-{} ends before it starts", r.start, r.end),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// True when `addr` may be handed out.
+    pub fn usable(&self, addr: IpAddr) -> bool {
+        self.cidr.contains(&addr)
+            && addr != self.cidr.network()
+            && addr != self.cidr.broadcast()
+            && !self
+                .reserved
+                .iter()
+                .any(|r| r.start <= addr && addr <= r.end)
+    }
+}
+
+/// A DNS zone the controller is authoritative for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsZone {
+    /// Zone name (`apps.example.com`).
+    pub name: String,
+    /// TTL of the A records, seconds.
+    #[serde(default = "default_ttl")]
+    pub ttl: u32,
+}
+
+fn default_ttl() -> u32 {
+    30
+}
+
+impl DnsZone {
+    /// Checks the zone.
+    pub fn validate(&self) -> Result<()> {
+        validate_fqdn("name", &self.name)?;
+        if self.ttl == 0 {
+            return Err(invalid("ttl", "ttl must be at least 1 second"));
+        }
+        Ok(())
+    }
+
+    /// The key a zone is stored under (a zone name may contain dots, which keys allow).
+    pub fn key(&self) -> String {
+        normalise_fqdn(&self.name)
+    }
+}
+
+/// Lowercases and strips the trailing dot.
+pub fn normalise_fqdn(s: &str) -> String {
+    s.trim_end_matches('.').to_ascii_lowercase()
+}
+
+fn validate_fqdn(field: &str, s: &str) -> Result<()> {
+    let n = s.trim_end_matches('.');
+    if n.is_empty() || n.len() > 253 {
+        return Err(invalid(
+            field,
+            format!("{field} {s:?} must be 1 to 253 characters"),
+        ));
+    }
+    for part in n.split('.') {
+        let ok = !part.is_empty()
+            && part.len() <= 63
+            && !part.starts_with('-')
+            && !part.ends_with('-')
+            && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        if !ok {
+            return Err(invalid(
+                field,
+                format!("{field} {s:?} has an invalid label {part:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The whole desired state, as loaded from a bootstrap file.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesiredState {
+    /// SE groups.
+    #[serde(default)]
+    pub se_groups: Vec<SeGroup>,
+    /// Virtual services.
+    #[serde(default)]
+    pub virtual_services: Vec<VirtualService>,
+    /// IPAM pools.
+    #[serde(default)]
+    pub ipam_pools: Vec<IpamPool>,
+    /// DNS zones.
+    #[serde(default)]
+    pub dns_zones: Vec<DnsZone>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn group() -> SeGroup {
+        SeGroup {
+            name: "web".into(),
+            cloud: "mem".into(),
+            template: SeTemplate {
+                size: Size::shape(2, 4096),
+                image: "se-1".into(),
+                network: None,
+            },
+            min_ses: 1,
+            max_ses: 4,
+            capacity: SeCapacity {
+                rps: 1000.0,
+                connections: 10_000,
+            },
+            ha: HaMode::Elastic { buffer: 0 },
+            placement: Placement::default(),
+            autoscale: AutoscalePolicy::default(),
+        }
+    }
+
+    #[test]
+    fn group_errors_name_the_field() {
+        type Case = (Box<dyn Fn(&mut SeGroup)>, &'static str);
+        let cases: Vec<Case> = vec![
+            (Box::new(|g| g.name = "Bad".into()), "name"),
+            (
+                Box::new(|g| g.template.image = " ".into()),
+                "template.image",
+            ),
+            (Box::new(|g| g.min_ses = 9), "min_ses"),
+            (Box::new(|g| g.capacity.rps = 0.0), "capacity.rps"),
+            (
+                Box::new(|g| g.autoscale.target_utilisation = 1.5),
+                "autoscale.target_utilisation",
+            ),
+        ];
+        for (f, field) in cases {
+            let mut g = group();
+            f(&mut g);
+            assert_eq!(g.validate().unwrap_err().field(), Some(field));
+        }
+        assert!(group().validate().is_ok());
+    }
+
+    #[test]
+    fn vs_and_pool_errors_name_the_field() {
+        let mut vs = VirtualService {
+            name: "shop".into(),
+            fqdn: "shop.apps.example.com".into(),
+            ports: vec![ServicePort {
+                port: 80,
+                protocol: Protocol::Http,
+            }],
+            members: vec![],
+            se_group: "web".into(),
+            min_ses: 1,
+            max_ses: 2,
+            vip: None,
+        };
+        assert!(vs.validate().is_ok());
+        vs.ports.push(ServicePort {
+            port: 80,
+            protocol: Protocol::Tcp,
+        });
+        assert_eq!(vs.validate().unwrap_err().field(), Some("ports[1].port"));
+        vs.ports.pop();
+        vs.fqdn = "bad..name".into();
+        assert_eq!(vs.validate().unwrap_err().field(), Some("fqdn"));
+
+        let pool = IpamPool {
+            name: "p".into(),
+            network: "default".into(),
+            cidr: "10.0.0.0/24".parse().unwrap(),
+            reserved: vec![IpRange {
+                start: "10.0.1.1".parse().unwrap(),
+                end: "10.0.1.2".parse().unwrap(),
+            }],
+        };
+        assert_eq!(pool.validate().unwrap_err().field(), Some("reserved[0]"));
+    }
+
+    #[test]
+    fn group_defaults_fill_in_from_json() {
+        let g: SeGroup = serde_json::from_value(serde_json::json!({
+            "name": "web", "cloud": "mem", "max_ses": 3,
+            "template": {"size": "2x4g", "image": "se-1"},
+            "capacity": {"rps": 100.0, "connections": 1000},
+            "ha": {"mode": "elastic", "buffer": 1}
+        }))
+        .unwrap();
+        assert_eq!(g.min_ses, 1);
+        assert_eq!(g.ha, HaMode::Elastic { buffer: 1 });
+        assert_eq!(
+            g.autoscale.scale_down_window,
+            std::time::Duration::from_secs(300)
+        );
+    }
+}

@@ -1,0 +1,574 @@
+//! End-to-end: the real controller on the memory cloud with simulated agents, at paused time.
+
+mod common;
+
+use common::*;
+use std::collections::{BTreeSet, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use strato_controller::engines::Role;
+use strato_controller::model::HaMode;
+use strato_core::layers::{FaultConfig, FaultInjector, InjectedFault};
+use strato_core::{CloudConnector, CloudConnectorExt, VipQuery, VipSupport};
+use strato_memory::{MemoryCloud, MemoryFeature, MemorySettings};
+
+const MIN: Duration = Duration::from_secs(60);
+
+async fn setup(h: &Harness, g: strato_controller::model::SeGroup) {
+    h.ctl.apply_ipam_pool(pool()).await.unwrap();
+    h.ctl
+        .apply_dns_zone(strato_controller::model::DnsZone {
+            name: "apps.example.com".into(),
+            ttl: 20,
+        })
+        .await
+        .unwrap();
+    h.ctl.apply_se_group(g).await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn vs_gets_ses_a_vip_dns_and_agent_config() {
+    let o = owner();
+    let h = Harness::start(Arc::new(memory_cloud(&o)), memory_store()).await;
+    setup(&h, group("web", 2, 4)).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+
+    wait_for("two healthy SEs and a bound VIP", 3 * MIN, || async {
+        let s = h.status();
+        h.healthy("web") == 2
+            && s.vs("shop")
+                .is_some_and(|v| v.bound_to.is_some() && v.dns.is_some())
+    })
+    .await;
+    let s = h.status();
+    let v = s.vs("shop").unwrap();
+    let addr = v.address.unwrap();
+    assert!(
+        pool().usable(addr),
+        "{addr} comes from the pool, outside its reserved range"
+    );
+    assert_eq!(v.placement.len(), 2, "spread over both SEs");
+
+    // The cloud holds the VIP, bound to the primary's VM.
+    let vips = h.cloud.list_vips(&VipQuery::default()).await.unwrap();
+    assert_eq!(vips.len(), 1);
+    assert_eq!(vips[0].address, addr);
+    let primary = h
+        .vms("web")
+        .await
+        .into_iter()
+        .find(|vm| Some(&vm.name) == v.bound_to.as_ref())
+        .unwrap();
+    assert_eq!(vips[0].vm.as_ref(), Some(&primary.id));
+
+    // Every SE carries the ownership tags with its group.
+    for vm in h.vms("web").await {
+        assert_eq!(vm.ownership.owner, o);
+        assert_eq!(vm.group(), Some("web"));
+    }
+
+    // Real DNS over UDP answers the VIP.
+    let dns =
+        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let answer = dns_query(dns.addr, "shop.apps.example.com.").await;
+    assert_eq!(answer, vec![addr]);
+
+    // The agents received their configuration: primary and secondary roles, the VIP, members.
+    let pl = h.fleet.plane(&v.placement[0]).unwrap().config().unwrap();
+    assert_eq!(pl.virtual_services.len(), 1);
+    assert_eq!(pl.virtual_services[0].role, Role::Primary);
+    assert_eq!(pl.virtual_services[0].vip, Some(addr));
+    assert!(
+        !pl.virtual_services[0].configure_vip,
+        "the cloud routes the VIP"
+    );
+    let sec = h.fleet.plane(&v.placement[1]).unwrap().config().unwrap();
+    assert_eq!(sec.virtual_services[0].role, Role::Secondary);
+
+    // Deleting the service releases its VIP, address and name.
+    h.ctl.delete_virtual_service("shop").await.unwrap();
+    wait_for("VIP released", MIN, || async {
+        h.cloud
+            .list_vips(&VipQuery::default())
+            .await
+            .unwrap()
+            .is_empty()
+    })
+    .await;
+    assert!(h.ctl.dns_table().get("shop.apps.example.com").is_none());
+    dns.shutdown().await;
+}
+
+async fn dns_query(server: std::net::SocketAddr, name: &str) -> Vec<std::net::IpAddr> {
+    use hickory_proto::op::{Message, MessageType, OpCode, Query};
+    use hickory_proto::rr::{Name, RData, RecordType};
+    use std::str::FromStr;
+    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut m = Message::new();
+    m.set_id(7)
+        .set_message_type(MessageType::Query)
+        .set_op_code(OpCode::Query);
+    m.add_query(Query::query(Name::from_str(name).unwrap(), RecordType::A));
+    sock.send_to(&m.to_vec().unwrap(), server).await.unwrap();
+    let mut buf = [0u8; 1500];
+    let (n, _) = sock.recv_from(&mut buf).await.unwrap();
+    let m = Message::from_vec(&buf[..n]).unwrap();
+    m.answers()
+        .iter()
+        .filter_map(|r| match r.data() {
+            RData::A(a) => Some(std::net::IpAddr::V4(a.0)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn load_scales_out_at_once_and_in_only_after_the_window() {
+    let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
+    setup(&h, group("web", 1, 6)).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    wait_for("one healthy SE", 2 * MIN, || async {
+        h.healthy("web") == 1
+    })
+    .await;
+
+    // 200 rps on 1 SE of 100 rps at a 50% target: 4 SEs.
+    h.load.set("shop", 200.0);
+    wait_for("scale out to 4", 3 * MIN, || async {
+        h.healthy("web") == 4
+    })
+    .await;
+    let g = h.status();
+    assert_eq!(g.group("web").unwrap().desired, Some(4));
+    assert_eq!(h.vms("web").await.len(), 4);
+
+    // Load falls: the window (60 s) holds the size first.
+    h.load.set("shop", 20.0);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(
+        h.healthy("web"),
+        4,
+        "no scale-in inside the stabilisation window"
+    );
+    wait_for("scale in to 1", 3 * MIN, || async {
+        h.vms("web").await.len() == 1
+    })
+    .await;
+    assert_eq!(h.status().group("web").unwrap().desired, Some(1));
+}
+
+#[tokio::test(start_paused = true)]
+async fn throttled_reads_never_count_as_zero_load() {
+    let switch = ThrottleReads::default();
+    let h = Harness::start(
+        layered(memory_cloud(&owner()), switch.clone()),
+        memory_store(),
+    )
+    .await;
+    setup(&h, group("web", 1, 6)).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    h.load.set("shop", 200.0);
+    wait_for("scale out to 4", 4 * MIN, || async {
+        h.healthy("web") == 4
+    })
+    .await;
+
+    // The cloud throttles every read while the agents go quiet: nothing is known, so nothing
+    // may be scaled down, however long it lasts.
+    switch.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    h.load.set("shop", 0.0);
+    tokio::time::sleep(5 * MIN).await;
+    let s = h.status();
+    let g = s.group("web").unwrap();
+    assert_eq!(g.desired, Some(4));
+    assert!(
+        g.last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("throttled")),
+        "{:?}",
+        g.last_error
+    );
+    // Backing off: 1, 2, 4, ... s, so a handful of attempts in 5 minutes, not 30.
+    assert!((4..=12).contains(&g.failures), "failures {}", g.failures);
+    switch.0.store(false, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(h.vms("web").await.len(), 4, "a throttled read deleted SEs");
+
+    // Once reads work again, the real (low) load scales in after the window, and the
+    // group's error backoff starts over: the error and the failure count are cleared.
+    wait_for("scale in to 1", 4 * MIN, || async {
+        h.vms("web").await.len() == 1
+    })
+    .await;
+    let s = h.status();
+    let g = s.group("web").unwrap();
+    assert_eq!((g.last_error.as_deref(), g.failures), (None, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_dead_se_is_replaced_after_its_vip_moved() {
+    let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
+    setup(&h, group("web", 2, 4)).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    wait_for("bound VIP on 2 SEs", 3 * MIN, || async {
+        h.healthy("web") == 2 && h.status().vs("shop").is_some_and(|v| v.bound_to.is_some())
+    })
+    .await;
+    let before = h.status().vs("shop").unwrap().clone();
+    let dead = before.bound_to.clone().unwrap();
+
+    // The primary stops reporting: after 6 missed reports (60 s) it is replaced.
+    h.fleet.kill(&dead);
+    wait_for("replacement healthy and dead SE gone", 4 * MIN, || async {
+        let names: Vec<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
+        h.healthy("web") == 2 && !names.contains(&dead)
+    })
+    .await;
+    let after = h.status().vs("shop").unwrap().clone();
+    assert_ne!(after.bound_to.as_ref(), Some(&dead));
+    assert_eq!(after.address, before.address, "the VIP keeps its address");
+    assert_eq!(after.dns, before.dns);
+    // The VIP survived the deletion of the dead SE's VM: it was moved before the delete.
+    let vips = h.cloud.list_vips(&VipQuery::default()).await.unwrap();
+    assert_eq!(vips.len(), 1, "the VIP was deleted with the dead VM");
+    let bound_vm = h
+        .vms("web")
+        .await
+        .into_iter()
+        .find(|v| Some(&v.name) == after.bound_to.as_ref())
+        .unwrap();
+    assert_eq!(vips[0].vm.as_ref(), Some(&bound_vm.id));
+    assert_eq!(h.vms("web").await.len(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_mid_scale_makes_no_duplicate_and_leaks_nothing() {
+    let o = owner();
+    let cloud: Arc<dyn CloudConnector> = Arc::new(memory_cloud(&o));
+    let store = memory_store();
+    let load = Arc::new(strato_controller::agent::LoadModel::new());
+    let h = Harness::start_with(cloud.clone(), store.clone(), load.clone()).await;
+    setup(&h, group("web", 1, 6)).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    wait_for("one healthy SE", 2 * MIN, || async {
+        h.healthy("web") == 1
+    })
+    .await;
+    load.set("shop", 250.0);
+    // Crash as soon as the scale-out has begun: new SEs are recorded, some still booting.
+    wait_for("scale-out in flight", MIN, || async {
+        let g = h.status();
+        let g = g.group("web").unwrap();
+        g.current > 1 && g.healthy < g.current
+    })
+    .await;
+    let before: BTreeSet<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
+    h.crash();
+
+    let h2 = Harness::start_with(cloud.clone(), store.clone(), load.clone()).await;
+    wait_for("scale-out finished after the restart", 4 * MIN, || async {
+        h2.healthy("web") == 5
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let vms = h2.vms("web").await;
+    let names: BTreeSet<String> = vms.iter().map(|v| v.name.clone()).collect();
+    assert_eq!(names.len(), vms.len(), "duplicate VM names");
+    assert_eq!(vms.len(), 5, "{names:?}");
+    assert!(
+        before.is_subset(&names),
+        "SEs from before the crash were lost or replaced: {before:?} vs {names:?}"
+    );
+    let s = h2.status();
+    let recorded: BTreeSet<String> = s
+        .group("web")
+        .unwrap()
+        .ses
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(
+        recorded, names,
+        "every VM has a record and every record a VM"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_store_adopts_its_ses_by_tags_and_never_touches_others() {
+    let o = owner();
+    let mem = memory_cloud(&o);
+    // Another owner on the same account, with a VM in a group of the same name.
+    let foreign = MemoryCloud::new(mem.backend().clone(), owner());
+    let fvm = foreign
+        .create_vm(&strato_core::VmSpec {
+            group: Some("web".into()),
+            ..strato_core::VmSpec::new("web-1", strato_core::Size::shape(1, 512), "x")
+        })
+        .await
+        .unwrap();
+    let cloud: Arc<dyn CloudConnector> = Arc::new(mem);
+    // Our own VM outside any SE group the controller manages.
+    let mine = cloud
+        .create_vm(&strato_core::VmSpec::new(
+            "bastion",
+            strato_core::Size::shape(1, 512),
+            "x",
+        ))
+        .await
+        .unwrap();
+
+    let h = Harness::start(cloud.clone(), memory_store()).await;
+    setup(&h, group("web", 3, 4)).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    wait_for("3 healthy SEs", 3 * MIN, || async { h.healthy("web") == 3 }).await;
+    let before: BTreeSet<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
+    h.crash();
+
+    // A new controller with an empty store and the same desired state.
+    let h2 = Harness::start(cloud.clone(), memory_store()).await;
+    setup(&h2, group("web", 3, 4)).await;
+    h2.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    wait_for("3 healthy adopted SEs", 3 * MIN, || async {
+        h2.healthy("web") == 3
+    })
+    .await;
+    tokio::time::sleep(MIN).await;
+    let after: BTreeSet<String> = h2.vms("web").await.into_iter().map(|v| v.name).collect();
+    assert_eq!(before, after, "adopted, not recreated");
+    let recorded: BTreeSet<String> = h2
+        .status()
+        .group("web")
+        .unwrap()
+        .ses
+        .iter()
+        .map(|s| s.name.clone())
+        .collect();
+    assert_eq!(recorded, before, "exactly our SEs were adopted");
+    assert!(
+        h2.status()
+            .group("web")
+            .unwrap()
+            .ses
+            .iter()
+            .all(|s| s.vm_id.as_deref() != Some(fvm.id.as_str()))
+    );
+    // The foreign VM and our unrelated VM are untouched.
+    assert!(foreign.get_vm(&fvm.id).await.unwrap().state.is_live());
+    assert!(cloud.get_vm(&mine.id).await.unwrap().state.is_live());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_image_upgrade_rolls_one_se_at_a_time() {
+    let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
+    let mut g = group("web", 3, 5);
+    setup(&h, g.clone()).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    wait_for("3 healthy SEs", 3 * MIN, || async { h.healthy("web") == 3 }).await;
+
+    g.template.image = "se-2".into();
+    h.ctl.apply_se_group(g).await.unwrap();
+    let mut max_vms = 0;
+    let mut seen_images = Vec::new();
+    for _ in 0..900 {
+        let vms = h.vms("web").await;
+        let healthy = h.healthy("web");
+        assert!(
+            healthy >= 3,
+            "healthy SEs fell to {healthy} during the upgrade"
+        );
+        max_vms = max_vms.max(vms.len());
+        let new = vms.iter().filter(|v| v.image == "se-2").count();
+        if std::env::var("DBG").is_ok() {
+            let st = h.status();
+            let g = st.group("web").unwrap();
+            eprintln!(
+                "DBG vms={} new={new} healthy={healthy} desired={:?} rec={:?} ses={:?}",
+                vms.len(),
+                g.desired,
+                g.recommendation.as_ref().map(|r| r.reason.clone()),
+                g.ses
+                    .iter()
+                    .map(|s| (s.name.clone(), s.phase.clone(), s.health, s.image.clone()))
+                    .collect::<Vec<_>>()
+            );
+        }
+        if seen_images.last() != Some(&new) {
+            seen_images.push(new);
+        }
+        if new == 3 && vms.len() == 3 && healthy == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let vms = h.vms("web").await;
+    assert!(vms.iter().all(|v| v.image == "se-2"), "{vms:?}");
+    assert_eq!(vms.len(), 3);
+    assert!(max_vms <= 4, "more than one surge SE at a time: {max_vms}");
+    assert_eq!(
+        seen_images,
+        vec![0, 1, 2, 3],
+        "new-image SEs appeared one at a time"
+    );
+    assert!(h.status().vs("shop").unwrap().bound_to.is_some());
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_fault_layer_does_not_make_duplicates_or_leaks() {
+    let o = owner();
+    let mem = Arc::new(memory_cloud(&o));
+    let faults = FaultConfig {
+        fail_fraction: 0.15,
+        lost_response_fraction: 0.3,
+        kind: InjectedFault::Transient,
+        seed: 7,
+        ..FaultConfig::default()
+    };
+    let layered = Arc::new(FaultInjector::new(mem.clone(), faults));
+    let cloud: Arc<dyn CloudConnector> = layered.clone();
+    let h = Harness::start(cloud, memory_store()).await;
+    setup(&h, group("web", 3, 6)).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    h.ctl
+        .apply_virtual_service(vs("cart", "web"))
+        .await
+        .unwrap();
+    wait_for("3 healthy SEs and both VIPs bound", 5 * MIN, || async {
+        let s = h.status();
+        h.healthy("web") == 3
+            && ["shop", "cart"]
+                .iter()
+                .all(|n| s.vs(n).is_some_and(|v| v.bound_to.is_some()))
+    })
+    .await;
+    tokio::time::sleep(MIN).await;
+    assert!(layered.injected() > 0, "no fault was injected");
+    // Read the truth without the fault layer.
+    let vms = mem
+        .list_all_vms(&strato_core::VmQuery::default())
+        .await
+        .unwrap();
+    let names: HashSet<&str> = vms.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(vms.len(), 3, "{names:?}");
+    assert_eq!(names.len(), 3);
+    let vips = mem.list_vips(&VipQuery::default()).await.unwrap();
+    assert_eq!(vips.len(), 2, "{vips:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn guest_vips_are_configured_by_the_agent_and_move_with_failover() {
+    let settings = MemorySettings {
+        boot_latency: Duration::from_secs(3),
+        disable: [MemoryFeature::Vip].into(),
+        ..MemorySettings::default()
+    };
+    let mem = MemoryCloud::from_settings(settings, owner()).unwrap();
+    assert_eq!(mem.capabilities().vip, VipSupport::None);
+    let h = Harness::start(Arc::new(mem), memory_store()).await;
+    let mut g = group("lb", 2, 3);
+    g.ha = HaMode::ActiveStandby;
+    setup(&h, g).await;
+    h.ctl.apply_virtual_service(vs("api", "lb")).await.unwrap();
+    wait_for("bound", 3 * MIN, || async {
+        h.status()
+            .vs("api")
+            .is_some_and(|v| v.bound_to.is_some() && v.placement.len() == 2)
+    })
+    .await;
+    let v = h.status().vs("api").unwrap().clone();
+    let active = v.bound_to.clone().unwrap();
+    let cfg = h.fleet.plane(&active).unwrap().config().unwrap();
+    assert!(
+        cfg.virtual_services[0].configure_vip,
+        "the agent must configure a guest VIP"
+    );
+    let standby = v.placement[1].clone();
+    let scfg = h.fleet.plane(&standby).unwrap().config().unwrap();
+    assert_eq!(scfg.virtual_services[0].role, Role::Standby);
+    assert!(!scfg.virtual_services[0].configure_vip);
+
+    // The active SE reports down: the standby takes the VIP.
+    h.fleet
+        .plane(&active)
+        .unwrap()
+        .set_health(strato_controller::engines::EngineHealth::Down);
+    wait_for("failover to the standby", 2 * MIN, || async {
+        h.status()
+            .vs("api")
+            .is_some_and(|v| v.bound_to.as_ref() == Some(&standby))
+    })
+    .await;
+    wait_for("standby configures the VIP", MIN, || async {
+        h.fleet
+            .plane(&standby)
+            .and_then(|p| p.config())
+            .is_some_and(|c| c.virtual_services[0].configure_vip)
+    })
+    .await;
+    assert_eq!(h.status().vs("api").unwrap().address, v.address);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_inflight_create_recorded_before_a_crash_is_issued_once() {
+    use strato_controller::controller::{SePhase, SeRecord, se_spec, template_hash};
+    use strato_controller::store::{Precondition, StateStoreExt};
+    let o = owner();
+    let cloud: Arc<dyn CloudConnector> = Arc::new(memory_cloud(&o));
+    let store = memory_store();
+    let g = group("web", 2, 4);
+    // The previous process recorded two creates and crashed: web-1's call reached the cloud,
+    // web-2's never did.
+    let tpl = template_hash(&g, &o);
+    for serial in [1u64, 2] {
+        let spec = se_spec(&g, serial, &tpl);
+        let rec = SeRecord {
+            name: spec.name.clone(),
+            group: "web".into(),
+            serial,
+            token: spec.client_token(&o),
+            spec: spec.clone(),
+            template: tpl.clone(),
+            vm_id: None,
+            phase: SePhase::Creating,
+            reason: None,
+            adopted: false,
+        };
+        store.put_json(&format!("se/web/{}", rec.name), &rec, Precondition::Absent).await.unwrap();
+        if serial == 1 {
+            cloud.create_vm(&spec).await.unwrap();
+        }
+    }
+    store.put_json("segroup/web", &g, Precondition::Absent).await.unwrap();
+    let h = Harness::start(cloud.clone(), store).await;
+    wait_for("2 healthy SEs", 3 * MIN, || async { h.healthy("web") == 2 }).await;
+    tokio::time::sleep(MIN).await;
+    let names: Vec<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["web-1", "web-2"], "one VM per recorded create, nothing more");
+}
