@@ -560,15 +560,25 @@ async fn an_inflight_create_recorded_before_a_crash_is_issued_once() {
             reason: None,
             adopted: false,
         };
-        store.put_json(&format!("se/web/{}", rec.name), &rec, Precondition::Absent).await.unwrap();
+        store
+            .put_json(&format!("se/web/{}", rec.name), &rec, Precondition::Absent)
+            .await
+            .unwrap();
         if serial == 1 {
             cloud.create_vm(&spec).await.unwrap();
         }
     }
-    store.put_json("segroup/web", &g, Precondition::Absent).await.unwrap();
+    store
+        .put_json("segroup/web", &g, Precondition::Absent)
+        .await
+        .unwrap();
     let h = Harness::start(cloud.clone(), store).await;
     wait_for("2 healthy SEs", 3 * MIN, || async { h.healthy("web") == 2 }).await;
     tokio::time::sleep(MIN).await;
     let names: Vec<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
-    assert_eq!(names, ["web-1", "web-2"], "one VM per recorded create, nothing more");
+    assert_eq!(
+        names,
+        ["web-1", "web-2"],
+        "one VM per recorded create, nothing more"
+    );
 }
