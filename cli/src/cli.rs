@@ -68,6 +68,9 @@ pub enum Command {
     Profile(ProfileCommand),
     /// Runs a short tour on the embedded memory cloud: a network, a group of 3 VMs and a VIP.
     Demo(DemoArgs),
+    /// The balancer controller: `run` it, or talk to a running one (`status`, `vs`, `seg`,
+    /// `pool`), or run its autoscaling `demo` on the memory cloud.
+    Controller(strato_controller::cli::ControllerArgs),
 }
 
 /// `strato vm ...`

@@ -111,6 +111,19 @@ async fn run(cli: Cli) -> CliResult<()> {
         }
         return commands::demo::run(a.keep, cli.timeout).await;
     }
+    let cli = match cli.command {
+        Command::Controller(args) => {
+            if cli.dry_run {
+                return Err(CliError::input(
+                    "--dry-run: controller commands have no dry run; the controller plans from reads before every change",
+                ));
+            }
+            return strato_controller::cli::execute(args, &registry)
+                .await
+                .map_err(|e| CliError::other(format!("{e:#}").replace('\n', " ")));
+        }
+        command => Cli { command, ..cli },
+    };
     let profiles = profile::Profiles::load(cli.config.as_deref())?;
     if let Command::Profile(cli::ProfileCommand::List) = &cli.command {
         return commands::profile::run(&profiles, &registry, cli.output);
@@ -130,6 +143,8 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Network(c) => commands::network::run(&s, c).await,
         Command::Vip(c) => commands::vip::run(&s, c).await,
         Command::Group(c) => commands::group::run(&s, c).await,
-        Command::Profile(_) | Command::Demo(_) => unreachable!("handled above"),
+        Command::Profile(_) | Command::Demo(_) | Command::Controller(_) => {
+            unreachable!("handled above")
+        }
     }
 }

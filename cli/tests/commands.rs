@@ -426,3 +426,37 @@ fn help_and_version_succeed() {
         .stdout(predicate::str::contains("--size"));
     s.cmd(&["--version"]).assert().success();
 }
+
+#[test]
+fn controller_demo_scales_out_and_in_and_writes_its_outputs() {
+    let s = Sandbox::new();
+    let out_dir = s.dir.path().join("demo-out");
+    let out = s.ok(&[
+        "controller",
+        "demo",
+        "--out",
+        out_dir.to_str().expect("utf-8 temp path"),
+    ]);
+    assert!(
+        out.contains("scale out") && out.contains("scale in"),
+        "{out}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out_dir.join("summary.json")).expect("summary.json written"),
+    )
+    .expect("summary is JSON");
+    assert!(summary["scale_outs"].as_u64() > Some(0), "{summary}");
+    assert!(summary["scale_ins"].as_u64() > Some(0), "{summary}");
+    assert_eq!(summary["leaked_vms"], 0, "{summary}");
+    assert!(out_dir.join("demo.svg").exists() && out_dir.join("demo.csv").exists());
+}
+
+#[test]
+fn controller_commands_refuse_dry_run_in_one_line() {
+    let s = Sandbox::new();
+    let err = s.fails(2, &["--dry-run", "controller", "status"]);
+    assert!(
+        err.contains("--dry-run") && err.lines().count() == 1,
+        "{err}"
+    );
+}
