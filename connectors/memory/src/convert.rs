@@ -8,11 +8,7 @@ use strato_core::{
 
 /// A VM as the caller sees it. Only called for the caller's own VMs, which carry ownership.
 pub(crate) fn vm(ctx: &Ctx, r: &VmRec) -> Vm {
-    let state = match r.power {
-        Power::On { since } if ctx.now < since + ctx.settings.boot_latency => VmState::Pending,
-        Power::On { .. } => VmState::Running,
-        Power::Off => VmState::Stopped,
-    };
+    let state = vm_state(ctx, r);
     let mut nics: Vec<Nic> = r.nics.iter().map(nic).collect();
     nics.sort_by_key(|n| n.device_index);
     Vm {
@@ -27,6 +23,15 @@ pub(crate) fn vm(ctx: &Ctx, r: &VmRec) -> Vm {
         tags: r.tags.clone(),
         ownership: Ownership::from_tags(&r.tags).expect("only owned VMs are converted"),
         created_at: r.created_at,
+    }
+}
+
+/// A VM's state at the call's `now`.
+pub(crate) fn vm_state(ctx: &Ctx, r: &VmRec) -> VmState {
+    match r.power {
+        Power::On { since } if ctx.now < since + ctx.settings.boot_latency => VmState::Pending,
+        Power::On { .. } => VmState::Running,
+        Power::Off => VmState::Stopped,
     }
 }
 
