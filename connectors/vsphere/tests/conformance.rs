@@ -1,20 +1,37 @@
 //! strato's conformance suite against govmomi's vCenter simulator, through the real connector
 //! over HTTPS (certificate verified against the simulator's CA): once with VMs on the standard
 //! portgroup, once on the distributed one (the clone then re-backs the template's NIC).
+//!
+//! The connectors are wrapped in the core's retry and timeout layers, as the registry wraps them
+//! in production: a pooled HTTPS connection that the server closed just as it was reused is a
+//! `Transient` error, which only the retry layer is there to absorb (rate limits are left out to
+//! keep the run short).
 
 mod common;
 
 use std::sync::Arc;
 use strato_conformance::{Target, run_all};
-use strato_core::{CloudConnectorExt, NetworkSpec, Size};
+use strato_core::layers::{LayerConfig, RateLimitConfig, stack};
+use strato_core::{CloudConnector, CloudConnectorExt, NetworkSpec, Size};
+
+fn layered(c: Arc<dyn CloudConnector>) -> Arc<dyn CloudConnector> {
+    let cfg = LayerConfig {
+        rate_limit: RateLimitConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    stack(c, &cfg)
+}
 
 async fn run(prefix: &str, primary: &str, cidr_base: u8) {
     let c = Arc::new(common::connector(prefix).await);
     let foreign = Arc::new(common::connector(&format!("{prefix}x")).await);
     let primary = c.find_network(primary).await.expect("vcsim network");
     let target = Target {
-        connector: c.clone(),
-        foreign: foreign.clone(),
+        connector: layered(c.clone()),
+        foreign: layered(foreign.clone()),
         size: Size::shape(2, 1024),
         image: common::TEMPLATE.into(),
         network: Some(primary.id),
