@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strato_controller::engines::{EngineHealth, EngineReport};
+use strato_controller::engines::{EngineHealth, EngineReport, VsLoad};
 use strato_controller::model::*;
 use strato_controller::runtime::ObjectRef;
 use strato_controller::store::MemoryStore;
@@ -45,13 +45,20 @@ fn peak_rss_mib() -> f64 {
 fn report_all(ctl: &Controller) {
     for g in ctl.status().groups {
         for se in g.ses {
-            let version = ctl.hub().current(&se.name).map_or(0, |c| c.version);
-            let r = EngineReport {
-                rps: 10.0,
-                connections: 100,
-                health: EngineHealth::Up,
-                config_version: version,
-            };
+            let config = ctl.hub().current(&se.name);
+            let mut r = EngineReport::new(10.0, 100, EngineHealth::Up);
+            r.config_version = config.as_ref().map_or(0, |c| c.version);
+            // The per-service breakdown every span is scaled from.
+            if let Some(c) = &config {
+                let n = c.virtual_services.len().max(1) as f64;
+                for v in &c.virtual_services {
+                    let load = VsLoad {
+                        rps: 10.0 / n,
+                        connections: (100.0 / n) as u64,
+                    };
+                    r.virtual_services.insert(v.name.clone(), load);
+                }
+            }
             let _ = ctl.report(&se.name, r);
         }
     }

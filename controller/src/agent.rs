@@ -8,10 +8,10 @@
 //! nothing for a standby). [`SimFleet`] runs one simulated agent per running SE of a cloud.
 
 use crate::controller::Controller;
-use crate::engines::{EngineConfig, EngineHealth, EngineReport, Role};
+use crate::engines::{EngineConfig, EngineHealth, EngineReport, Role, VsLoad};
 use crate::error::{ControllerError, Result};
 use async_trait::async_trait;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -135,8 +135,9 @@ impl AgentTransport for LocalTransport {
 pub trait DataPlane: Send + Sync + Debug + 'static {
     /// Applies a configuration.
     fn apply(&self, config: &EngineConfig);
-    /// Current load and health.
-    fn sample(&self) -> (f64, u64, EngineHealth);
+    /// Current load (in total and per virtual service) and health; the agent fills in the
+    /// configuration version.
+    fn sample(&self) -> EngineReport;
 }
 
 /// Load offered to each virtual service, shared by all simulated SEs.
@@ -209,8 +210,8 @@ impl DataPlane for SimulatedDataPlane {
         *self.config.lock().expect("config lock") = Some(config.clone());
     }
 
-    fn sample(&self) -> (f64, u64, EngineHealth) {
-        let rps: f64 = self
+    fn sample(&self) -> EngineReport {
+        let per_vs: BTreeMap<String, VsLoad> = self
             .config
             .lock()
             .expect("config lock")
@@ -219,12 +220,21 @@ impl DataPlane for SimulatedDataPlane {
                 c.virtual_services
                     .iter()
                     .filter(|v| v.role != Role::Standby)
-                    .map(|v| self.load.get(&v.name) / f64::from(v.serving.max(1)))
-                    .sum()
+                    .map(|v| {
+                        let rps = self.load.get(&v.name) / f64::from(v.serving.max(1));
+                        let connections = (rps * self.load.connections_per_rps).round() as u64;
+                        (v.name.clone(), VsLoad { rps, connections })
+                    })
+                    .collect()
             })
-            .unwrap_or(0.0);
-        let conns = (rps * self.load.connections_per_rps).round() as u64;
-        (rps, conns, *self.health.lock().expect("health lock"))
+            .unwrap_or_default();
+        let mut r = EngineReport::new(
+            per_vs.values().map(|l| l.rps).sum(),
+            per_vs.values().map(|l| l.connections).sum(),
+            *self.health.lock().expect("health lock"),
+        );
+        r.virtual_services = per_vs;
+        r
     }
 }
 
@@ -273,13 +283,8 @@ pub async fn run_agent(
     };
     let report = async move {
         loop {
-            let (rps, connections, health) = plane.sample();
-            let r = EngineReport {
-                rps,
-                connections,
-                health,
-                config_version: version.load(std::sync::atomic::Ordering::Relaxed),
-            };
+            let mut r = plane.sample();
+            r.config_version = version.load(std::sync::atomic::Ordering::Relaxed);
             if let Err(e) = transport.report(&engine, &r).await {
                 tracing::debug!(engine = %engine, error = %e, "report failed");
             }

@@ -3,7 +3,7 @@
 
 use crate::model::{Member, ServicePort};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -82,9 +82,36 @@ pub struct EngineReport {
     /// Configuration version applied.
     #[serde(default)]
     pub config_version: u64,
+    /// The same load broken down by virtual service (what each one costs this SE). Each
+    /// service's span of SEs is scaled from these; an agent that omits them leaves the
+    /// services' load unknown, which holds their spans (never shrinks them).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub virtual_services: BTreeMap<String, VsLoad>,
+}
+
+/// The load one virtual service puts on one SE.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VsLoad {
+    /// Requests per second.
+    pub rps: f64,
+    /// Open connections.
+    #[serde(default)]
+    pub connections: u64,
 }
 
 impl EngineReport {
+    /// A report of total load only (no per-service breakdown).
+    pub fn new(rps: f64, connections: u64, health: EngineHealth) -> Self {
+        Self {
+            rps,
+            connections,
+            health,
+            config_version: 0,
+            virtual_services: BTreeMap::new(),
+        }
+    }
+
     /// Checks the numbers, naming the field.
     pub fn validate(&self) -> crate::Result<()> {
         if !(self.rps.is_finite() && self.rps >= 0.0) {
@@ -92,6 +119,14 @@ impl EngineReport {
                 "rps",
                 format!("rps {} must be a non-negative number", self.rps),
             ));
+        }
+        for (name, l) in &self.virtual_services {
+            if !(l.rps.is_finite() && l.rps >= 0.0) {
+                return Err(crate::ControllerError::invalid(
+                    &format!("virtual_services.{name}.rps"),
+                    format!("rps {} must be a non-negative number", l.rps),
+                ));
+            }
         }
         Ok(())
     }
@@ -175,6 +210,15 @@ impl EngineHub {
             .expect("hub lock")
             .get(engine)
             .map(|tx| tx.borrow().clone())
+    }
+
+    /// The version of the current configuration.
+    pub fn current_version(&self, engine: &str) -> Option<u64> {
+        self.channels
+            .lock()
+            .expect("hub lock")
+            .get(engine)
+            .map(|tx| tx.borrow().version)
     }
 
     /// Waits until the SE's version differs from `after` (or `timeout` passes: `Ok(None)`).

@@ -104,7 +104,10 @@ pub fn document() -> Value {
                     "name": {"type": "string"}, "ttl": {"type": "integer", "default": 30}}},
                 "EngineReport": {"type": "object", "required": ["rps", "connections", "health"], "properties": {
                     "rps": {"type": "number"}, "connections": {"type": "integer"},
-                    "health": {"enum": ["up", "degraded", "down"]}, "config_version": {"type": "integer"}}},
+                    "health": {"enum": ["up", "degraded", "down"]}, "config_version": {"type": "integer"},
+                    "virtual_services": {"type": "object", "description": "load per virtual service",
+                        "additionalProperties": {"type": "object", "required": ["rps"], "properties": {
+                            "rps": {"type": "number"}, "connections": {"type": "integer"}}}}}},
                 "EngineConfig": {"type": "object", "properties": {
                     "engine": {"type": "string"}, "group": {"type": "string"}, "version": {"type": "integer"},
                     "report_interval_secs": {"type": "integer"},

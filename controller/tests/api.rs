@@ -375,16 +375,8 @@ async fn an_http_agent_long_polls_its_config_and_reports() {
         ctl.status().group("web")
     );
     // The report the controller kept is the agent's.
-    t.report(
-        &engine,
-        &EngineReport {
-            rps: 3.0,
-            connections: 1,
-            health: EngineHealth::Up,
-            config_version: 0,
-        },
-    )
-    .await
-    .unwrap();
+    t.report(&engine, &EngineReport::new(3.0, 1, EngineHealth::Up))
+        .await
+        .unwrap();
     assert_eq!(ctl.status().group("web").unwrap().ses[0].rps, Some(3.0));
 }

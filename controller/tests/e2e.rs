@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use strato_controller::engines::Role;
-use strato_controller::model::HaMode;
+use strato_controller::model::{HaMode, VirtualService};
 use strato_core::layers::{FaultConfig, FaultInjector, InjectedFault};
 use strato_core::{CloudConnector, CloudConnectorExt, VipQuery, VipSupport};
 use strato_memory::{MemoryCloud, MemoryFeature, MemorySettings};
@@ -32,7 +32,10 @@ async fn vs_gets_ses_a_vip_dns_and_agent_config() {
     let h = Harness::start(Arc::new(memory_cloud(&o)), memory_store()).await;
     setup(&h, group("web", 2, 4)).await;
     h.ctl
-        .apply_virtual_service(vs("shop", "web"))
+        .apply_virtual_service(VirtualService {
+            min_ses: 2,
+            ..vs("shop", "web")
+        })
         .await
         .unwrap();
 
@@ -50,7 +53,7 @@ async fn vs_gets_ses_a_vip_dns_and_agent_config() {
         pool().usable(addr),
         "{addr} comes from the pool, outside its reserved range"
     );
-    assert_eq!(v.placement.len(), 2, "spread over both SEs");
+    assert_eq!(v.placement.len(), 2, "spread over its min_ses of 2");
 
     // The cloud holds the VIP, bound to the primary's VM.
     let vips = h.cloud.list_vips(&VipQuery::default()).await.unwrap();
@@ -581,4 +584,162 @@ async fn an_inflight_create_recorded_before_a_crash_is_issued_once() {
         ["web-1", "web-2"],
         "one VM per recorded create, nothing more"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn each_service_spans_the_ses_its_own_load_needs() {
+    let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
+    setup(&h, group("web", 2, 6)).await;
+    for name in ["shop", "blog"] {
+        h.ctl.apply_virtual_service(vs(name, "web")).await.unwrap();
+    }
+    wait_for("two healthy SEs, each service on one", 3 * MIN, || async {
+        let s = h.status();
+        h.healthy("web") == 2
+            && ["shop", "blog"]
+                .iter()
+                .all(|v| s.vs(v).is_some_and(|v| v.placement.len() == 1))
+    })
+    .await;
+
+    // 200 rps for shop alone: 4 SEs of 100 rps at a 50% target. blog stays on one SE.
+    h.load.set("shop", 200.0);
+    h.load.set("blog", 10.0);
+    wait_for("shop spread over 4 SEs", 3 * MIN, || async {
+        let s = h.status();
+        s.vs("shop").unwrap().placement.len() == 4
+    })
+    .await;
+    let s = h.status();
+    let shop = s.vs("shop").unwrap();
+    assert_eq!(shop.desired_ses, Some(4), "{:?}", shop.scaling);
+    // The group follows the total: 210 rps at 50 % of 100 rps per SE is 5 SEs.
+    assert_eq!(s.group("web").unwrap().desired, Some(5));
+    let load = shop
+        .load
+        .expect("every SE carrying shop reported its share");
+    assert!((load.rps - 200.0).abs() < 1.0, "shop load {load:?}");
+    let blog = s.vs("blog").unwrap();
+    assert_eq!(
+        blog.placement.len(),
+        1,
+        "blog's own load needs one SE: {:?}",
+        blog.scaling
+    );
+    // The agents serve the share the span gives them.
+    let share = h
+        .fleet
+        .plane(&shop.placement[3])
+        .unwrap()
+        .config()
+        .unwrap()
+        .virtual_services
+        .into_iter()
+        .find(|v| v.name == "shop")
+        .unwrap();
+    assert_eq!(share.serving, 4);
+
+    // Load falls: the span and then the group come back after the window, not before.
+    h.load.set("shop", 10.0);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    assert_eq!(h.status().vs("shop").unwrap().placement.len(), 4);
+    wait_for(
+        "shop back on one SE and the group at its minimum",
+        3 * MIN,
+        || async {
+            h.status().vs("shop").unwrap().placement.len() == 1 && h.vms("web").await.len() == 2
+        },
+    )
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn dedicated_placement_gives_each_service_its_own_ses() {
+    let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
+    let mut g = group("web", 1, 6);
+    g.placement.max_vs_per_se = 1;
+    setup(&h, g).await;
+    for name in ["a", "b", "c"] {
+        h.ctl.apply_virtual_service(vs(name, "web")).await.unwrap();
+    }
+    wait_for("three services on three SEs", 3 * MIN, || async {
+        let s = h.status();
+        ["a", "b", "c"]
+            .iter()
+            .all(|v| s.vs(v).is_some_and(|v| v.bound_to.is_some()))
+    })
+    .await;
+    let s = h.status();
+    let on: HashSet<String> = ["a", "b", "c"]
+        .iter()
+        .flat_map(|v| s.vs(v).unwrap().placement.clone())
+        .collect();
+    assert_eq!(on.len(), 3, "no SE carries two services: {on:?}");
+    assert_eq!(h.vms("web").await.len(), 3);
+    // A fourth service needs a fourth SE even with no load at all.
+    h.ctl.apply_virtual_service(vs("d", "web")).await.unwrap();
+    wait_for("a fourth SE for d", 3 * MIN, || async {
+        h.status().vs("d").is_some_and(|v| v.bound_to.is_some())
+    })
+    .await;
+    assert_eq!(h.vms("web").await.len(), 4);
+}
+
+/// Watches an upgrade to `image` until every SE runs it; returns the most VMs seen at once.
+async fn watch_upgrade(h: &Harness, image: &str, want: usize, healthy_min: usize) -> usize {
+    let mut max_vms = 0;
+    for _ in 0..900 {
+        let vms = h.vms("web").await;
+        let healthy = h.healthy("web");
+        assert!(
+            healthy >= healthy_min,
+            "healthy SEs fell to {healthy} during the upgrade"
+        );
+        max_vms = max_vms.max(vms.len());
+        if vms.len() == want && vms.iter().all(|v| v.image == image) && healthy == want {
+            return max_vms;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    panic!("upgrade did not finish: {:?}", h.status().group("web"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_upgrade_at_max_ses_replaces_in_place_and_never_exceeds_it() {
+    let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
+    let mut g = group("web", 2, 3);
+    setup(&h, g.clone()).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    // 150 rps wants 3 SEs: the group sits at its max.
+    h.load.set("shop", 150.0);
+    wait_for("3 healthy SEs", 3 * MIN, || async { h.healthy("web") == 3 }).await;
+
+    g.template.image = "se-2".into();
+    h.ctl.apply_se_group(g.clone()).await.unwrap();
+    let max_vms = watch_upgrade(&h, "se-2", 3, 2).await;
+    assert_eq!(max_vms, 3, "an upgrade at max_ses never goes above it");
+
+    // At max_ses and at the healthy minimum, the upgrade waits and says why...
+    g.min_ses = 3;
+    h.ctl.apply_se_group(g.clone()).await.unwrap();
+    g.template.image = "se-3".into();
+    h.ctl.apply_se_group(g.clone()).await.unwrap();
+    tokio::time::sleep(2 * MIN).await;
+    let vms = h.vms("web").await;
+    assert_eq!(vms.len(), 3);
+    assert!(vms.iter().all(|v| v.image == "se-2"), "nothing replaced");
+    let note = h.status().group("web").unwrap().upgrade.clone().unwrap();
+    assert!(note.contains("raise max_ses"), "{note}");
+    // ...until max_ses makes room for a surge SE.
+    g.max_ses = 4;
+    h.ctl.apply_se_group(g).await.unwrap();
+    let max_vms = watch_upgrade(&h, "se-3", 3, 3).await;
+    assert_eq!(max_vms, 4, "one surge SE at a time");
+    wait_for("the upgrade note cleared", MIN, || async {
+        h.status().group("web").unwrap().upgrade.is_none()
+    })
+    .await;
 }

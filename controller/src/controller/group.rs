@@ -6,7 +6,7 @@
 //! adds one SE of the new template and deletes an old one only once the new one is healthy.
 
 use super::{Controller, EngineRuntime, SePhase, SeRecord, State, VsRuntime, keys};
-use crate::autoscale::{Observation, Recommendation};
+use crate::autoscale::Recommendation;
 use crate::engines::{EngineHealth, EngineVs, Role};
 use crate::error::{ControllerError, Result};
 use crate::model::{HaMode, PlacementStrategy, SeGroup};
@@ -51,6 +51,8 @@ pub(crate) struct GroupStatusInner {
     pub first_seen: HashMap<String, Instant>,
     /// Health reasons by SE.
     pub reasons: HashMap<String, String>,
+    /// Progress of a rolling upgrade, or why it waits.
+    pub upgrade: Option<String>,
 }
 
 /// The hash of a template: changes exactly when the SEs must be replaced.
@@ -140,10 +142,25 @@ pub(crate) fn judge(
     }
 }
 
-struct Se {
-    rec: SeRecord,
-    health: SeHealth,
-    current: bool,
+/// One SE as a group reconcile sees it.
+pub(super) struct Se {
+    pub rec: SeRecord,
+    pub health: SeHealth,
+    /// Built from the group's current template.
+    pub current: bool,
+}
+
+impl Se {
+    /// Active and judged healthy: carries virtual services.
+    pub fn serving(&self) -> bool {
+        self.rec.phase == SePhase::Active && self.health == SeHealth::Healthy
+    }
+
+    /// Counts towards the group's size (being made or active, not failed).
+    pub fn live(&self) -> bool {
+        matches!(self.rec.phase, SePhase::Creating | SePhase::Active)
+            && self.health != SeHealth::Unhealthy
+    }
 }
 
 impl Controller {
@@ -347,21 +364,22 @@ impl Controller {
             out
         };
 
-        // 3. Autoscale.
-        let desired = self.autoscale(&g, &ses, now);
+        // 3. Autoscale: each virtual service's span of SEs from its own load, then the group
+        //    from its total load and what the spans need.
+        let spans = self.scale_services(&g, &ses, now);
+        let desired = self.autoscale(&g, &ses, now, spans);
 
         // 4. Choose what drains: the unhealthy, one old SE per step of a rolling upgrade,
         //    and the excess of a scale-in.
-        let live = |s: &Se| {
-            matches!(s.rec.phase, SePhase::Creating | SePhase::Active)
-                && s.health != SeHealth::Unhealthy
-        };
+        let live = |s: &Se| s.live();
         let upgrading = ses.iter().any(|s| live(s) && !s.current);
-        let target = desired + u32::from(upgrading);
-        let healthy = ses
-            .iter()
-            .filter(|s| s.rec.phase == SePhase::Active && s.health == SeHealth::Healthy)
-            .count();
+        // A rolling upgrade adds one surge SE of the new template while the group has room
+        // under max_ses; at max_ses it replaces in place (drain one old SE, then create its
+        // successor), which costs one SE of capacity but never the healthy minimum.
+        let surge = upgrading && desired < g.max_ses;
+        let healthy_min = super::scaling::group_min(&self.state(), &g);
+        let mut target = desired + u32::from(surge);
+        let healthy = ses.iter().filter(|s| s.serving()).count() as u32;
         let mut drain: Vec<(String, String)> = Vec::new();
         for s in ses
             .iter()
@@ -380,22 +398,45 @@ impl Controller {
             }
         }
         let mut live_count = ses.iter().filter(|s| live(s)).count() as u32;
-        let mut target = target;
-        if upgrading && healthy as u32 >= target {
-            // The surge SE is healthy: one old SE may go without dropping below `desired`.
-            if let Some(old) = ses
-                .iter()
-                .filter(|s| live(s) && !s.current)
-                .min_by_key(|s| (s.health == SeHealth::Healthy, s.rec.serial))
-            {
-                drain.push((old.rec.name.clone(), "rolling upgrade".into()));
-                live_count -= 1;
-                // That was the last old SE: no more surge.
-                if ses.iter().filter(|s| live(s) && !s.current).count() == 1 {
-                    target = desired;
+        let old_left = ses.iter().filter(|s| live(s) && !s.current).count() as u32;
+        let mut upgrade_note = upgrading.then(|| {
+            format!(
+                "rolling upgrade: {old_left} SE(s) left on the old template ({})",
+                if surge {
+                    "surge of one SE"
+                } else {
+                    "in place, at max_ses"
                 }
+            )
+        });
+        // One step at a time: every SE, the last new one included, serves before an old one goes.
+        let settled = healthy >= target && live_count == healthy;
+        if upgrading && settled {
+            if surge || healthy > healthy_min {
+                if let Some(old) = ses
+                    .iter()
+                    .filter(|s| live(s) && !s.current)
+                    .min_by_key(|s| (s.health == SeHealth::Healthy, s.rec.serial))
+                {
+                    drain.push((old.rec.name.clone(), "rolling upgrade".into()));
+                    live_count -= 1;
+                    // That was the last old SE: no more surge.
+                    if old_left == 1 {
+                        target = desired;
+                    }
+                }
+            } else {
+                upgrade_note = Some(format!(
+                    "rolling upgrade waits: {healthy} SEs is both max_ses and the healthy \
+                     minimum; raise max_ses (room for a surge SE) or lower the minimum"
+                ));
             }
         }
+        self.state()
+            .group_status
+            .entry(name.to_owned())
+            .or_default()
+            .upgrade = upgrade_note;
         if live_count > target {
             let mut candidates: Vec<&Se> = ses
                 .iter()
@@ -570,108 +611,6 @@ impl Controller {
         }))
     }
 
-    fn autoscale(&self, g: &SeGroup, ses: &[Se], now: Instant) -> u32 {
-        let opts = &self.inner.opts;
-        let mut st = self.state();
-        let st = &mut *st;
-        let buffer = match g.ha {
-            HaMode::Elastic { buffer } => buffer,
-            HaMode::ActiveStandby => 0,
-        };
-        let vs_min = st
-            .vss_of_group(&g.name)
-            .map(|v| v.min_ses)
-            .max()
-            .unwrap_or(0);
-        let ha_min = if g.ha == HaMode::ActiveStandby { 2 } else { 0 };
-        let min_total = g.min_ses.max(vs_min).max(ha_min).min(g.max_ses);
-        let serving: Vec<&Se> = ses
-            .iter()
-            .filter(|s| s.rec.phase == SePhase::Active && s.health == SeHealth::Healthy)
-            .collect();
-        let live = ses
-            .iter()
-            .filter(|s| {
-                matches!(s.rec.phase, SePhase::Creating | SePhase::Active)
-                    && s.health != SeHealth::Unhealthy
-            })
-            .count() as u32;
-        let upgrading = ses.iter().any(|s| {
-            !s.current
-                && matches!(s.rec.phase, SePhase::Creating | SePhase::Active)
-                && s.health != SeHealth::Unhealthy
-        });
-        let fresh = opts.report_interval * 2;
-        let mut rps = 0.0;
-        let mut conns = 0u64;
-        let mut stale = None;
-        for s in &serving {
-            // A report about an older configuration does not describe the current load.
-            let version = self.inner.hub.current(&s.rec.name).map(|c| c.version);
-            match st
-                .engines
-                .get(&s.rec.name)
-                .and_then(|r| r.last_report.as_ref())
-            {
-                Some((t, r))
-                    if now.duration_since(*t) <= fresh && Some(r.config_version) == version =>
-                {
-                    rps += r.rps;
-                    conns += r.connections;
-                }
-                _ => stale = Some(s.rec.name.clone()),
-            }
-        }
-        let n = serving.len() as u32;
-        let active = n.saturating_sub(buffer).max(1);
-        let obs = if n == 0 {
-            Observation::Unknown {
-                current: 0,
-                why: "no SE is serving yet".into(),
-            }
-        } else if let Some(se) = stale {
-            Observation::Unknown {
-                current: active,
-                why: format!("SE {se} has no fresh report"),
-            }
-        } else {
-            let util = (rps / (f64::from(active) * g.capacity.rps))
-                .max(conns as f64 / (f64::from(active) * g.capacity.connections as f64));
-            Observation::Known {
-                current: active,
-                utilisation: util,
-            }
-        };
-        let rec = st.autoscalers.entry(g.name.clone()).or_default().recommend(
-            now,
-            &obs,
-            &g.autoscale,
-            min_total.saturating_sub(buffer).max(1),
-            g.max_ses.saturating_sub(buffer).max(1),
-            // The surge SE of a rolling upgrade is not capacity anyone asked for.
-            live.saturating_sub(buffer)
-                .saturating_sub(u32::from(upgrading)),
-        );
-        let gs = st.group_status.entry(g.name.clone()).or_default();
-        let desired = match obs {
-            Observation::Known { .. } => (rec.desired + buffer).clamp(min_total, g.max_ses),
-            // Unknown load never lowers the size: keep what was wanted and what exists.
-            // After a restart (nothing wanted yet) hold what exists, less a surge SE of an
-            // upgrade in progress, so that holding never ratchets the size up.
-            Observation::Unknown { .. } => {
-                let hold = gs
-                    .desired
-                    .unwrap_or(live.saturating_sub(u32::from(upgrading)));
-                hold.max(min_total).min(g.max_ses)
-            }
-        };
-        if gs.desired != Some(desired) {
-            tracing::info!(group = %g.name, desired, reason = %rec.reason, "desired SEs");
-        }
-        gs.recommendation = Some(rec);
-        desired
-    }
-
     async fn next_serial(&self, group: &str) -> Result<u64> {
         let mut rt = {
             let st = self.state();
@@ -703,7 +642,7 @@ impl Controller {
         vm_ids: &HashMap<String, VmId>,
         force: bool,
     ) -> Result<bool> {
-        let work: Vec<(crate::model::VirtualService, VsRuntime)> = {
+        let work: Vec<(crate::model::VirtualService, VsRuntime, u32)> = {
             let mut st = self.state();
             let dirty = st.dirty.remove(&g.name);
             let gs = st.group_status.entry(g.name.clone()).or_default();
@@ -720,12 +659,17 @@ impl Controller {
             }
             st.vss_of_group(&g.name)
                 .map(|v| {
+                    let span = st
+                        .vs_scale
+                        .get(&v.name)
+                        .map_or_else(|| super::scaling::span_bounds(g, v, 0).0, |s| s.desired);
                     (
                         v.clone(),
                         st.vsrt.get(&v.name).cloned().unwrap_or_else(|| VsRuntime {
                             name: v.name.clone(),
                             ..Default::default()
                         }),
+                        span,
                     )
                 })
                 .collect()
@@ -734,12 +678,9 @@ impl Controller {
         let mut load: BTreeMap<&str, u32> = eligible.iter().map(|e| (e.as_str(), 0)).collect();
         let vip_support = conn.capabilities().vip;
         let mut changed = false;
-        for (vs, mut rt) in work {
+        for (vs, mut rt, span) in work {
             let before = rt.clone();
-            let n = match g.ha {
-                HaMode::ActiveStandby => 2usize.min(eligible.len()),
-                HaMode::Elastic { .. } => (vs.max_ses as usize).min(eligible.len()),
-            };
+            let n = (span as usize).min(eligible.len());
             let mut placed: Vec<String> = rt
                 .placement
                 .iter()
@@ -1070,6 +1011,7 @@ pub(crate) fn group_status(
             .count(),
         current: ses.len(),
         recommendation: gs.and_then(|g| g.recommendation.clone()),
+        upgrade: gs.and_then(|g| g.upgrade.clone()),
         ses,
         last_error: st
             .status

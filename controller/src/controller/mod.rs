@@ -9,10 +9,12 @@
 
 mod group;
 mod records;
+mod scaling;
 mod vs;
 
 pub use group::{SeHealth, TEMPLATE_TAG, se_spec, template_hash};
 pub use records::{GroupRuntime, SePhase, SeRecord, VsRuntime};
+pub use scaling::ServiceLoad;
 
 use crate::autoscale::{Autoscaler, Recommendation};
 use crate::dns::DnsTable;
@@ -119,6 +121,8 @@ pub(crate) struct State {
     pub ipam: BTreeMap<String, BTreeMap<IpAddr, String>>,
     pub engines: HashMap<String, EngineRuntime>,
     pub autoscalers: HashMap<String, Autoscaler>,
+    /// Virtual service -> its span's scaling state.
+    pub vs_scale: HashMap<String, scaling::VsScale>,
     pub group_status: BTreeMap<String, group::GroupStatusInner>,
     pub vs_errors: BTreeMap<String, String>,
     pub status: BTreeMap<ObjectRef, ObjectStatus>,
@@ -807,6 +811,13 @@ impl Controller {
                     address: rt.and_then(|r| r.address),
                     bound_to: rt.and_then(|r| r.bound_to.clone()),
                     placement: rt.map(|r| r.placement.clone()).unwrap_or_default(),
+                    desired_ses: st.vs_scale.get(&v.name).map(|s| s.desired),
+                    load: st.vs_scale.get(&v.name).and_then(|s| s.load),
+                    scaling: st
+                        .vs_scale
+                        .get(&v.name)
+                        .and_then(|s| s.recommendation.as_ref())
+                        .map(|r| r.reason.clone()),
                     dns: self.inner.dns.get(&v.fqdn),
                     vip_error: st.vs_errors.get(&v.name).cloned(),
                     last_error: st
@@ -881,6 +892,8 @@ pub struct GroupStatus {
     pub current: usize,
     /// The autoscaler's last word.
     pub recommendation: Option<Recommendation>,
+    /// Progress of a rolling upgrade, or why it waits.
+    pub upgrade: Option<String>,
     /// The SEs.
     pub ses: Vec<SeStatus>,
     /// Last reconcile error (cleared by the next success).
@@ -904,6 +917,12 @@ pub struct VsStatus {
     pub bound_to: Option<String>,
     /// SEs serving it, primary first.
     pub placement: Vec<String>,
+    /// SEs it should span (its autoscaled width).
+    pub desired_ses: Option<u32>,
+    /// Its load over the SEs carrying it, when all of them reported.
+    pub load: Option<ServiceLoad>,
+    /// Why its span is what it is.
+    pub scaling: Option<String>,
     /// What DNS answers for the FQDN.
     pub dns: Option<std::net::Ipv4Addr>,
     /// Last VIP binding error.

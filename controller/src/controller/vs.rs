@@ -138,6 +138,7 @@ impl Controller {
         let mut st = self.state();
         st.vsrt.remove(name);
         st.vs_errors.remove(name);
+        st.vs_scale.remove(name);
         st.status
             .remove(&ObjectRef::VirtualService(name.to_owned()));
         Ok(Action::AwaitChange)

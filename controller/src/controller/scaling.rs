@@ -1,0 +1,270 @@
+//! Reactive autoscaling inside a group reconcile, in two levels.
+//!
+//! Each virtual service has a span: how many SEs carry it. Its span follows its own load
+//! (the per-service breakdown of the agents' reports) with the HPA rules of
+//! [`crate::autoscale`], between the service's `min_ses` and `max_ses`. The group's size
+//! then follows its total load, and is never smaller than its widest span (nor than what the
+//! spans need at `max_vs_per_se`). A load that could not be measured holds both levels.
+
+use super::group::Se;
+use super::{Controller, State};
+use crate::autoscale::{Autoscaler, Observation, Recommendation};
+use crate::engines::EngineReport;
+use crate::model::{HaMode, SeGroup, VirtualService};
+use serde::Serialize;
+use tokio::time::Instant;
+
+/// What the spans of a group's services need from the group.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct SpanNeeds {
+    /// The widest span: SEs the busiest service must be spread over.
+    pub widest: u32,
+    /// SEs needed to hold every span at the group's `max_vs_per_se` (0: no limit).
+    pub packing: u32,
+}
+
+/// One virtual service's scaling state (in memory; after a restart a span holds at its
+/// placement until fresh reports arrive).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct VsScale {
+    pub autoscaler: Autoscaler,
+    /// SEs it should span.
+    pub desired: u32,
+    /// Its measured load, when every SE carrying it reported.
+    pub load: Option<ServiceLoad>,
+    /// The autoscaler's last word.
+    pub recommendation: Option<Recommendation>,
+}
+
+/// A virtual service's load summed over the SEs carrying it.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ServiceLoad {
+    /// Requests per second.
+    pub rps: f64,
+    /// Open connections.
+    pub connections: u64,
+}
+
+impl Controller {
+    /// The report of `se` when it is recent and describes the configuration it has now
+    /// (a report about an older configuration does not describe the current load).
+    fn fresh_report<'a>(&self, st: &'a State, se: &str, now: Instant) -> Option<&'a EngineReport> {
+        let (t, r) = st.engines.get(se)?.last_report.as_ref()?;
+        let fresh = now.duration_since(*t) <= self.inner.opts.report_interval * 2;
+        (fresh && self.inner.hub.current_version(se) == Some(r.config_version)).then_some(r)
+    }
+
+    /// Scales every virtual service's span; returns what the spans need from the group.
+    pub(super) fn scale_services(&self, g: &SeGroup, ses: &[Se], now: Instant) -> SpanNeeds {
+        let buffer = buffer(g);
+        let mut st = self.state();
+        let st = &mut *st;
+        let serving: std::collections::HashSet<&str> = ses
+            .iter()
+            .filter(|s| s.serving())
+            .map(|s| s.rec.name.as_str())
+            .collect();
+        let mut needs = SpanNeeds::default();
+        let mut total_span = 0u64;
+        let mut changed = false;
+        let names: Vec<&String> = st.vs_index.get(&g.name).into_iter().flatten().collect();
+        for name in names {
+            let Some(vs) = st.vss.get(name) else { continue };
+            let carrying: Vec<&str> = st
+                .vsrt
+                .get(name)
+                .map(|rt| {
+                    rt.placement
+                        .iter()
+                        .map(String::as_str)
+                        .filter(|s| serving.contains(s))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let (lo, hi) = span_bounds(g, vs, buffer);
+            let span = match g.ha {
+                // One active and one standby: the pair is the span.
+                HaMode::ActiveStandby => {
+                    st.vs_scale.entry(name.clone()).or_default().desired = 2;
+                    2
+                }
+                HaMode::Elastic { .. } => {
+                    let (obs, load) = self.service_observation(st, g, vs, &carrying, now);
+                    let scale = st.vs_scale.entry(name.clone()).or_default();
+                    scale.load = load;
+                    let existing = carrying.len() as u32;
+                    let rec = scale
+                        .autoscaler
+                        .recommend(now, &obs, &g.autoscale, lo, hi, existing);
+                    let desired = match obs {
+                        Observation::Known { .. } => rec.desired,
+                        // Unknown: keep what was wanted (or what carries it), never less.
+                        Observation::Unknown { .. } => scale.desired.max(existing).clamp(lo, hi),
+                    };
+                    if scale.desired != desired {
+                        tracing::debug!(vs = %name, desired, reason = %rec.reason, "span");
+                        changed = true;
+                    }
+                    scale.desired = desired;
+                    scale.recommendation = Some(rec);
+                    desired
+                }
+            };
+            needs.widest = needs.widest.max(span);
+            total_span += u64::from(span);
+        }
+        let cap = g.placement.max_vs_per_se;
+        if cap > 0 {
+            needs.packing = u32::try_from(total_span.div_ceil(u64::from(cap))).unwrap_or(u32::MAX);
+        }
+        if changed {
+            // Placement is recomputed only when something changed: a span did.
+            st.dirty.insert(g.name.clone());
+        }
+        needs
+    }
+
+    /// The load of one virtual service over the SEs carrying it (the load is `None` exactly
+    /// when the observation is unknown).
+    fn service_observation(
+        &self,
+        st: &State,
+        g: &SeGroup,
+        vs: &VirtualService,
+        carrying: &[&str],
+        now: Instant,
+    ) -> (Observation, Option<ServiceLoad>) {
+        let current = carrying.len() as u32;
+        if current == 0 {
+            let why = "no serving SE carries it yet".to_owned();
+            return (Observation::Unknown { current, why }, None);
+        }
+        let mut load = ServiceLoad {
+            rps: 0.0,
+            connections: 0,
+        };
+        for se in carrying {
+            let part = self
+                .fresh_report(st, se, now)
+                .and_then(|r| r.virtual_services.get(&vs.name));
+            let Some(part) = part else {
+                let why = format!("SE {se} has no fresh report of its load");
+                return (Observation::Unknown { current, why }, None);
+            };
+            load.rps += part.rps;
+            load.connections += part.connections;
+        }
+        let utilisation = utilisation(g, current, load.rps, load.connections);
+        (
+            Observation::Known {
+                current,
+                utilisation,
+            },
+            Some(load),
+        )
+    }
+
+    /// The group's size from its total load, at least what the spans need.
+    pub(super) fn autoscale(&self, g: &SeGroup, ses: &[Se], now: Instant, needs: SpanNeeds) -> u32 {
+        let mut st = self.state();
+        let st = &mut *st;
+        let buffer = buffer(g);
+        let min_total = group_min(st, g);
+        let serving: Vec<&Se> = ses.iter().filter(|s| s.serving()).collect();
+        let live = ses.iter().filter(|s| s.live()).count() as u32;
+        let upgrading = ses.iter().any(|s| !s.current && s.live());
+        let mut rps = 0.0;
+        let mut conns = 0u64;
+        let mut stale = None;
+        for s in &serving {
+            match self.fresh_report(st, &s.rec.name, now) {
+                Some(r) => {
+                    rps += r.rps;
+                    conns += r.connections;
+                }
+                None => stale = Some(s.rec.name.clone()),
+            }
+        }
+        let n = serving.len() as u32;
+        let active = n.saturating_sub(buffer).max(1);
+        let obs = if n == 0 {
+            Observation::Unknown {
+                current: 0,
+                why: "no SE is serving yet".into(),
+            }
+        } else if let Some(se) = stale {
+            Observation::Unknown {
+                current: active,
+                why: format!("SE {se} has no fresh report"),
+            }
+        } else {
+            Observation::Known {
+                current: active,
+                utilisation: utilisation(g, active, rps, conns),
+            }
+        };
+        let rec = st.autoscalers.entry(g.name.clone()).or_default().recommend(
+            now,
+            &obs,
+            &g.autoscale,
+            min_total.saturating_sub(buffer).max(1),
+            g.max_ses.saturating_sub(buffer).max(1),
+            // The surge SE of a rolling upgrade is not capacity anyone asked for.
+            live.saturating_sub(buffer)
+                .saturating_sub(u32::from(upgrading)),
+        );
+        let spans = needs.widest.max(needs.packing);
+        let gs = st.group_status.entry(g.name.clone()).or_default();
+        let desired = match obs {
+            Observation::Known { .. } => {
+                (rec.desired.max(spans) + buffer).clamp(min_total, g.max_ses)
+            }
+            // Unknown load never lowers the size: keep what was wanted and what exists.
+            // After a restart (nothing wanted yet) hold what exists, less a surge SE of an
+            // upgrade in progress, so that holding never ratchets the size up.
+            Observation::Unknown { .. } => {
+                let hold = gs
+                    .desired
+                    .unwrap_or(live.saturating_sub(u32::from(upgrading)));
+                hold.max(spans + buffer).max(min_total).min(g.max_ses)
+            }
+        };
+        if gs.desired != Some(desired) {
+            tracing::info!(group = %g.name, desired, reason = %rec.reason, "desired SEs");
+        }
+        gs.recommendation = Some(rec);
+        desired
+    }
+}
+
+fn buffer(g: &SeGroup) -> u32 {
+    match g.ha {
+        HaMode::Elastic { buffer } => buffer,
+        HaMode::ActiveStandby => 0,
+    }
+}
+
+/// Load over the capacity of `ses` SEs, the busier of requests and connections.
+fn utilisation(g: &SeGroup, ses: u32, rps: f64, connections: u64) -> f64 {
+    let n = f64::from(ses.max(1));
+    (rps / (n * g.capacity.rps)).max(connections as f64 / (n * g.capacity.connections as f64))
+}
+
+/// The smallest and largest span of a service: its own bounds inside the group's (less the
+/// spare SEs of N+M, which carry nothing until a failure).
+pub(super) fn span_bounds(g: &SeGroup, vs: &VirtualService, buffer: u32) -> (u32, u32) {
+    let hi = vs.max_ses.min(g.max_ses.saturating_sub(buffer)).max(1);
+    (vs.min_ses.clamp(1, hi), hi)
+}
+
+/// The fewest SEs the group keeps: its own minimum, what its services ask for, and a pair for
+/// active/standby. Also the healthy minimum a rolling upgrade never goes below.
+pub(super) fn group_min(st: &State, g: &SeGroup) -> u32 {
+    let vs_min = st
+        .vss_of_group(&g.name)
+        .map(|v| v.min_ses)
+        .max()
+        .unwrap_or(0);
+    let ha_min = if g.ha == HaMode::ActiveStandby { 2 } else { 0 };
+    g.min_ses.max(vs_min).max(ha_min).min(g.max_ses)
+}
