@@ -10,11 +10,18 @@
 //! with every instance it holds, terminated ones included), so neither pays for the other's
 //! instances. STRATO_BENCH_RESET=1 empties moto first (never while tests share the server).
 
-use std::time::{Duration, Instant};
-use strato_aws::{ApiCallCounter, AwsConnector, AwsSettings, static_ec2_config};
-use strato_core::{CloudConnector, GroupSpec, OwnerId, Size};
+// The moto setup the tests use (endpoint, credentials, owners, connectors, VPCs).
+#[path = "../tests/common/mod.rs"]
+mod common;
 
-const AMI: &str = "ami-12c6146b";
+use common::{AMI, region};
+use std::time::{Duration, Instant};
+use strato_aws::ApiCallCounter;
+use strato_core::{CloudConnector, GroupSpec, Size};
+
+/// VPC and subnet of each side: a /20 holds the largest N (a /24 only 251 instances).
+const VPC_CIDR: &str = "10.9.0.0/16";
+const SUBNET_CIDR: &str = "10.9.0.0/20";
 
 struct Run {
     up_calls: u64,
@@ -23,44 +30,15 @@ struct Run {
     down_time: Duration,
 }
 
-async fn subnet(ec2: &aws_sdk_ec2::Client) -> String {
-    let vpc = ec2
-        .create_vpc()
-        .cidr_block("10.9.0.0/16")
-        .send()
-        .await
-        .expect("create vpc");
-    let vpc = vpc
-        .vpc()
-        .and_then(|v| v.vpc_id())
-        .expect("vpc id")
-        .to_owned();
-    let s = ec2
-        .create_subnet()
-        .vpc_id(&vpc)
-        .cidr_block("10.9.0.0/20")
-        .send()
-        .await
-        .expect("create subnet");
-    s.subnet()
-        .and_then(|s| s.subnet_id())
-        .expect("subnet id")
-        .to_owned()
-}
-
 async fn strato(url: &str, n: u32) -> Run {
-    let counter = ApiCallCounter::new();
-    let conf =
-        static_ec2_config(url, "us-west-2", "testing", "testing").interceptor(counter.clone());
-    let raw = aws_sdk_ec2::Client::from_conf(
-        static_ec2_config(url, "us-west-2", "testing", "testing").build(),
+    let (_, subnet) =
+        common::vpc_and_subnet_in(url, region::BENCH_STRATO, VPC_CIDR, SUBNET_CIDR).await;
+    let (c, counter) = common::counted(
+        url,
+        region::BENCH_STRATO,
+        common::unique_owner("bench"),
+        common::settings(&subnet),
     );
-    let settings = AwsSettings {
-        subnet: Some(subnet(&raw).await),
-        ..Default::default()
-    };
-    let owner = OwnerId::new(format!("bench-{}", std::process::id())).expect("owner");
-    let c = AwsConnector::from_conf(conf, owner, settings);
     let spec = GroupSpec {
         name: "bench".into(),
         size: Size::Native("t3.micro".into()),
@@ -90,13 +68,11 @@ async fn strato(url: &str, n: u32) -> Run {
 
 /// What a connector without batching does: one RunInstances and one TerminateInstances per VM.
 async fn naive(url: &str, n: u32) -> Run {
+    let (_, subnet) =
+        common::vpc_and_subnet_in(url, region::BENCH_NAIVE, VPC_CIDR, SUBNET_CIDR).await;
     let counter = ApiCallCounter::new();
-    let raw = aws_sdk_ec2::Client::from_conf(
-        static_ec2_config(url, "eu-central-1", "testing", "testing").build(),
-    );
-    let subnet = subnet(&raw).await;
     let ec2 = aws_sdk_ec2::Client::from_conf(
-        static_ec2_config(url, "eu-central-1", "testing", "testing")
+        common::conf(url, region::BENCH_NAIVE)
             .interceptor(counter.clone())
             .build(),
     );
@@ -153,7 +129,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let Ok(url) = std::env::var("STRATO_TEST_MOTO_URL") else {
+    let Some(url) = common::moto_url_from_env() else {
         eprintln!(
             "group_scale: STRATO_TEST_MOTO_URL is not set; run fixtures/moto/up DIR and source DIR/env"
         );

@@ -189,10 +189,7 @@ impl AwsConnector {
         op: strato_core::Operation,
     ) -> Result<Option<Instance>> {
         let just_created = self.is_recent(id.as_str());
-        let ctx = Context {
-            just_created,
-            creating: false,
-        };
+        let ctx = Context::naming(just_created);
         let res = self
             .ec2
             .describe_instances()
@@ -278,7 +275,7 @@ impl AwsConnector {
             .set_next_token(token)
             .send()
             .await
-            .map_err(self.sdk_err(op, Context::default()))?;
+            .map_err(self.sdk_err(op, Context::READING))?;
         let items = out
             .reservations()
             .iter()

@@ -50,6 +50,27 @@ pub fn tag_spec(resource: ResourceType, tags: &Tags) -> TagSpecification {
         .build()
 }
 
+/// The tags of a resource strato creates, and its TagSpecification for `resource`: the caller's
+/// `user` tags, the ownership tags over them, then strato's own `extra` tags (names, size,
+/// template...) over both. The tags are returned too: a create's answer may omit them.
+pub fn owned_tag_spec<'a>(
+    resource: ResourceType,
+    user: &Tags,
+    ownership: &Ownership,
+    extra: impl IntoIterator<Item = (&'a str, String)>,
+) -> (Tags, TagSpecification) {
+    let mut tags = user.clone();
+    ownership.apply(&mut tags);
+    tags.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
+    let spec = tag_spec(resource, &tags);
+    (tags, spec)
+}
+
+/// The name tags of a resource strato names: `strato-name` and EC2's display `Name`, both `name`.
+pub fn name_tags(name: &str) -> [(&'static str, String); 2] {
+    [(NAME_TAG, name.to_owned()), (EC2_NAME_TAG, name.to_owned())]
+}
+
 /// A filter with one value.
 pub fn filter(name: &str, value: impl Into<String>) -> Filter {
     Filter::builder().name(name).values(value).build()
@@ -226,6 +247,33 @@ mod tests {
         let named = Tags::from([(NAME_TAG.to_owned(), "db".to_owned())]);
         assert_eq!(vm_name(&named, Some(3), "i-1"), "db");
         assert_eq!(vm_name(&Tags::new(), None, "i-1"), "i-1");
+    }
+
+    #[test]
+    fn owned_tags_layer_user_then_ownership_then_extra() {
+        let owner = OwnerId::new("team-a").unwrap();
+        let ownership = Ownership {
+            owner: owner.clone(),
+            group: None,
+            token: "tok".into(),
+        };
+        let user = Tags::from([
+            ("env".to_owned(), "prod".to_owned()),
+            (OWNER_TAG.to_owned(), "forged".to_owned()),
+            (EC2_NAME_TAG.to_owned(), "user-name".to_owned()),
+        ]);
+        let (tags, spec) = owned_tag_spec(
+            ResourceType::Subnet,
+            &user,
+            &ownership,
+            [(EC2_NAME_TAG, "net-1".to_owned())],
+        );
+        assert_eq!(tags.get("env").map(String::as_str), Some("prod"));
+        assert_eq!(tags.get(OWNER_TAG).map(String::as_str), Some("team-a"));
+        assert_eq!(tags.get(EC2_NAME_TAG).map(String::as_str), Some("net-1"));
+        assert_eq!(Ownership::from_tags(&tags), Some(ownership));
+        assert_eq!(spec.resource_type(), Some(&ResourceType::Subnet));
+        assert_eq!(tags_of(spec.tags()), tags);
     }
 
     #[test]

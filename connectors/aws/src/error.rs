@@ -22,6 +22,28 @@ pub struct Context {
     pub creating: bool,
 }
 
+impl Context {
+    /// A call on something that should exist: a `*.NotFound` means it does not.
+    pub const READING: Self = Self {
+        just_created: false,
+        creating: false,
+    };
+    /// A create naming references (AMI, subnet, security group): a missing one is a bad spec.
+    pub const CREATING: Self = Self {
+        just_created: false,
+        creating: true,
+    };
+
+    /// A call naming a resource that this connector may have created moments ago
+    /// (`just_created`, from `AwsConnector::is_recent`).
+    pub const fn naming(just_created: bool) -> Self {
+        Self {
+            just_created,
+            creating: false,
+        }
+    }
+}
+
 /// Maps an EC2 error code (and HTTP status, when known) to a kind.
 pub fn kind_of(code: &str, status: Option<u16>, ctx: Context) -> ErrorKind {
     match code {
@@ -118,6 +140,23 @@ pub fn kind_of(code: &str, status: Option<u16>, ctx: Context) -> ErrorKind {
             _ => ErrorKind::Internal,
         },
     }
+}
+
+/// A create whose name is taken by `existing`, which was made from a different spec.
+pub(crate) fn already_exists(
+    op: Operation,
+    kind: &str,
+    name: &str,
+    existing: impl std::fmt::Display,
+    resource: impl std::fmt::Display,
+) -> Error {
+    Error::new(
+        ErrorKind::AlreadyExists,
+        op,
+        format!("{kind} {name:?} already exists ({existing}) and was made from a different spec"),
+    )
+    .with_cloud(CLOUD)
+    .with_resource(resource)
 }
 
 /// Maps an SDK error of any EC2 operation.
@@ -239,7 +278,7 @@ mod tests {
 
     #[test]
     fn issue_codes_map_as_specified() {
-        let k = |c: &str| kind_of(c, Some(400), Context::default());
+        let k = |c: &str| kind_of(c, Some(400), Context::READING);
         assert_eq!(
             k("RequestLimitExceeded"),
             ErrorKind::Throttled { retry_after: None }
@@ -262,32 +301,37 @@ mod tests {
         assert_eq!(k("DependencyViolation"), ErrorKind::Conflict);
         assert_eq!(k("Unavailable"), ErrorKind::Transient);
         assert_eq!(
-            kind_of("Whatever", Some(503), Context::default()),
+            kind_of("Whatever", Some(503), Context::READING),
             ErrorKind::Transient
         );
         assert_eq!(
-            kind_of("Whatever", Some(400), Context::default()),
+            kind_of("Whatever", Some(400), Context::READING),
             ErrorKind::Internal
         );
     }
 
     #[test]
     fn not_found_depends_on_context() {
-        let just = Context {
-            just_created: true,
-            creating: false,
-        };
         assert_eq!(
-            kind_of("InvalidInstanceID.NotFound", Some(400), just),
+            kind_of(
+                "InvalidInstanceID.NotFound",
+                Some(400),
+                Context::naming(true)
+            ),
             ErrorKind::NotYetVisible
         );
-        let creating = Context {
-            just_created: false,
-            creating: true,
-        };
         assert_eq!(
-            kind_of("InvalidSubnetID.NotFound", Some(400), creating),
+            kind_of(
+                "InvalidInstanceID.NotFound",
+                Some(400),
+                Context::naming(false)
+            ),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind_of("InvalidSubnetID.NotFound", Some(400), Context::CREATING),
             ErrorKind::InvalidSpec
         );
+        assert_eq!(Context::READING, Context::default());
     }
 }

@@ -7,9 +7,7 @@
 //! ordinal". Batched RunInstances gives the same call count for scale-ups.
 
 use crate::client::AwsConnector;
-use crate::convert::{
-    self, EC2_NAME_TAG, ORDINAL_BASE_TAG, SIZE_TAG, TEMPLATE_TAG, filter, tag_spec,
-};
+use crate::convert::{self, EC2_NAME_TAG, ORDINAL_BASE_TAG, SIZE_TAG, TEMPLATE_TAG, filter};
 use crate::error::{CLOUD, Context};
 use aws_sdk_ec2::types::{InstanceType, ResourceType};
 use std::collections::BTreeSet;
@@ -173,22 +171,22 @@ impl AwsConnector {
         let op = Operation::ScaleGroup;
         // Same batch, same token: a retried call returns the instances of the first (EC2).
         let token = client_token(self.owner(), "group-batch", &(template, base, count));
-        let mut tags = spec.tags.clone();
-        Ownership {
+        let ownership = Ownership {
             owner: self.owner().clone(),
             group: Some(spec.name.clone()),
             token: token.clone(),
-        }
-        .apply(&mut tags);
-        tags.insert(TEMPLATE_TAG.into(), template.to_owned());
-        tags.insert(ORDINAL_BASE_TAG.into(), base.to_string());
-        tags.insert(SIZE_TAG.into(), spec.size.to_string());
-        tags.insert(EC2_NAME_TAG.into(), spec.name.clone());
-        let subnet = spec
-            .network
-            .as_ref()
-            .map(|n| n.to_string())
-            .or_else(|| self.settings.subnet.clone());
+        };
+        let (tags, tag_spec) = convert::owned_tag_spec(
+            ResourceType::Instance,
+            &spec.tags,
+            &ownership,
+            [
+                (TEMPLATE_TAG, template.to_owned()),
+                (ORDINAL_BASE_TAG, base.to_string()),
+                (SIZE_TAG, spec.size.to_string()),
+                (EC2_NAME_TAG, spec.name.clone()),
+            ],
+        );
         let out = self
             .ec2
             .run_instances()
@@ -199,18 +197,12 @@ impl AwsConnector {
             .min_count(count as i32)
             .max_count(count as i32)
             .client_token(token)
-            .set_subnet_id(subnet)
+            .set_subnet_id(self.subnet_for(spec.network.as_ref()))
             .set_security_group_ids(self.security_groups())
-            .tag_specifications(tag_spec(ResourceType::Instance, &tags))
+            .tag_specifications(tag_spec)
             .send()
             .await
-            .map_err(self.sdk_err(
-                op,
-                Context {
-                    just_created: false,
-                    creating: true,
-                },
-            ))?;
+            .map_err(self.sdk_err(op, Context::CREATING))?;
         let vms: Vec<Vm> = out
             .instances()
             .iter()

@@ -1,8 +1,8 @@
 //! Networks as VPC subnets.
 
 use crate::client::AwsConnector;
-use crate::convert::{self, EC2_NAME_TAG, filter, tag_spec};
-use crate::error::{CLOUD, Context, map_sdk_error};
+use crate::convert::{self, filter};
+use crate::error::{CLOUD, Context, already_exists, map_sdk_error};
 use crate::paging;
 use aws_sdk_ec2::types::{Filter, ResourceType, Subnet};
 use strato_core::{
@@ -13,10 +13,7 @@ use strato_core::{
 impl AwsConnector {
     /// Reads one subnet; `Ok(None)` when it does not exist.
     async fn describe_subnet(&self, id: &NetworkId, op: Operation) -> Result<Option<Subnet>> {
-        let ctx = Context {
-            just_created: self.is_recent(id.as_str()),
-            creating: false,
-        };
+        let ctx = Context::naming(self.is_recent(id.as_str()));
         match self
             .ec2
             .describe_subnets()
@@ -48,7 +45,7 @@ impl AwsConnector {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(self.sdk_err(op, Context::default()))?;
+                .map_err(self.sdk_err(op, Context::READING))?;
             all.extend(out.subnets().iter().cloned());
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -113,37 +110,30 @@ impl AwsConnector {
             {
                 return Ok(existing);
             }
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
+            return Err(already_exists(
                 op,
-                format!(
-                    "network {:?} already exists ({}) and was made from a different spec",
-                    spec.name, existing.id
-                ),
-            )
-            .with_cloud(CLOUD)
-            .with_resource(&existing.id));
+                "network",
+                &spec.name,
+                &existing.id,
+                &existing.id,
+            ));
         }
-        let mut tags = spec.tags.clone();
-        spec.ownership(self.owner()).apply(&mut tags);
-        tags.insert(NAME_TAG.into(), spec.name.clone());
-        tags.insert(EC2_NAME_TAG.into(), spec.name.clone());
+        let (tags, tag_spec) = convert::owned_tag_spec(
+            ResourceType::Subnet,
+            &spec.tags,
+            &spec.ownership(self.owner()),
+            convert::name_tags(&spec.name),
+        );
         let out = self
             .ec2
             .create_subnet()
             .vpc_id(&vpc)
             .cidr_block(cidr.to_string())
             .set_availability_zone(self.settings.availability_zone.clone())
-            .tag_specifications(tag_spec(ResourceType::Subnet, &tags))
+            .tag_specifications(tag_spec)
             .send()
             .await
-            .map_err(self.sdk_err(
-                op,
-                Context {
-                    just_created: false,
-                    creating: true,
-                },
-            ))?;
+            .map_err(self.sdk_err(op, Context::CREATING))?;
         let mut subnet = out.subnet().cloned().ok_or_else(|| {
             Error::new(
                 ErrorKind::Internal,
@@ -203,7 +193,7 @@ impl AwsConnector {
                         .set_next_token(tok)
                         .send()
                         .await
-                        .map_err(self.sdk_err(op, Context::default()))?;
+                        .map_err(self.sdk_err(op, Context::READING))?;
                     let nets = out
                         .subnets()
                         .iter()
@@ -235,7 +225,7 @@ impl AwsConnector {
                 Ok(())
             }
             Err(e) => {
-                let e = map_sdk_error(e, op, Context::default()).with_resource(id);
+                let e = map_sdk_error(e, op, Context::READING).with_resource(id);
                 // DependencyViolation (instances or ENIs still in it) stays a Conflict with EC2's
                 // own message naming the subnet.
                 if e.is_not_found() { Ok(()) } else { Err(e) }

@@ -2,7 +2,7 @@
 //! delete-on-termination (so deleting the VM deletes them), detached and deleted.
 
 use crate::client::AwsConnector;
-use crate::convert::{self, EC2_NAME_TAG, filter, tag_spec};
+use crate::convert::{self, EC2_NAME_TAG, filter};
 use crate::error::{CLOUD, Context, map_sdk_error};
 use aws_sdk_ec2::types::{
     NetworkInterface, NetworkInterfaceAttachmentChanges, NetworkInterfaceStatus, ResourceType,
@@ -31,14 +31,7 @@ impl AwsConnector {
         {
             Ok(out) => Ok(out.network_interfaces().first().cloned()),
             Err(e) => {
-                let e = map_sdk_error(
-                    e,
-                    op,
-                    Context {
-                        just_created: self.is_recent(id),
-                        creating: false,
-                    },
-                );
+                let e = map_sdk_error(e, op, Context::naming(self.is_recent(id)));
                 if e.is_not_found() { Ok(None) } else { Err(e) }
             }
         }
@@ -60,7 +53,7 @@ impl AwsConnector {
             .set_filters(Some(filters))
             .send()
             .await
-            .map_err(self.sdk_err(op, Context::default()))?
+            .map_err(self.sdk_err(op, Context::READING))?
             .network_interfaces()
             .first()
             .cloned();
@@ -80,14 +73,17 @@ impl AwsConnector {
                 None => eni,
             },
             None => {
-                let mut tags = Tags::new();
-                Ownership {
+                let ownership = Ownership {
                     owner: self.owner().clone(),
                     group: None,
                     token: token.clone(),
-                }
-                .apply(&mut tags);
-                tags.insert(EC2_NAME_TAG.into(), format!("strato-{vm}"));
+                };
+                let (_, tag_spec) = convert::owned_tag_spec(
+                    ResourceType::NetworkInterface,
+                    &Tags::new(),
+                    &ownership,
+                    [(EC2_NAME_TAG, format!("strato-{vm}"))],
+                );
                 let out = self
                     .ec2
                     .create_network_interface()
@@ -95,16 +91,10 @@ impl AwsConnector {
                     .set_private_ip_address(spec.address.map(|a| a.to_string()))
                     .set_groups(self.security_groups())
                     .client_token(&token)
-                    .tag_specifications(tag_spec(ResourceType::NetworkInterface, &tags))
+                    .tag_specifications(tag_spec)
                     .send()
                     .await
-                    .map_err(self.sdk_err(
-                        op,
-                        Context {
-                            just_created: false,
-                            creating: true,
-                        },
-                    ))?;
+                    .map_err(self.sdk_err(op, Context::CREATING))?;
                 let eni = out
                     .network_interface()
                     .cloned()
@@ -135,13 +125,7 @@ impl AwsConnector {
             .device_index(index)
             .send()
             .await
-            .map_err(self.sdk_err(
-                op,
-                Context {
-                    just_created: self.is_recent(vm.as_str()),
-                    creating: false,
-                },
-            ))?;
+            .map_err(self.sdk_err(op, Context::naming(self.is_recent(vm.as_str()))))?;
         if let Some(att) = out.attachment_id() {
             // Deleting the VM then deletes the NIC too, with no call of ours (and no leak when the
             // VM is terminated outside strato).
@@ -156,7 +140,7 @@ impl AwsConnector {
                 )
                 .send()
                 .await
-                .map_err(self.sdk_err(op, Context::default()))?;
+                .map_err(self.sdk_err(op, Context::READING))?;
         }
         let mut nic = convert::nic_of(&eni).ok_or_else(|| internal(op, "ENI without id"))?;
         nic.device_index = index as u32;
@@ -191,7 +175,7 @@ impl AwsConnector {
             {
                 Ok(_) => {}
                 Err(e) => {
-                    let e = map_sdk_error(e, op, Context::default());
+                    let e = map_sdk_error(e, op, Context::READING);
                     if !e.is_not_found() {
                         return Err(e);
                     }
@@ -208,7 +192,7 @@ impl AwsConnector {
         {
             Ok(_) => Ok(()),
             Err(e) => {
-                let e = map_sdk_error(e, op, Context::default());
+                let e = map_sdk_error(e, op, Context::READING);
                 if e.is_not_found() { Ok(()) } else { Err(e) }
             }
         }

@@ -9,8 +9,8 @@
 //! An Elastic IP is tagged with the owner and the VIP's token, so a retried allocate reuses it.
 
 use crate::client::AwsConnector;
-use crate::convert::{self, EC2_NAME_TAG, VIP_OWNER_TAG, VIP_TAG_PREFIX, filter, tag_spec};
-use crate::error::{CLOUD, Context, map_sdk_error};
+use crate::convert::{self, EC2_NAME_TAG, VIP_OWNER_TAG, VIP_TAG_PREFIX, filter};
+use crate::error::{CLOUD, Context, already_exists, map_sdk_error};
 use aws_sdk_ec2::types::{DomainType, Filter, NetworkInterface, ResourceType, Tag};
 use std::net::IpAddr;
 use strato_core::{
@@ -159,7 +159,7 @@ impl AwsConnector {
                 .set_next_token(token)
                 .send()
                 .await
-                .map_err(self.sdk_err(op, Context::default()))?;
+                .map_err(self.sdk_err(op, Context::READING))?;
             all.extend(out.network_interfaces().iter().flat_map(records_of));
             match out.next_token() {
                 Some(t) if !t.is_empty() => token = Some(t.to_owned()),
@@ -194,7 +194,7 @@ impl AwsConnector {
             .filters(filter("tag-key", format!("{VIP_TAG_PREFIX}{name}")))
             .send()
             .await
-            .map_err(self.sdk_err(op, Context::default()))?;
+            .map_err(self.sdk_err(op, Context::READING))?;
         Ok(!out.network_interfaces().is_empty())
     }
 
@@ -256,7 +256,7 @@ impl AwsConnector {
             )
             .send()
             .await
-            .map_err(self.sdk_err(op, Context::default()))?;
+            .map_err(self.sdk_err(op, Context::READING))?;
         Ok(())
     }
 
@@ -275,7 +275,7 @@ impl AwsConnector {
         {
             Ok(_) => Ok(()),
             Err(e) => {
-                let e = map_sdk_error(e, op, Context::default());
+                let e = map_sdk_error(e, op, Context::READING);
                 if e.is_not_found() { Ok(()) } else { Err(e) }
             }
         }
@@ -290,16 +290,13 @@ impl AwsConnector {
             if found.record.token == token {
                 return Ok(self.vip_of(&found));
             }
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
+            return Err(already_exists(
                 op,
-                format!(
-                    "vip {:?} already exists ({}) and was made from a different spec",
-                    spec.name, found.record.ip
-                ),
-            )
-            .with_cloud(CLOUD)
-            .with_resource(&spec.name));
+                "vip",
+                &spec.name,
+                found.record.ip,
+                &spec.name,
+            ));
         }
         let (eni, subnet, before) = self.eni_for(&spec.vm, spec.network.as_ref(), op).await?;
         let mut req = self
@@ -310,13 +307,10 @@ impl AwsConnector {
             Some(a) => req.private_ip_addresses(a.to_string()),
             None => req.secondary_private_ip_address_count(1),
         };
-        let out = req.send().await.map_err(self.sdk_err(
-            op,
-            Context {
-                just_created: self.is_recent(spec.vm.as_str()),
-                creating: false,
-            },
-        ))?;
+        let out = req
+            .send()
+            .await
+            .map_err(self.sdk_err(op, Context::naming(self.is_recent(spec.vm.as_str()))))?;
         // EC2 lists only the new address; moto lists the primary too: take the one that is new.
         let ip = match spec.address {
             Some(a) => a,
@@ -372,24 +366,29 @@ impl AwsConnector {
             .filters(filter(&format!("tag:{TOKEN_TAG}"), token))
             .send()
             .await
-            .map_err(self.sdk_err(op, Context::default()))?;
+            .map_err(self.sdk_err(op, Context::READING))?;
         if let Some(a) = out.addresses().first()
             && let Some(id) = a.allocation_id()
         {
             return Ok((id.to_owned(), a.public_ip().and_then(|p| p.parse().ok())));
         }
-        let mut tags = Tags::new();
-        spec.ownership(self.owner()).apply(&mut tags);
-        tags.insert(NAME_TAG.into(), spec.name.clone());
-        tags.insert(EC2_NAME_TAG.into(), format!("strato-vip-{}", spec.name));
+        let (_, tag_spec) = convert::owned_tag_spec(
+            ResourceType::ElasticIp,
+            &Tags::new(),
+            &spec.ownership(self.owner()),
+            [
+                (NAME_TAG, spec.name.clone()),
+                (EC2_NAME_TAG, format!("strato-vip-{}", spec.name)),
+            ],
+        );
         let out = self
             .ec2
             .allocate_address()
             .domain(DomainType::Vpc)
-            .tag_specifications(tag_spec(ResourceType::ElasticIp, &tags))
+            .tag_specifications(tag_spec)
             .send()
             .await
-            .map_err(self.sdk_err(op, Context::default()))?;
+            .map_err(self.sdk_err(op, Context::READING))?;
         let id = out.allocation_id().ok_or_else(|| {
             Error::new(ErrorKind::Internal, op, "AllocateAddress answered no id").with_cloud(CLOUD)
         })?;
@@ -405,7 +404,7 @@ impl AwsConnector {
             .allow_reassociation(true)
             .send()
             .await
-            .map_err(self.sdk_err(op, Context::default()))?;
+            .map_err(self.sdk_err(op, Context::READING))?;
         Ok(())
     }
 
@@ -420,7 +419,7 @@ impl AwsConnector {
         {
             Ok(o) => o,
             Err(e) => {
-                let e = map_sdk_error(e, op, Context::default());
+                let e = map_sdk_error(e, op, Context::READING);
                 return if e.is_not_found() { Ok(()) } else { Err(e) };
             }
         };
@@ -433,7 +432,7 @@ impl AwsConnector {
                     .send()
                     .await;
                 if let Err(e) = r {
-                    let e = map_sdk_error(e, op, Context::default());
+                    let e = map_sdk_error(e, op, Context::READING);
                     if !e.is_not_found() {
                         return Err(e);
                     }
@@ -443,7 +442,7 @@ impl AwsConnector {
         match self.ec2.release_address().allocation_id(alloc).send().await {
             Ok(_) => Ok(()),
             Err(e) => {
-                let e = map_sdk_error(e, op, Context::default());
+                let e = map_sdk_error(e, op, Context::READING);
                 if e.is_not_found() { Ok(()) } else { Err(e) }
             }
         }
@@ -466,7 +465,7 @@ impl AwsConnector {
             ))
             .send()
             .await
-            .map_err(self.sdk_err(op, Context::default()))?;
+            .map_err(self.sdk_err(op, Context::READING))?;
         for a in out.addresses() {
             if let Some(id) = a.allocation_id() {
                 self.release_eip(id, op).await?;
@@ -534,13 +533,7 @@ impl AwsConnector {
             .allow_reassignment(true)
             .send()
             .await
-            .map_err(self.sdk_err(
-                op,
-                Context {
-                    just_created: self.is_recent(to.as_str()),
-                    creating: false,
-                },
-            ))?;
+            .map_err(self.sdk_err(op, Context::naming(self.is_recent(to.as_str()))))?;
         if let Some(alloc) = &found.record.eip {
             self.associate_eip(alloc, &eni, found.record.ip, op).await?;
         }
@@ -586,7 +579,7 @@ impl AwsConnector {
                 .send()
                 .await;
             if let Err(e) = r {
-                let e = map_sdk_error(e, op, Context::default());
+                let e = map_sdk_error(e, op, Context::READING);
                 // Already gone from the ENI (moved away or released by an earlier attempt).
                 if !(e.is_not_found() || *e.kind() == ErrorKind::InvalidSpec) {
                     return Err(e);

@@ -1,15 +1,13 @@
 //! VMs as EC2 instances.
 
 use crate::client::AwsConnector;
-use crate::convert::{
-    self, EC2_NAME_TAG, ORDINAL_BASE_TAG, SIZE_TAG, TEMPLATE_TAG, filter, tag_spec,
-};
-use crate::error::{CLOUD, Context};
+use crate::convert::{self, ORDINAL_BASE_TAG, SIZE_TAG, TEMPLATE_TAG, filter};
+use crate::error::{CLOUD, Context, already_exists};
 use crate::{paging, sizes};
 use aws_sdk_ec2::types::{Instance, InstanceType, ResourceType};
 use strato_core::{
-    Error, ErrorKind, GROUP_TAG, GroupSpec, NAME_TAG, Operation, Page, Result, Vm, VmId, VmQuery,
-    VmSpec, member_ordinal,
+    Error, ErrorKind, GROUP_TAG, GroupSpec, NAME_TAG, NetworkId, Operation, Page, Result, Vm, VmId,
+    VmQuery, VmSpec, member_ordinal,
 };
 
 impl AwsConnector {
@@ -104,31 +102,18 @@ impl AwsConnector {
             if self.made_from(&vm, spec, &token) {
                 return Ok(vm);
             }
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                op,
-                format!(
-                    "vm {:?} already exists ({}) and was made from a different spec",
-                    spec.name, vm.id
-                ),
-            )
-            .with_cloud(CLOUD)
-            .with_resource(&vm.id));
+            return Err(already_exists(op, "vm", &spec.name, &vm.id, &vm.id));
         }
 
-        let mut tags = spec.tags.clone();
-        spec.ownership(self.owner()).apply(&mut tags);
-        tags.insert(NAME_TAG.into(), spec.name.clone());
-        tags.insert(EC2_NAME_TAG.into(), spec.name.clone());
-        tags.insert(SIZE_TAG.into(), spec.size.to_string());
-        if let Some(t) = self.template_of(spec) {
-            tags.insert(TEMPLATE_TAG.into(), t);
-        }
-        let subnet = spec
-            .network
-            .as_ref()
-            .map(|n| n.to_string())
-            .or_else(|| self.settings.subnet.clone());
+        let (tags, tag_spec) = convert::owned_tag_spec(
+            ResourceType::Instance,
+            &spec.tags,
+            &spec.ownership(self.owner()),
+            convert::name_tags(&spec.name)
+                .into_iter()
+                .chain([(SIZE_TAG, spec.size.to_string())])
+                .chain(self.template_of(spec).map(|t| (TEMPLATE_TAG, t))),
+        );
         let out = self
             .ec2
             .run_instances()
@@ -137,18 +122,12 @@ impl AwsConnector {
             .min_count(1)
             .max_count(1)
             .client_token(&token)
-            .set_subnet_id(subnet)
+            .set_subnet_id(self.subnet_for(spec.network.as_ref()))
             .set_security_group_ids(self.security_groups())
-            .tag_specifications(tag_spec(ResourceType::Instance, &tags))
+            .tag_specifications(tag_spec)
             .send()
             .await
-            .map_err(self.sdk_err(
-                op,
-                Context {
-                    just_created: false,
-                    creating: true,
-                },
-            ))?;
+            .map_err(self.sdk_err(op, Context::CREATING))?;
         let inst = out.instances().first().ok_or_else(|| {
             Error::new(
                 ErrorKind::Internal,
@@ -168,6 +147,13 @@ impl AwsConnector {
         self.remember([vm.id.to_string()]);
         tracing::debug!(vm = %vm.id, name = %vm.name, instance_type, "instance launched");
         Ok(vm)
+    }
+
+    /// The subnet to launch in: the spec's network, else the profile's subnet.
+    pub(crate) fn subnet_for(&self, network: Option<&NetworkId>) -> Option<String> {
+        network
+            .map(|n| n.to_string())
+            .or_else(|| self.settings.subnet.clone())
     }
 
     pub(crate) fn security_groups(&self) -> Option<Vec<String>> {
@@ -294,7 +280,7 @@ impl AwsConnector {
         {
             Ok(_) => Ok(()),
             Err(e) => {
-                let e = crate::error::map_sdk_error(e, op, Context::default());
+                let e = crate::error::map_sdk_error(e, op, Context::READING);
                 if e.is_not_found() && ids.len() == 1 {
                     Ok(())
                 } else {
@@ -318,7 +304,7 @@ impl AwsConnector {
                 .instance_ids(id.as_str())
                 .send()
                 .await
-                .map_err(self.sdk_err(op, Context::default()))?;
+                .map_err(self.sdk_err(op, Context::READING))?;
             out.starting_instances()
                 .first()
                 .and_then(|c| c.current_state())
@@ -331,7 +317,7 @@ impl AwsConnector {
                 .instance_ids(id.as_str())
                 .send()
                 .await
-                .map_err(self.sdk_err(op, Context::default()))?;
+                .map_err(self.sdk_err(op, Context::READING))?;
             out.stopping_instances()
                 .first()
                 .and_then(|c| c.current_state())

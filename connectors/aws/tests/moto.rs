@@ -4,38 +4,16 @@
 
 mod common;
 
-use std::sync::Arc;
-use strato_aws::{ApiCallCounter, AwsConnector, AwsSettings};
+use common::{counted, settings};
+use strato_aws::AwsSettings;
 use strato_core::{
     CloudConnector, CloudConnectorExt, ErrorKind, GroupSpec, OWNER_TAG, Size, VipQuery, VipSpec,
     VmQuery, VmSpec, VmState,
 };
 
-/// A connector whose EC2 calls are counted.
-fn counted(
-    url: &str,
-    region: &str,
-    owner: strato_core::OwnerId,
-    settings: AwsSettings,
-) -> (Arc<AwsConnector>, ApiCallCounter) {
-    let counter = ApiCallCounter::new();
-    let conf = common::conf(url, region).interceptor(counter.clone());
-    (
-        Arc::new(AwsConnector::from_conf(conf, owner, settings)),
-        counter,
-    )
-}
-
-fn settings(subnet: &str) -> AwsSettings {
-    AwsSettings {
-        subnet: Some(subnet.to_owned()),
-        ..Default::default()
-    }
-}
-
 /// Live instances of an owner, counted with the raw SDK (not through strato).
 async fn raw_live_count(url: &str, region: &str, owner: &strato_core::OwnerId) -> usize {
-    let ec2 = aws_sdk_ec2::Client::from_conf(common::conf(url, region).build());
+    let ec2 = common::raw_client(url, region);
     let out = ec2
         .describe_instances()
         .filters(

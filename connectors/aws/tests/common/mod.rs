@@ -1,10 +1,11 @@
-//! Shared helpers of the moto-backed tests: the endpoint, unique owners, a VPC per test.
+//! Shared helpers of the moto-backed tests and of `benches/group_scale.rs` (which includes this
+//! file by path): the endpoint, unique owners, connectors on moto, a VPC per test.
 
 #![allow(dead_code)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use strato_aws::{AwsConnector, AwsSettings, static_ec2_config};
+use strato_aws::{ApiCallCounter, AwsConnector, AwsSettings, static_ec2_config};
 use strato_core::OwnerId;
 
 /// A default AMI moto ships.
@@ -27,13 +28,24 @@ pub mod region {
     pub const STATES: &str = "eu-north-1";
     /// NICs carrying VIPs.
     pub const NICS: &str = "ap-south-1";
+    /// The group_scale bench, strato's side.
+    pub const BENCH_STRATO: &str = "us-west-2";
+    /// The group_scale bench, the naive loop's side.
+    pub const BENCH_NAIVE: &str = "eu-central-1";
+}
+
+/// The moto endpoint from `fixtures/moto/up`, if set.
+pub fn moto_url_from_env() -> Option<String> {
+    std::env::var("STRATO_TEST_MOTO_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
 }
 
 /// The moto endpoint from `fixtures/moto/up`, or a failure telling how to get one.
 pub fn moto_url() -> String {
-    match std::env::var("STRATO_TEST_MOTO_URL") {
-        Ok(u) if !u.is_empty() => u,
-        _ => panic!(
+    match moto_url_from_env() {
+        Some(u) => u,
+        None => panic!(
             "STRATO_TEST_MOTO_URL is not set: these tests need the moto EC2 emulator. Run ./scripts/test \
              (it starts fixtures/moto/up), or `fixtures/moto/up /tmp/moto && . /tmp/moto/env`."
         ),
@@ -53,6 +65,19 @@ pub fn conf(url: &str, region: &str) -> aws_sdk_ec2::config::Builder {
     static_ec2_config(url, region, "testing", "testing")
 }
 
+/// A raw EC2 client on moto (not through strato).
+pub fn raw_client(url: &str, region: &str) -> aws_sdk_ec2::Client {
+    aws_sdk_ec2::Client::from_conf(conf(url, region).build())
+}
+
+/// Settings launching in `subnet`.
+pub fn settings(subnet: &str) -> AwsSettings {
+    AwsSettings {
+        subnet: Some(subnet.to_owned()),
+        ..Default::default()
+    }
+}
+
 /// A connector on moto.
 pub fn connector(
     url: &str,
@@ -63,12 +88,37 @@ pub fn connector(
     Arc::new(AwsConnector::from_conf(conf(url, region), owner, settings))
 }
 
+/// A connector on moto whose EC2 calls are counted.
+pub fn counted(
+    url: &str,
+    region: &str,
+    owner: OwnerId,
+    settings: AwsSettings,
+) -> (Arc<AwsConnector>, ApiCallCounter) {
+    let counter = ApiCallCounter::new();
+    let conf = conf(url, region).interceptor(counter.clone());
+    (
+        Arc::new(AwsConnector::from_conf(conf, owner, settings)),
+        counter,
+    )
+}
+
 /// A fresh VPC (10.0.0.0/16) and a subnet 10.0.0.0/24 in it, made with the raw SDK.
 pub async fn vpc_and_subnet(url: &str, region: &str) -> (String, String) {
-    let ec2 = aws_sdk_ec2::Client::from_conf(conf(url, region).build());
+    vpc_and_subnet_in(url, region, "10.0.0.0/16", "10.0.0.0/24").await
+}
+
+/// A fresh VPC and a subnet in it with the given CIDRs, made with the raw SDK.
+pub async fn vpc_and_subnet_in(
+    url: &str,
+    region: &str,
+    vpc_cidr: &str,
+    subnet_cidr: &str,
+) -> (String, String) {
+    let ec2 = raw_client(url, region);
     let vpc = ec2
         .create_vpc()
-        .cidr_block("10.0.0.0/16")
+        .cidr_block(vpc_cidr)
         .send()
         .await
         .expect("create vpc");
@@ -80,7 +130,7 @@ pub async fn vpc_and_subnet(url: &str, region: &str) -> (String, String) {
     let subnet = ec2
         .create_subnet()
         .vpc_id(&vpc)
-        .cidr_block("10.0.0.0/24")
+        .cidr_block(subnet_cidr)
         .send()
         .await
         .expect("create subnet");
