@@ -41,13 +41,26 @@ pub struct Recommendation {
     pub reason: String,
 }
 
-/// One SE group's autoscaler state: the recommendations of the stabilisation window.
+/// One autoscaler's state (an SE group's size or a virtual service's span): the highest
+/// recommendations of the stabilisation window.
 #[derive(Clone, Debug, Default)]
 pub struct Autoscaler {
+    /// A max-queue over the window: recommendations in time order with strictly decreasing
+    /// values, so the front is the window's highest. A newer recommendation at least as high
+    /// as an older one outlives it, so the older can never be the highest again and goes.
     history: VecDeque<(Instant, u32)>,
     /// First known observation: no scale-down before a whole window was observed (after a
     /// restart the history is empty, and one early sample must not shrink the group).
     since: Option<Instant>,
+}
+
+/// A decision without its explanation (a pass over 10,000 services formats none of them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Decision {
+    /// Size wanted (clamped and stabilised).
+    pub desired: u32,
+    /// The formula's result before stabilisation (None when the load was unknown).
+    pub raw: Option<u32>,
 }
 
 impl Autoscaler {
@@ -84,17 +97,31 @@ impl Autoscaler {
         max: u32,
         existing: u32,
     ) -> Recommendation {
+        let d = self.decide(now, obs, policy, min, max, existing);
+        Recommendation {
+            desired: d.desired,
+            raw: d.raw,
+            reason: explain(obs, policy, d),
+        }
+    }
+
+    /// [`Self::recommend`] without the explanation.
+    pub fn decide(
+        &mut self,
+        now: Instant,
+        obs: &Observation,
+        policy: &AutoscalePolicy,
+        min: u32,
+        max: u32,
+        existing: u32,
+    ) -> Decision {
         let max = max.max(min);
         match obs {
-            Observation::Unknown { current, why } => {
-                // Hold: never lower, but still honour a raised minimum.
-                let desired = (*current).clamp(min, max);
-                Recommendation {
-                    desired,
-                    raw: None,
-                    reason: format!("load unknown ({why}): holding at {desired}"),
-                }
-            }
+            // Hold: never lower, but still honour a raised minimum.
+            Observation::Unknown { current, .. } => Decision {
+                desired: (*current).clamp(min, max),
+                raw: None,
+            },
             Observation::Known {
                 current,
                 utilisation,
@@ -107,29 +134,44 @@ impl Autoscaler {
                 {
                     self.history.pop_front();
                 }
+                while self.history.back().is_some_and(|(_, r)| *r <= raw) {
+                    self.history.pop_back();
+                }
                 self.history.push_back((now, raw));
                 let since = *self.since.get_or_insert(now);
-                let current = *current;
                 let desired = if raw >= existing {
                     raw
                 } else if now.duration_since(since) < policy.scale_down_window {
                     existing.clamp(min, max)
                 } else {
-                    let highest = self.history.iter().map(|(_, r)| *r).max().unwrap_or(raw);
+                    let highest = self.history.front().map_or(raw, |(_, r)| *r);
                     highest.min(existing).clamp(min, max)
                 };
-                let reason = format!(
-                    "utilisation {:.0}% of {current} SEs vs target {:.0}%: raw {raw}, desired {desired}",
-                    utilisation * 100.0,
-                    policy.target_utilisation * 100.0
-                );
-                Recommendation {
+                Decision {
                     desired,
                     raw: Some(raw),
-                    reason,
                 }
             }
         }
+    }
+}
+
+/// Why a decision is what it is, in words.
+pub fn explain(obs: &Observation, policy: &AutoscalePolicy, d: Decision) -> String {
+    match obs {
+        Observation::Unknown { why, .. } => {
+            format!("load unknown ({why}): holding at {}", d.desired)
+        }
+        Observation::Known {
+            current,
+            utilisation,
+        } => format!(
+            "utilisation {:.0}% of {current} SEs vs target {:.0}%: raw {}, desired {}",
+            utilisation * 100.0,
+            policy.target_utilisation * 100.0,
+            d.raw.unwrap_or(d.desired),
+            d.desired
+        ),
     }
 }
 

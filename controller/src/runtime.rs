@@ -111,14 +111,10 @@ impl Scheduler {
     pub fn take_due(&mut self, now: Instant) -> Vec<ObjectRef> {
         let mut out: Vec<ObjectRef> = self
             .due
-            .iter()
-            .filter(|(_, t)| **t <= now)
-            .map(|(o, _)| o.clone())
+            .extract_if(|_, t| *t <= now)
+            .map(|(o, _)| o)
             .collect();
-        for o in &out {
-            self.due.remove(o);
-        }
-        out.sort();
+        out.sort_unstable();
         out
     }
 

@@ -949,7 +949,7 @@ pub(crate) fn group_status(
     let g = st.groups.get(name);
     let gs = st.group_status.get(name);
     let mut counts: HashMap<&str, usize> = HashMap::new();
-    for rt in st.vsrt.values() {
+    for rt in st.vss_of_group(name).filter_map(|v| st.vsrt.get(&v.name)) {
         for se in &rt.placement {
             *counts.entry(se.as_str()).or_default() += 1;
         }

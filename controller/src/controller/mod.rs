@@ -108,14 +108,16 @@ pub struct ObjectStatus {
 #[derive(Debug, Default)]
 pub(crate) struct State {
     pub groups: BTreeMap<String, SeGroup>,
-    pub vss: BTreeMap<String, VirtualService>,
+    pub vss: HashMap<String, VirtualService>,
     /// SE group -> names of its virtual services (an index over `vss`).
     pub vs_index: HashMap<String, BTreeSet<String>>,
+    /// Normalised FQDN -> virtual service (an index over `vss`; FQDNs are unique).
+    pub fqdns: HashMap<String, String>,
     pub pools: BTreeMap<String, IpamPool>,
     pub zones: BTreeMap<String, DnsZone>,
     /// group -> se name -> record.
     pub ses: BTreeMap<String, BTreeMap<String, SeRecord>>,
-    pub vsrt: BTreeMap<String, VsRuntime>,
+    pub vsrt: HashMap<String, VsRuntime>,
     pub group_rt: BTreeMap<String, GroupRuntime>,
     /// pool -> address -> vs.
     pub ipam: BTreeMap<String, BTreeMap<IpAddr, String>>,
@@ -151,6 +153,11 @@ impl State {
             .entry(v.se_group.clone())
             .or_default()
             .insert(v.name.clone());
+        if let Some(o) = self.vss.get(&v.name) {
+            self.fqdns.remove(&crate::model::normalise_fqdn(&o.fqdn));
+        }
+        self.fqdns
+            .insert(crate::model::normalise_fqdn(&v.fqdn), v.name.clone());
         let old = self.vss.insert(v.name.clone(), v);
         if let Some(o) = &old
             && self
@@ -167,6 +174,9 @@ impl State {
     /// Removes a virtual service, keeping the group index.
     pub(crate) fn remove_vs(&mut self, name: &str) -> Option<VirtualService> {
         let old = self.vss.remove(name);
+        if let Some(o) = &old {
+            self.fqdns.remove(&crate::model::normalise_fqdn(&o.fqdn));
+        }
         if let Some(o) = &old
             && let Some(set) = self.vs_index.get_mut(&o.se_group)
         {
@@ -421,14 +431,14 @@ impl Controller {
                     ),
                 ));
             }
-            if let Some(other) = st.vss.values().find(|o| {
-                o.name != v.name
-                    && crate::model::normalise_fqdn(&o.fqdn)
-                        == crate::model::normalise_fqdn(&v.fqdn)
-            }) {
+            if let Some(other) = st
+                .fqdns
+                .get(&crate::model::normalise_fqdn(&v.fqdn))
+                .filter(|o| **o != v.name)
+            {
                 return Err(ControllerError::invalid(
                     "fqdn",
-                    format!("fqdn {} is used by virtual service {}", v.fqdn, other.name),
+                    format!("fqdn {} is used by virtual service {other}", v.fqdn),
                 ));
             }
             if let Some(addr) = v.vip {
@@ -613,7 +623,11 @@ impl Controller {
         let st = self.state();
         DesiredState {
             se_groups: st.groups.values().cloned().collect(),
-            virtual_services: st.vss.values().cloned().collect(),
+            virtual_services: {
+                let mut v: Vec<VirtualService> = st.vss.values().cloned().collect();
+                v.sort_by(|a, b| a.name.cmp(&b.name));
+                v
+            },
             ipam_pools: st.pools.values().cloned().collect(),
             dns_zones: st.zones.values().cloned().collect(),
         }
@@ -626,11 +640,19 @@ impl Controller {
         report.validate()?;
         let group = {
             let mut st = self.state();
-            let group = st
-                .ses
-                .iter()
-                .find(|(_, m)| m.contains_key(engine))
-                .map(|(g, _)| g.clone())
+            // SEs are named GROUP-SERIAL: look in that group first, then in all of them.
+            let named = engine
+                .rsplit_once('-')
+                .map(|(g, _)| g)
+                .filter(|g| st.ses.get(*g).is_some_and(|m| m.contains_key(engine)));
+            let group = named
+                .map(str::to_owned)
+                .or_else(|| {
+                    st.ses
+                        .iter()
+                        .find(|(_, m)| m.contains_key(engine))
+                        .map(|(g, _)| g.clone())
+                })
                 .ok_or_else(|| ControllerError::NotFound(format!("engine {engine}")))?;
             let rt = st
                 .engines
@@ -697,6 +719,9 @@ impl Controller {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let due = self.state().scheduler.take_due(Instant::now());
         let mut stats = PassStats::default();
+        // Handles are looked up once a pass, not once per object (10,000 registry lookups
+        // were a visible share of a pass).
+        let meters = PassMeters::new();
         for obj in due {
             let started = std::time::Instant::now();
             let res = match &obj {
@@ -704,12 +729,8 @@ impl Controller {
                 ObjectRef::VirtualService(n) => self.reconcile_vs(n).await,
             };
             stats.reconciled += 1;
-            let kind = match &obj {
-                ObjectRef::SeGroup(_) => "se_group",
-                ObjectRef::VirtualService(_) => "virtual_service",
-            };
-            metrics::histogram!("strato_controller_reconcile_seconds", "kind" => kind)
-                .record(started.elapsed().as_secs_f64());
+            let m = meters.of(&obj);
+            m.seconds.record(started.elapsed().as_secs_f64());
             let mut st = self.state();
             let next = match res {
                 Ok(action) => {
@@ -720,14 +741,14 @@ impl Controller {
                         s.last_error = None;
                         s.failures = 0;
                     }
-                    metrics::counter!("strato_controller_reconcile_total", "kind" => kind, "result" => "ok").increment(1);
+                    m.ok.increment(1);
                     action
                 }
                 Err(e) => {
                     stats.failed += 1;
                     let (n, delay) = st.backoff.as_mut().expect("backoff").failure(&obj);
                     tracing::warn!(object = %obj, error = %e, failures = n, "reconcile failed");
-                    metrics::counter!("strato_controller_reconcile_total", "kind" => kind, "result" => "error").increment(1);
+                    m.error.increment(1);
                     let s = st.status.entry(obj.clone()).or_default();
                     s.last_error = Some(e.to_string());
                     s.failures = n;
@@ -799,9 +820,11 @@ impl Controller {
             .into_iter()
             .map(|g| group::group_status(&st, g, now, &self.inner.opts))
             .collect();
-        let virtual_services = st
-            .vss
-            .values()
+        let mut names: Vec<&String> = st.vss.keys().collect();
+        names.sort();
+        let virtual_services = names
+            .into_iter()
+            .filter_map(|n| st.vss.get(n))
             .map(|v| {
                 let rt = st.vsrt.get(&v.name);
                 VsStatus {
@@ -816,8 +839,9 @@ impl Controller {
                     scaling: st
                         .vs_scale
                         .get(&v.name)
-                        .and_then(|s| s.recommendation.as_ref())
-                        .map(|r| r.reason.clone()),
+                        .and_then(|s| s.last.as_ref())
+                        .zip(st.groups.get(&v.se_group))
+                        .map(|((obs, d), g)| crate::autoscale::explain(obs, &g.autoscale, *d)),
                     dns: self.inner.dns.get(&v.fqdn),
                     vip_error: st.vs_errors.get(&v.name).cloned(),
                     last_error: st
@@ -830,6 +854,44 @@ impl Controller {
         ControllerStatus {
             groups,
             virtual_services,
+        }
+    }
+}
+
+/// The reconcile meters of one kind of object.
+struct KindMeters {
+    seconds: metrics::Histogram,
+    ok: metrics::Counter,
+    error: metrics::Counter,
+}
+
+impl KindMeters {
+    fn new(kind: &'static str) -> Self {
+        Self {
+            seconds: metrics::histogram!("strato_controller_reconcile_seconds", "kind" => kind),
+            ok: metrics::counter!("strato_controller_reconcile_total", "kind" => kind, "result" => "ok"),
+            error: metrics::counter!("strato_controller_reconcile_total", "kind" => kind, "result" => "error"),
+        }
+    }
+}
+
+struct PassMeters {
+    group: KindMeters,
+    vs: KindMeters,
+}
+
+impl PassMeters {
+    fn new() -> Self {
+        Self {
+            group: KindMeters::new("se_group"),
+            vs: KindMeters::new("virtual_service"),
+        }
+    }
+
+    fn of(&self, obj: &ObjectRef) -> &KindMeters {
+        match obj {
+            ObjectRef::SeGroup(_) => &self.group,
+            ObjectRef::VirtualService(_) => &self.vs,
         }
     }
 }

@@ -8,10 +8,11 @@
 
 use super::group::Se;
 use super::{Controller, State};
-use crate::autoscale::{Autoscaler, Observation, Recommendation};
+use crate::autoscale::{Autoscaler, Decision, Observation};
 use crate::engines::EngineReport;
 use crate::model::{HaMode, SeGroup, VirtualService};
 use serde::Serialize;
+use std::collections::HashMap;
 use tokio::time::Instant;
 
 /// What the spans of a group's services need from the group.
@@ -32,8 +33,8 @@ pub(crate) struct VsScale {
     pub desired: u32,
     /// Its measured load, when every SE carrying it reported.
     pub load: Option<ServiceLoad>,
-    /// The autoscaler's last word.
-    pub recommendation: Option<Recommendation>,
+    /// What was observed last and the span it gave (explained only when asked).
+    pub last: Option<(Observation, Decision)>,
 }
 
 /// A virtual service's load summed over the SEs carrying it.
@@ -43,6 +44,16 @@ pub struct ServiceLoad {
     pub rps: f64,
     /// Open connections.
     pub connections: u64,
+}
+
+/// One service's measurement in a pass.
+struct Measured<'a> {
+    name: &'a str,
+    obs: Observation,
+    load: Option<ServiceLoad>,
+    /// Serving SEs carrying it now.
+    existing: u32,
+    bounds: (u32, u32),
 }
 
 impl Controller {
@@ -57,62 +68,83 @@ impl Controller {
     /// Scales every virtual service's span; returns what the spans need from the group.
     pub(super) fn scale_services(&self, g: &SeGroup, ses: &[Se], now: Instant) -> SpanNeeds {
         let buffer = buffer(g);
-        let mut st = self.state();
-        let st = &mut *st;
-        let serving: std::collections::HashSet<&str> = ses
+        let mut guard = self.state();
+        let st = &mut *guard;
+        // The serving SEs and their usable reports, looked up once per group rather than
+        // once per service.
+        let serving: HashMap<&str, Option<&EngineReport>> = ses
             .iter()
             .filter(|s| s.serving())
-            .map(|s| s.rec.name.as_str())
+            .map(|s| {
+                let name = s.rec.name.as_str();
+                (name, self.fresh_report(st, name, now))
+            })
             .collect();
         let mut needs = SpanNeeds::default();
         let mut total_span = 0u64;
         let mut changed = false;
-        let names: Vec<&String> = st.vs_index.get(&g.name).into_iter().flatten().collect();
-        for name in names {
+        // Measured with shared borrows of the state first, decided with a mutable one after.
+        let mut measured: Vec<Measured> = Vec::new();
+        for name in st.vs_index.get(&g.name).into_iter().flatten() {
             let Some(vs) = st.vss.get(name) else { continue };
-            let carrying: Vec<&str> = st
-                .vsrt
-                .get(name)
-                .map(|rt| {
-                    rt.placement
-                        .iter()
-                        .map(String::as_str)
-                        .filter(|s| serving.contains(s))
-                        .collect()
-                })
-                .unwrap_or_default();
-            let (lo, hi) = span_bounds(g, vs, buffer);
-            let span = match g.ha {
-                // One active and one standby: the pair is the span.
-                HaMode::ActiveStandby => {
-                    st.vs_scale.entry(name.clone()).or_default().desired = 2;
-                    2
-                }
-                HaMode::Elastic { .. } => {
-                    let (obs, load) = self.service_observation(st, g, vs, &carrying, now);
-                    let scale = st.vs_scale.entry(name.clone()).or_default();
-                    scale.load = load;
-                    let existing = carrying.len() as u32;
-                    let rec = scale
-                        .autoscaler
-                        .recommend(now, &obs, &g.autoscale, lo, hi, existing);
-                    let desired = match obs {
-                        Observation::Known { .. } => rec.desired,
-                        // Unknown: keep what was wanted (or what carries it), never less.
-                        Observation::Unknown { .. } => scale.desired.max(existing).clamp(lo, hi),
-                    };
-                    if scale.desired != desired {
-                        tracing::debug!(vs = %name, desired, reason = %rec.reason, "span");
-                        changed = true;
-                    }
-                    scale.desired = desired;
-                    scale.recommendation = Some(rec);
-                    desired
+            let placement = st.vsrt.get(name).map_or(&[][..], |rt| &rt.placement[..]);
+            let (obs, load) = service_observation(g, vs, placement, &serving);
+            let existing = match &obs {
+                Observation::Known { current, .. } | Observation::Unknown { current, .. } => {
+                    *current
                 }
             };
+            measured.push(Measured {
+                name,
+                obs,
+                load,
+                existing,
+                bounds: span_bounds(g, vs, buffer),
+            });
+        }
+        let mut updates: Vec<(String, VsScale)> = Vec::new();
+        for Measured {
+            name,
+            obs,
+            load,
+            existing,
+            bounds: (lo, hi),
+        } in measured
+        {
+            let mut fresh = None;
+            let scale = match st.vs_scale.get_mut(name) {
+                Some(s) => s,
+                None => fresh.insert(VsScale::default()),
+            };
+            let (span, raw) = match g.ha {
+                // One active and one standby: the pair is the span.
+                HaMode::ActiveStandby => (2, None),
+                HaMode::Elastic { .. } => {
+                    let d = scale
+                        .autoscaler
+                        .decide(now, &obs, &g.autoscale, lo, hi, existing);
+                    match obs {
+                        Observation::Known { .. } => (d.desired, d.raw),
+                        // Unknown: keep what was wanted (or what carries it), never less.
+                        Observation::Unknown { .. } => {
+                            (scale.desired.max(existing).clamp(lo, hi), None)
+                        }
+                    }
+                }
+            };
+            if scale.desired != span {
+                changed = true;
+            }
+            scale.desired = span;
+            scale.load = load;
+            scale.last = Some((obs, Decision { desired: span, raw }));
+            if let Some(s) = fresh {
+                updates.push((name.to_owned(), s));
+            }
             needs.widest = needs.widest.max(span);
             total_span += u64::from(span);
         }
+        st.vs_scale.extend(updates);
         let cap = g.placement.max_vs_per_se;
         if cap > 0 {
             needs.packing = u32::try_from(total_span.div_ceil(u64::from(cap))).unwrap_or(u32::MAX);
@@ -122,46 +154,6 @@ impl Controller {
             st.dirty.insert(g.name.clone());
         }
         needs
-    }
-
-    /// The load of one virtual service over the SEs carrying it (the load is `None` exactly
-    /// when the observation is unknown).
-    fn service_observation(
-        &self,
-        st: &State,
-        g: &SeGroup,
-        vs: &VirtualService,
-        carrying: &[&str],
-        now: Instant,
-    ) -> (Observation, Option<ServiceLoad>) {
-        let current = carrying.len() as u32;
-        if current == 0 {
-            let why = "no serving SE carries it yet".to_owned();
-            return (Observation::Unknown { current, why }, None);
-        }
-        let mut load = ServiceLoad {
-            rps: 0.0,
-            connections: 0,
-        };
-        for se in carrying {
-            let part = self
-                .fresh_report(st, se, now)
-                .and_then(|r| r.virtual_services.get(&vs.name));
-            let Some(part) = part else {
-                let why = format!("SE {se} has no fresh report of its load");
-                return (Observation::Unknown { current, why }, None);
-            };
-            load.rps += part.rps;
-            load.connections += part.connections;
-        }
-        let utilisation = utilisation(g, current, load.rps, load.connections);
-        (
-            Observation::Known {
-                current,
-                utilisation,
-            },
-            Some(load),
-        )
     }
 
     /// The group's size from its total load, at least what the spans need.
@@ -235,6 +227,51 @@ impl Controller {
         gs.recommendation = Some(rec);
         desired
     }
+}
+
+/// The load of one virtual service over the serving SEs of its placement (the load is `None`
+/// exactly when the observation is unknown).
+fn service_observation(
+    g: &SeGroup,
+    vs: &VirtualService,
+    placement: &[String],
+    serving: &HashMap<&str, Option<&EngineReport>>,
+) -> (Observation, Option<ServiceLoad>) {
+    let mut current = 0u32;
+    let mut load = ServiceLoad {
+        rps: 0.0,
+        connections: 0,
+    };
+    let mut missing = None;
+    for se in placement {
+        let Some(report) = serving.get(se.as_str()) else {
+            continue;
+        };
+        current += 1;
+        match report.and_then(|r| r.virtual_services.get(&vs.name)) {
+            Some(part) => {
+                load.rps += part.rps;
+                load.connections += part.connections;
+            }
+            None => missing = Some(se),
+        }
+    }
+    if current == 0 {
+        let why = "no serving SE carries it yet".to_owned();
+        return (Observation::Unknown { current, why }, None);
+    }
+    if let Some(se) = missing {
+        let why = format!("SE {se} has no fresh report of its load");
+        return (Observation::Unknown { current, why }, None);
+    }
+    let utilisation = utilisation(g, current, load.rps, load.connections);
+    (
+        Observation::Known {
+            current,
+            utilisation,
+        },
+        Some(load),
+    )
 }
 
 fn buffer(g: &SeGroup) -> u32 {
