@@ -206,13 +206,12 @@ async fn openapi() -> Json<serde_json::Value> {
     Json(crate::openapi::document())
 }
 
-async fn prometheus() -> impl IntoResponse {
+async fn prometheus(State(s): State<AppState>) -> impl IntoResponse {
     let h = metrics_handle();
     h.run_upkeep();
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        h.render(),
-    )
+    let mut body = h.render();
+    body.push_str(&crate::state_metrics::render(&s.ctl));
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 
 async fn status(State(s): State<AppState>) -> impl IntoResponse {

@@ -21,6 +21,7 @@ pub mod error;
 pub mod model;
 pub mod openapi;
 pub mod runtime;
+pub mod state_metrics;
 pub mod store;
 pub mod trace;
 

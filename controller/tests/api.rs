@@ -274,6 +274,19 @@ async fn crud_validation_auth_status_openapi_and_metrics() {
         metrics.contains("strato_controller_reconcile_total"),
         "{metrics}"
     );
+    // State gauges: per-service SEs and capacity, SEs by health.
+    assert!(
+        metrics.contains("strato_controller_vs_ses{vs=\"shop\",se_group=\"web\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("# TYPE strato_controller_vs_capacity_rps gauge"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("strato_controller_ses_by_state{se_group=\"web\",state=\"healthy\"}"),
+        "{metrics}"
+    );
 
     assert_eq!(
         c.delete(url("/virtual-services/shop"))
