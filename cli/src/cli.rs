@@ -114,6 +114,9 @@ pub struct VmCreateArgs {
     /// User tag KEY=VALUE (repeatable).
     #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = parse_tag)]
     pub tags: Vec<(String, String)>,
+    /// Pin it to this host (a Kubernetes node, an ESXi host id); clouds without hosts refuse.
+    #[arg(long)]
+    pub host: Option<String>,
 }
 
 /// `strato vm list`

@@ -95,6 +95,8 @@ pub struct Capabilities {
     pub eventually_consistent: bool,
     /// Largest page a list returns.
     pub max_page_size: u32,
+    /// Hosts are listed (`list_hosts`) and a VM can be pinned to one (`VmSpec::host`).
+    pub host_pinning: bool,
     /// Documented rate limits.
     pub rate_limits: RateLimits,
 }

@@ -82,4 +82,8 @@ pub trait CloudConnector: Send + Sync + Debug + 'static {
     async fn scale_group(&self, spec: &GroupSpec, size: u32) -> Result<Group>;
     /// Reads a group; a group with no members is an empty group, not an error.
     async fn get_group(&self, name: &str) -> Result<Group>;
+
+    /// The hosts VMs can be pinned to (`Unsupported` where the cloud does not show hosts;
+    /// see `Capabilities::host_pinning`). Hosts are not owned: this lists them all.
+    async fn list_hosts(&self) -> Result<Vec<Host>>;
 }

@@ -151,6 +151,8 @@ pub enum Operation {
     ScaleGroup,
     /// `get_group`
     GetGroup,
+    /// `list_hosts`
+    ListHosts,
     /// Checking a spec before any call.
     Validate,
     /// Loading configuration or building a connector.
@@ -159,7 +161,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every connector operation (not `Validate`/`Configure`).
-    pub const ALL: [Operation; 19] = [
+    pub const ALL: [Operation; 20] = [
         Operation::CreateVm,
         Operation::GetVm,
         Operation::ListVms,
@@ -179,6 +181,7 @@ impl Operation {
         Operation::ReleaseVip,
         Operation::ScaleGroup,
         Operation::GetGroup,
+        Operation::ListHosts,
     ];
 
     /// The method name.
@@ -203,6 +206,7 @@ impl Operation {
             Operation::ReleaseVip => "release_vip",
             Operation::ScaleGroup => "scale_group",
             Operation::GetGroup => "get_group",
+            Operation::ListHosts => "list_hosts",
             Operation::Validate => "validate",
             Operation::Configure => "configure",
         }
@@ -219,6 +223,7 @@ impl Operation {
                 | Operation::GetVip
                 | Operation::ListVips
                 | Operation::GetGroup
+                | Operation::ListHosts
                 | Operation::Validate
                 | Operation::Configure
         )

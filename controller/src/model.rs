@@ -75,9 +75,15 @@ pub struct Placement {
     /// Spread or pack.
     #[serde(default = "default_strategy")]
     pub strategy: PlacementStrategy,
-    /// Most virtual services one SE carries (0: no limit).
+    /// Most virtual services one SE carries (0: no limit; 1: every service gets SEs of its own).
     #[serde(default)]
     pub max_vs_per_se: u32,
+    /// One SE on every ready host of the cloud (a Kubernetes node, an ESXi host), like a
+    /// DaemonSet: the group's size follows the hosts (at most `max_ses`), not the load, and an
+    /// SE whose host stops being ready is replaced on a host that is. Needs a cloud that shows
+    /// hosts (`host_pinning`).
+    #[serde(default)]
+    pub se_per_host: bool,
 }
 
 fn default_strategy() -> PlacementStrategy {
@@ -89,6 +95,7 @@ impl Default for Placement {
         Self {
             strategy: PlacementStrategy::Spread,
             max_vs_per_se: 0,
+            se_per_host: false,
         }
     }
 }

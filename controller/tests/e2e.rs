@@ -550,7 +550,7 @@ async fn an_inflight_create_recorded_before_a_crash_is_issued_once() {
     // web-2's never did.
     let tpl = template_hash(&g, &o);
     for serial in [1u64, 2] {
-        let spec = se_spec(&g, serial, &tpl);
+        let spec = se_spec(&g, serial, &tpl, None);
         let rec = SeRecord {
             name: spec.name.clone(),
             group: "web".into(),
@@ -742,4 +742,101 @@ async fn an_upgrade_at_max_ses_replaces_in_place_and_never_exceeds_it() {
         h.status().group("web").unwrap().upgrade.is_none()
     })
     .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_se_per_host_follows_the_hosts_and_rolls_host_by_host() {
+    let o = owner();
+    let mem = memory_cloud(&o);
+    let backend = mem.backend().clone();
+    let h = Harness::start(Arc::new(mem), memory_store()).await;
+    let mut g = group("edge", 1, 5);
+    g.placement.se_per_host = true;
+    setup(&h, g.clone()).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "edge"))
+        .await
+        .unwrap();
+    let hosts_of = |h: &Harness| {
+        let s = h.status();
+        let mut hosts: Vec<String> = s
+            .group("edge")
+            .unwrap()
+            .ses
+            .iter()
+            .filter(|s| s.phase == strato_controller::controller::SePhase::Active)
+            .filter_map(|s| s.host.clone())
+            .collect();
+        hosts.sort();
+        hosts
+    };
+    wait_for("an SE on each of the 3 hosts", 3 * MIN, || async {
+        h.healthy("edge") == 3 && h.status().vs("shop").unwrap().bound_to.is_some()
+    })
+    .await;
+    assert_eq!(hosts_of(&h), ["host-1", "host-2", "host-3"]);
+    // The cloud agrees: every VM runs on the host its SE is pinned to.
+    let mut on: Vec<String> = h
+        .vms("edge")
+        .await
+        .iter()
+        .map(|v| v.host.as_ref().unwrap().to_string())
+        .collect();
+    on.sort();
+    assert_eq!(on, ["host-1", "host-2", "host-3"]);
+
+    // A host goes away: its SE goes (the VIP first), nothing replaces it elsewhere.
+    backend.set_host_ready("host-2", false).unwrap();
+    wait_for("the SE of host-2 gone", 3 * MIN, || async {
+        h.vms("edge").await.len() == 2
+    })
+    .await;
+    assert_eq!(hosts_of(&h), ["host-1", "host-3"]);
+    assert!(h.status().vs("shop").unwrap().dns.is_some(), "still served");
+    // It comes back: so does its SE.
+    backend.set_host_ready("host-2", true).unwrap();
+    wait_for("an SE on host-2 again", 3 * MIN, || async {
+        h.healthy("edge") == 3
+    })
+    .await;
+    assert_eq!(hosts_of(&h), ["host-1", "host-2", "host-3"]);
+
+    // An upgrade replaces host by host: never two new SEs on one host, never a host without
+    // a healthy SE for more than one step.
+    g.template.image = "se-2".into();
+    h.ctl.apply_se_group(g).await.unwrap();
+    for _ in 0..900 {
+        let vms = h.vms("edge").await;
+        assert!(vms.len() <= 4, "more than one surge SE: {}", vms.len());
+        let mut new_hosts: Vec<String> = vms
+            .iter()
+            .filter(|v| v.image == "se-2")
+            .map(|v| v.host.as_ref().unwrap().to_string())
+            .collect();
+        let n = new_hosts.len();
+        new_hosts.sort();
+        new_hosts.dedup();
+        assert_eq!(new_hosts.len(), n, "two new SEs on one host: {vms:?}");
+        assert!(h.healthy("edge") >= 2, "healthy SEs fell below 2");
+        if vms.len() == 3 && n == 3 && h.healthy("edge") == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(hosts_of(&h), ["host-1", "host-2", "host-3"]);
+    assert!(h.vms("edge").await.iter().all(|v| v.image == "se-2"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn one_se_per_host_needs_a_cloud_that_shows_hosts() {
+    let settings = MemorySettings {
+        hosts: 0,
+        ..MemorySettings::default()
+    };
+    let cloud = MemoryCloud::from_settings(settings, owner()).unwrap();
+    let h = Harness::start(Arc::new(cloud), memory_store()).await;
+    let mut g = group("edge", 1, 5);
+    g.placement.se_per_host = true;
+    let e = h.ctl.apply_se_group(g).await.unwrap_err();
+    assert_eq!(e.field(), Some("placement.se_per_host"), "{e}");
 }

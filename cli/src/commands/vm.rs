@@ -56,6 +56,7 @@ pub async fn plan_create(p: &Planner<'_>, a: VmCreateArgs) -> CliResult<Plan> {
         network: p.network(a.network.as_deref()).await?,
         tags: tags(a.tags),
         group: None,
+        host: a.host.map(strato_core::HostId::new),
     };
     spec.validate()?;
     let r = p.r;

@@ -272,4 +272,8 @@ impl CloudConnector for FaultInjector {
     async fn get_group(&self, name: &str) -> Result<Group> {
         inject!(self, GetGroup, self.inner.get_group(name))
     }
+
+    async fn list_hosts(&self) -> Result<Vec<Host>> {
+        inject!(self, ListHosts, self.inner.list_hosts())
+    }
 }

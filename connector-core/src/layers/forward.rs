@@ -119,4 +119,8 @@ impl<A: Around> CloudConnector for Layered<A> {
     async fn get_group(&self, name: &str) -> Result<Group> {
         around!(self, GetGroup, get_group(name))
     }
+
+    async fn list_hosts(&self) -> Result<Vec<Host>> {
+        around!(self, ListHosts, list_hosts())
+    }
 }

@@ -45,6 +45,7 @@ impl GroupSpec {
             network: self.network.clone(),
             tags: self.tags.clone(),
             group: Some(self.name.clone()),
+            host: None,
         }
     }
 

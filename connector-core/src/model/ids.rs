@@ -58,3 +58,7 @@ id_type!(
     /// A virtual IP: an extra address that can move between VMs.
     VipId
 );
+id_type!(
+    /// A machine VMs run on (a Kubernetes node, an ESXi host), where the cloud shows them.
+    HostId
+);

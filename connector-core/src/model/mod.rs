@@ -1,6 +1,7 @@
 //! The typed model: specs (what to create) and observed resources (what the cloud reports).
 
 mod group;
+mod host;
 mod ids;
 mod network;
 mod page;
@@ -11,7 +12,8 @@ mod vip;
 mod vm;
 
 pub use group::{Group, GroupSpec, GroupState, MAX_GROUP_NAME_LEN, member_ordinal};
-pub use ids::{NetworkId, NicId, VipId, VmId};
+pub use host::Host;
+pub use ids::{HostId, NetworkId, NicId, VipId, VmId};
 pub use network::{Network, NetworkQuery, NetworkSpec, Nic, NicSpec};
 pub use page::Page;
 pub use size::Size;

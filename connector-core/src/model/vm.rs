@@ -1,7 +1,7 @@
 //! VMs: what to create and what the cloud reports.
 
 use super::{
-    NetworkId, Nic, OwnerId, Ownership, Size, Tags, VmId, client_token, validate_label,
+    HostId, NetworkId, Nic, OwnerId, Ownership, Size, Tags, VmId, client_token, validate_label,
     validate_user_tags,
 };
 use crate::error::Error;
@@ -33,6 +33,10 @@ pub struct VmSpec {
     /// Group the VM belongs to, for group members.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub group: Option<String>,
+    /// Pin the VM to this host (clouds with `Capabilities::host_pinning`; elsewhere the
+    /// create fails as unsupported). The cloud places it when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostId>,
 }
 
 impl VmSpec {
@@ -45,6 +49,7 @@ impl VmSpec {
             network: None,
             tags: Tags::new(),
             group: None,
+            host: None,
         }
     }
 
@@ -194,6 +199,9 @@ pub struct Vm {
     pub ownership: Ownership,
     /// When the cloud created it.
     pub created_at: DateTime<Utc>,
+    /// The host it runs on, for clouds that show hosts (once placed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<HostId>,
 }
 
 impl Vm {

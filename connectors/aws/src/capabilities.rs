@@ -41,6 +41,7 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     native_client_token: true,
     eventually_consistent: true,
     // DescribeInstances / DescribeSubnets / DescribeNetworkInterfaces: MaxResults up to 1000.
+    host_pinning: false,
     max_page_size: 1000,
     rate_limits: RATE_LIMITS,
 };

@@ -17,9 +17,9 @@ use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 use strato_core::{
-    Capabilities, CloudConnector, CloudInfo, Error, ErrorKind, Group, GroupSpec, Network,
-    NetworkId, NetworkQuery, NetworkSpec, Nic, NicId, NicSpec, OwnerId, Page, Result, Vip, VipId,
-    VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, async_trait,
+    Capabilities, CloudConnector, CloudInfo, Error, ErrorKind, Group, GroupSpec, Host, Network,
+    NetworkId, NetworkQuery, NetworkSpec, Nic, NicId, NicSpec, Operation, OwnerId, Page, Result,
+    Vip, VipId, VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, async_trait,
 };
 use tokio::time::Instant;
 
@@ -296,6 +296,15 @@ impl AwsConnector {
     }
 }
 
+/// EC2 places instances itself; dedicated hosts are a billing construct strato does not manage.
+fn no_hosts(op: Operation) -> Error {
+    Error::unsupported(
+        op,
+        "aws",
+        "EC2 places instances itself: hosts cannot be listed or pinned",
+    )
+}
+
 #[async_trait]
 impl CloudConnector for AwsConnector {
     fn info(&self) -> &CloudInfo {
@@ -310,6 +319,9 @@ impl CloudConnector for AwsConnector {
     }
 
     async fn create_vm(&self, spec: &VmSpec) -> Result<Vm> {
+        if spec.host.is_some() {
+            return Err(no_hosts(Operation::CreateVm).with_field("host"));
+        }
         self.create_vm_impl(spec).await
     }
     async fn get_vm(&self, id: &VmId) -> Result<Vm> {
@@ -369,5 +381,8 @@ impl CloudConnector for AwsConnector {
     }
     async fn get_group(&self, name: &str) -> Result<Group> {
         self.get_group_impl(name).await
+    }
+    async fn list_hosts(&self) -> Result<Vec<Host>> {
+        Err(no_hosts(Operation::ListHosts))
     }
 }

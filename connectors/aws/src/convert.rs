@@ -185,6 +185,7 @@ pub fn vm_of(inst: &Instance, known_tags: Option<&Tags>) -> Option<Vm> {
         .collect();
     nics.sort_by_key(|n| n.device_index);
     Some(Vm {
+        host: None,
         name: vm_name(&tags, inst.ami_launch_index(), &id),
         id: VmId::new(id),
         state: vm_state(inst.state().and_then(|s| s.name())),

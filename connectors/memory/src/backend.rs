@@ -134,6 +134,22 @@ impl MemoryBackend {
         self.call(Operation::ListVms, &admin, |w, _| Ok(w.inventory()))
     }
 
+    /// Marks a simulated host as accepting new VMs or not (tests of host loss). In-process
+    /// accounts only: a state-file account re-reads its file on every call.
+    pub fn set_host_ready(&self, host: &str, ready: bool) -> Result<(), Error> {
+        if self.shared.settings.state_file.is_some() {
+            return Err(Error::unsupported(
+                Operation::Configure,
+                crate::CLOUD,
+                "host readiness can only be changed in an in-process account",
+            ));
+        }
+        let admin = OwnerId::new("inventory").expect("valid owner");
+        self.call(Operation::Configure, &admin, |w, ctx| {
+            w.set_host_ready(ctx, host, ready)
+        })
+    }
+
     /// Runs one call against the world: throttles mutating calls, re-reads the state file
     /// (another process may have changed it) and writes it back after a change.
     pub(crate) fn call<R>(

@@ -37,6 +37,7 @@ pub fn capabilities(settings: &MemorySettings) -> Capabilities {
         } else {
             GroupSupport::None
         },
+        host_pinning: settings.hosts > 0,
         max_batch_create: MAX_BATCH,
         max_batch_delete: MAX_BATCH,
         // The simulated cloud looks tokens up itself, in the same lock as the create.

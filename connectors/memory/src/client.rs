@@ -4,7 +4,7 @@ use crate::backend::MemoryBackend;
 use crate::config::MemorySettings;
 use crate::world::{Ctx, World};
 use strato_core::{
-    Capabilities, CloudConnector, CloudInfo, Error, Group, GroupSpec, Network, NetworkId,
+    Capabilities, CloudConnector, CloudInfo, Error, Group, GroupSpec, Host, Network, NetworkId,
     NetworkQuery, NetworkSpec, Nic, NicId, NicSpec, Operation, OwnerId, Page, Result, Vip, VipId,
     VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, async_trait,
 };
@@ -131,5 +131,15 @@ impl CloudConnector for MemoryCloud {
 
     async fn get_group(&self, name: &str) -> Result<Group> {
         self.call(Operation::GetGroup, |w, c| w.get_group(c, name))
+    }
+
+    async fn list_hosts(&self) -> Result<Vec<Host>> {
+        if self.backend().settings().hosts == 0 {
+            return Err(crate::error::unsupported(
+                Operation::ListHosts,
+                "this memory cloud shows no hosts (settings.hosts = 0)",
+            ));
+        }
+        self.call(Operation::ListHosts, |w, c| Ok(w.list_hosts(c)))
     }
 }

@@ -58,6 +58,9 @@ pub struct MemorySettings {
     /// Features this cloud pretends not to have.
     #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub disable: BTreeSet<MemoryFeature>,
+    /// Simulated hosts VMs run on (`host-1`, `host-2`, ...); VMs can be pinned to one. Zero:
+    /// the cloud shows no hosts, like EC2.
+    pub hosts: u32,
 }
 
 impl Default for MemorySettings {
@@ -74,9 +77,13 @@ impl Default for MemorySettings {
             account: "memory".into(),
             region: "local".into(),
             disable: BTreeSet::new(),
+            hosts: 3,
         }
     }
 }
+
+/// Most simulated hosts.
+pub const MAX_HOSTS: u32 = 1000;
 
 /// Environment variable naming the state file (`from_env`).
 pub const ENV_STATE_FILE: &str = "STRATO_MEMORY_STATE_FILE";
@@ -124,6 +131,12 @@ impl MemorySettings {
         }
         if self.mutating_per_sec.is_some() && self.mutating_burst == 0 {
             return Err(bad("mutating_burst", "mutating_burst must be at least 1"));
+        }
+        if self.hosts > MAX_HOSTS {
+            return Err(bad(
+                "hosts",
+                format!("hosts {} is more than {MAX_HOSTS}", self.hosts),
+            ));
         }
         if let Some(p) = &self.state_file
             && p.as_os_str().is_empty()

@@ -3,7 +3,7 @@
 
 use crate::world::{Ctx, NetRec, NicRec, Power, VipRec, VmRec};
 use strato_core::{
-    Network, NetworkId, Nic, NicId, Ownership, Vip, VipBinding, VipId, Vm, VmId, VmState,
+    HostId, Network, NetworkId, Nic, NicId, Ownership, Vip, VipBinding, VipId, Vm, VmId, VmState,
 };
 
 /// A VM as the caller sees it. Only called for the caller's own VMs, which carry ownership.
@@ -23,6 +23,7 @@ pub(crate) fn vm(ctx: &Ctx, r: &VmRec) -> Vm {
         tags: r.tags.clone(),
         ownership: Ownership::from_tags(&r.tags).expect("only owned VMs are converted"),
         created_at: r.created_at,
+        host: r.host.as_deref().map(HostId::new),
     }
 }
 

@@ -15,10 +15,10 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::net::IpAddr;
 use std::ops::Bound;
 use strato_core::{
-    Error, ErrorKind, GROUP_TAG, Group, GroupSpec, NAME_TAG, Network, NetworkId, NetworkQuery,
-    NetworkSpec, Nic, NicId, NicSpec, OWNER_TAG, Operation, OwnerId, Ownership, Page, Size,
-    TOKEN_TAG, Tags, Vip, VipId, VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, member_ordinal,
-    validate_label,
+    Error, ErrorKind, GROUP_TAG, Group, GroupSpec, Host, HostId, NAME_TAG, Network, NetworkId,
+    NetworkQuery, NetworkSpec, Nic, NicId, NicSpec, OWNER_TAG, Operation, OwnerId, Ownership, Page,
+    Size, TOKEN_TAG, Tags, Vip, VipId, VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec,
+    member_ordinal, validate_label,
 };
 
 /// Id and name of the network every account starts with (not owned by anyone).
@@ -80,6 +80,9 @@ pub(crate) struct VmRec {
     pub created_at: DateTime<Utc>,
     pub power: Power,
     pub nics: Vec<NicRec>,
+    /// The host it runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -113,6 +116,9 @@ pub(crate) struct World {
     vms: BTreeMap<String, VmRec>,
     networks: BTreeMap<String, NetRec>,
     vips: BTreeMap<String, VipRec>,
+    /// Hosts (of `host-1..=settings.hosts`) that accept no new VMs now.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    hosts_down: BTreeSet<String>,
 }
 
 fn owner_of(tags: &Tags) -> Option<OwnerId> {
@@ -167,6 +173,7 @@ impl World {
                 created_at: now,
                 power: Power::On { since: now },
                 nics: vec![nic],
+                host: None,
             },
         );
         w
@@ -404,6 +411,7 @@ impl World {
         network: &str,
         op: Operation,
     ) -> Result<String, Error> {
+        let host = self.place(ctx, spec.host.as_ref(), op)?;
         let address = self.take_address(&self.networks[network], None, op)?;
         let id = self.new_id("vm");
         let nic = self.new_nic(network, address, 0, None);
@@ -421,9 +429,78 @@ impl World {
                 created_at: ctx.now,
                 power: Power::On { since: ctx.now },
                 nics: vec![nic],
+                host,
             },
         );
         Ok(id)
+    }
+
+    /// The simulated hosts, all owners' (hosts are not owned).
+    pub fn list_hosts(&self, ctx: &Ctx) -> Vec<Host> {
+        (1..=ctx.settings.hosts)
+            .map(|i| {
+                let name = format!("host-{i}");
+                Host {
+                    id: HostId::new(name.clone()),
+                    ready: !self.hosts_down.contains(&name),
+                    name,
+                }
+            })
+            .collect()
+    }
+
+    /// Marks a host as accepting new VMs or not (a drained or failed machine).
+    pub fn set_host_ready(&mut self, ctx: &Ctx, host: &str, ready: bool) -> Result<(), Error> {
+        if !self.list_hosts(ctx).iter().any(|h| h.id.as_str() == host) {
+            return Err(invalid(
+                Operation::Configure,
+                "host",
+                format!("host {host:?} does not exist"),
+            ));
+        }
+        if ready {
+            self.hosts_down.remove(host);
+        } else {
+            self.hosts_down.insert(host.to_owned());
+        }
+        Ok(())
+    }
+
+    /// The host a new VM runs on: the one asked for, which must exist and be ready, or the
+    /// ready host with the fewest VMs (none when the cloud shows no hosts).
+    fn place(
+        &self,
+        ctx: &Ctx,
+        wanted: Option<&HostId>,
+        op: Operation,
+    ) -> Result<Option<String>, Error> {
+        let hosts = self.list_hosts(ctx);
+        match wanted {
+            Some(_) if hosts.is_empty() => Err(unsupported(
+                op,
+                "this memory cloud shows no hosts (settings.hosts = 0): a VM cannot be pinned",
+            )
+            .with_field("host")),
+            Some(h) => match hosts.iter().find(|x| x.id == *h) {
+                Some(x) if x.ready => Ok(Some(x.name.clone())),
+                Some(_) => Err(invalid(op, "host", format!("host {h} is not ready"))),
+                None => Err(invalid(op, "host", format!("host {h} does not exist"))),
+            },
+            None => {
+                let mut load: BTreeMap<&str, usize> = BTreeMap::new();
+                for v in self.vms.values() {
+                    if let Some(h) = &v.host {
+                        *load.entry(h.as_str()).or_default() += 1;
+                    }
+                }
+                Ok(hosts
+                    .iter()
+                    .filter(|h| h.ready)
+                    // The first of the least loaded, in host order.
+                    .min_by_key(|h| load.get(h.name.as_str()).copied().unwrap_or(0))
+                    .map(|h| h.name.clone()))
+            }
+        }
     }
 
     pub fn get_vm(&self, ctx: &Ctx, id: &VmId) -> Result<Vm, Error> {

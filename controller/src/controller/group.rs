@@ -16,8 +16,8 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use strato_core::{
-    CloudConnector, NetworkId, Tags, VipBinding, VipSpec, VipSupport, Vm, VmId, VmSpec, VmState,
-    member_ordinal,
+    CloudConnector, HostId, NetworkId, Tags, VipBinding, VipSpec, VipSupport, Vm, VmId, VmSpec,
+    VmState, member_ordinal,
 };
 use tokio::time::Instant;
 
@@ -62,8 +62,8 @@ pub fn template_hash(g: &SeGroup, owner: &strato_core::OwnerId) -> String {
     t
 }
 
-/// The VM spec of SE number `serial`.
-pub fn se_spec(g: &SeGroup, serial: u64, template: &str) -> VmSpec {
+/// The VM spec of SE number `serial` (pinned to `host` in a group with one SE per host).
+pub fn se_spec(g: &SeGroup, serial: u64, template: &str, host: Option<HostId>) -> VmSpec {
     let mut tags = Tags::new();
     tags.insert(TEMPLATE_TAG.to_owned(), template.to_owned());
     VmSpec {
@@ -73,6 +73,7 @@ pub fn se_spec(g: &SeGroup, serial: u64, template: &str) -> VmSpec {
         network: g.template.network.clone().map(NetworkId::new),
         tags,
         group: Some(g.name.clone()),
+        host,
     }
 }
 
@@ -367,7 +368,31 @@ impl Controller {
         // 3. Autoscale: each virtual service's span of SEs from its own load, then the group
         //    from its total load and what the spans need.
         let spans = self.scale_services(&g, &ses, now);
-        let desired = self.autoscale(&g, &ses, now, spans);
+        let mut desired = self.autoscale(&g, &ses, now, spans);
+        // One SE per host: the ready hosts set the size. A host list that could not be read
+        // holds the size (an unknown is never a scale-down) and creates nothing.
+        let hosts: Option<Vec<HostId>> = if g.placement.se_per_host {
+            match self.hosts(&g.cloud).await {
+                Ok(h) => {
+                    let ready: Vec<HostId> =
+                        h.iter().filter(|h| h.ready).map(|h| h.id.clone()).collect();
+                    desired = (ready.len() as u32).min(g.max_ses);
+                    Some(ready)
+                }
+                Err(e) => {
+                    desired = self
+                        .state()
+                        .group_status
+                        .get(name)
+                        .and_then(|gs| gs.desired)
+                        .unwrap_or_else(|| ses.iter().filter(|s| s.live()).count() as u32);
+                    errors.push(e);
+                    None
+                }
+            }
+        } else {
+            None
+        };
 
         // 4. Choose what drains: the unhealthy, one old SE per step of a rolling upgrade,
         //    and the excess of a scale-in.
@@ -397,7 +422,29 @@ impl Controller {
                 ));
             }
         }
-        let mut live_count = ses.iter().filter(|s| live(s)).count() as u32;
+        if let Some(ready) = &hosts {
+            let mut seen: HashSet<&HostId> = HashSet::new();
+            // Serving SEs first, so a duplicate that still boots is the one that goes.
+            let mut on_hosts: Vec<&Se> = ses.iter().filter(|s| live(s)).collect();
+            on_hosts.sort_by_key(|s| (!s.serving(), s.rec.serial));
+            for s in on_hosts {
+                let why = match &s.rec.spec.host {
+                    Some(h) if !ready.contains(h) => Some(format!("host {h} is not ready")),
+                    Some(h) if s.current && !seen.insert(h) => {
+                        Some(format!("a second SE on host {h}"))
+                    }
+                    None => Some("not pinned to a host".to_owned()),
+                    Some(_) => None,
+                };
+                if let Some(why) = why {
+                    drain.push((s.rec.name.clone(), why));
+                }
+            }
+        }
+        let mut live_count = ses
+            .iter()
+            .filter(|s| live(s) && !drain.iter().any(|(n, _)| *n == s.rec.name))
+            .count() as u32;
         let old_left = ses.iter().filter(|s| live(s) && !s.current).count() as u32;
         let mut upgrade_note = upgrading.then(|| {
             format!(
@@ -413,9 +460,19 @@ impl Controller {
         let settled = healthy >= target && live_count == healthy;
         if upgrading && settled {
             if surge || healthy > healthy_min {
+                // One SE per host: after a surge, the old SE of a host whose new SE serves.
+                let replaced = |s: &Se| {
+                    !surge
+                        || hosts.is_none()
+                        || ses
+                            .iter()
+                            .any(|n| n.current && n.serving() && n.rec.spec.host == s.rec.spec.host)
+                };
                 if let Some(old) = ses
                     .iter()
                     .filter(|s| live(s) && !s.current)
+                    .filter(|s| !drain.iter().any(|(n, _)| *n == s.rec.name))
+                    .filter(|s| replaced(s))
                     .min_by_key(|s| (s.health == SeHealth::Healthy, s.rec.serial))
                 {
                     drain.push((old.rec.name.clone(), "rolling upgrade".into()));
@@ -468,8 +525,32 @@ impl Controller {
         // 5. Create up to the target (replacements and scale-out), recorded before the call.
         let mut created = 0u32;
         while live_count < target {
+            let host = match &hosts {
+                Some(ready) => {
+                    let taken: HashSet<&HostId> = ses
+                        .iter()
+                        .filter(|s| s.live() && s.current)
+                        .filter_map(|s| s.rec.spec.host.as_ref())
+                        .collect();
+                    let has_old = |h: &HostId| {
+                        ses.iter()
+                            .any(|s| s.live() && !s.current && s.rec.spec.host.as_ref() == Some(h))
+                    };
+                    // A host whose old SE this one replaces first (a surge step of an upgrade).
+                    match ready
+                        .iter()
+                        .filter(|h| !taken.contains(h))
+                        .min_by_key(|h| !has_old(h))
+                    {
+                        Some(h) => Some(h.clone()),
+                        None => break,
+                    }
+                }
+                None if g.placement.se_per_host => break,
+                None => None,
+            };
             let serial = self.next_serial(name).await?;
-            let spec = se_spec(&g, serial, &template);
+            let spec = se_spec(&g, serial, &template, host);
             let mut rec = SeRecord {
                 name: spec.name.clone(),
                 group: name.to_owned(),
@@ -931,6 +1012,8 @@ fn adopt(g: &SeGroup, vm: &Vm) -> SeRecord {
             network: vm.nics.first().map(|n| n.network.clone()),
             tags,
             group: Some(g.name.clone()),
+            // An adopted SE stays where it is; pinning it keeps a re-issued create there too.
+            host: vm.host.clone(),
         },
         template,
         vm_id: Some(vm.id.clone()),
@@ -992,6 +1075,7 @@ pub(crate) fn group_status(
                             r.spec.image == g.template.image && r.spec.size == g.template.size
                         }),
                         image: r.spec.image.clone(),
+                        host: r.spec.host.as_ref().map(ToString::to_string),
                         rps: rt
                             .and_then(|rt| rt.last_report.as_ref())
                             .map(|(_, rep)| rep.rps),

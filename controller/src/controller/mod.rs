@@ -28,7 +28,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use strato_core::{CloudConnector, CloudConnectorExt, Vm, VmQuery};
+use strato_core::{CloudConnector, CloudConnectorExt, Host, Vm, VmQuery};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -88,6 +88,13 @@ pub(crate) struct CloudView {
     vms: std::result::Result<Arc<HashMap<String, Vec<Vm>>>, String>,
 }
 
+/// One host listing of one pass (read only for clouds with groups of one SE per host).
+#[derive(Debug)]
+pub(crate) struct HostView {
+    pass: u64,
+    hosts: std::result::Result<Arc<Vec<Host>>, String>,
+}
+
 /// What an agent last said.
 #[derive(Clone, Debug)]
 pub(crate) struct EngineRuntime {
@@ -133,6 +140,7 @@ pub(crate) struct State {
     pub scheduler: Scheduler,
     pub backoff: Option<Backoff>,
     pub views: HashMap<String, CloudView>,
+    pub host_views: HashMap<String, HostView>,
 }
 
 impl State {
@@ -343,6 +351,19 @@ impl Controller {
                 format!(
                     "buffer {buffer} leaves no active SE under max_ses {}",
                     g.max_ses
+                ),
+            ));
+        }
+        if g.placement.se_per_host
+            && let Some(c) = self.inner.clouds.get(&g.cloud)
+            && !c.capabilities().host_pinning
+        {
+            return Err(ControllerError::invalid(
+                "placement.se_per_host",
+                format!(
+                    "cloud profile {:?} ({}) does not show hosts, so SEs cannot be placed one per host",
+                    g.cloud,
+                    c.info().kind
                 ),
             ));
         }
@@ -800,6 +821,32 @@ impl Controller {
         vms.map_err(ControllerError::Unknown)
     }
 
+    /// The hosts of one cloud, read once per pass.
+    pub(crate) async fn hosts(&self, cloud: &str) -> Result<Arc<Vec<Host>>> {
+        let pass = self.inner.pass.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(v) = self.state().host_views.get(cloud)
+            && v.pass == pass
+        {
+            return v.hosts.clone().map_err(ControllerError::Unknown);
+        }
+        let conn = self.inner.clouds.get(cloud).ok_or_else(|| {
+            ControllerError::Config(format!("cloud profile {cloud:?} is not configured"))
+        })?;
+        let hosts = conn
+            .list_hosts()
+            .await
+            .map(Arc::new)
+            .map_err(|e| format!("listing the hosts of cloud {cloud} failed: {e}"));
+        self.state().host_views.insert(
+            cloud.to_owned(),
+            HostView {
+                pass,
+                hosts: hosts.clone(),
+            },
+        );
+        hosts.map_err(ControllerError::Unknown)
+    }
+
     /// Forgets the cloud reads of this pass (after a change the next reader must see).
     pub(crate) fn invalidate_view(&self, cloud: &str) {
         self.state().views.remove(cloud);
@@ -933,6 +980,8 @@ pub struct SeStatus {
     pub current_template: bool,
     /// Image.
     pub image: String,
+    /// The host it is pinned to (groups of one SE per host).
+    pub host: Option<String>,
     /// Last reported requests per second.
     pub rps: Option<f64>,
     /// Virtual services placed on it.

@@ -19,9 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use strato_core::{
-    CloudConnector, CloudConnectorExt, Error, ErrorKind, GroupSpec, GroupSupport, NetworkId,
-    NetworkQuery, NetworkSpec, NicSpec, OWNER_TAG, Operation, Size, VipId, VipQuery, VipSpec,
-    VipSupport, Vm, VmId, VmQuery, VmSpec, VmState, WaitOptions, member_ordinal,
+    CloudConnector, CloudConnectorExt, Error, ErrorKind, GroupSpec, GroupSupport, HostId,
+    NetworkId, NetworkQuery, NetworkSpec, NicSpec, OWNER_TAG, Operation, Size, VipId, VipQuery,
+    VipSpec, VipSupport, Vm, VmId, VmQuery, VmSpec, VmState, WaitOptions, member_ordinal,
 };
 
 /// Makes the spec of a network to create from a name and an index that keeps CIDRs apart.
@@ -1147,6 +1147,68 @@ pub async fn nothing_leaked(t: &Target) {
     assert!(nets.is_empty(), "conformance: networks leaked: {nets:?}");
 }
 
+/// Hosts: clouds that show them list them and pin a VM to the one asked for (idempotently, and
+/// an unknown host is a spec error naming `host`); the others refuse both as unsupported.
+pub async fn hosts(t: &Target) {
+    let c = &t.connector;
+    let name = unique("cf-host");
+    let mut spec = t.vm_spec(&name);
+    if !c.capabilities().host_pinning {
+        expect_unsupported(c.list_hosts().await, Operation::ListHosts);
+        spec.host = Some(HostId::new("no-such-host"));
+        let e = expect_kind(
+            "create a vm pinned to a host on a cloud without hosts",
+            c.create_vm(&spec).await,
+            &ErrorKind::Unsupported,
+        );
+        assert_eq!(e.field(), Some("host"), "conformance: {e}");
+        return;
+    }
+    let hosts = c.list_hosts().await.must("list hosts");
+    let ready: Vec<_> = hosts.iter().filter(|h| h.ready).collect();
+    assert!(
+        !ready.is_empty(),
+        "conformance: a cloud with host pinning lists no ready host: {hosts:?}"
+    );
+    // The last ready host, so that a cloud placing VMs on its first host by default cannot
+    // pass by accident.
+    let host = ready[ready.len() - 1].id.clone();
+    spec.host = Some(host.clone());
+    let vm = c
+        .create_vm(&spec)
+        .await
+        .must("create a vm pinned to a host");
+    let again = c.create_vm(&spec).await.must("create the pinned vm again");
+    assert_eq!(
+        again.id, vm.id,
+        "conformance: a pinned create is not idempotent"
+    );
+    let vm = c
+        .wait_running(&vm.id, wait_opts())
+        .await
+        .must("wait for the pinned vm to run");
+    assert_eq!(
+        vm.host.as_ref(),
+        Some(&host),
+        "conformance: the vm pinned to {host} runs on {:?}",
+        vm.host
+    );
+
+    let mut bad = t.vm_spec(&unique("cf-host"));
+    bad.host = Some(HostId::new("strato-no-such-host"));
+    let e = expect_kind(
+        "create a vm pinned to a host that does not exist",
+        c.create_vm(&bad).await,
+        &ErrorKind::InvalidSpec,
+    );
+    assert_eq!(e.field(), Some("host"), "conformance: {e}");
+
+    c.delete_vm(&vm.id).await.must("delete the pinned vm");
+    eventually!("the pinned vm is gone", {
+        Ok(t.vms_named(&name).await?.is_empty().then_some(()))
+    });
+}
+
 /// Runs every check the target's capabilities call for, one after the other, then checks that
 /// nothing leaked. Panics at the first failure, naming the check.
 pub async fn run_all(target: &Target) {
@@ -1174,6 +1236,7 @@ pub async fn run_all(target: &Target) {
     check!(nic_attach_detach);
     check!(vips);
     check!(groups);
+    check!(hosts);
     check!(nothing_leaked);
     eprintln!("conformance: {} passed", info.kind);
 }
@@ -1205,7 +1268,8 @@ pub async fn run_concurrently(target: &Target) {
         networks,
         nic_attach_detach,
         vips,
-        groups
+        groups,
+        hosts
     ))
     .await;
     eprintln!("conformance: check nothing_leaked");
