@@ -36,6 +36,9 @@ pub fn capabilities(multus: bool) -> Capabilities {
         // Reads go to etcd through the API server (quorum reads): a created object is visible.
         eventually_consistent: false,
         max_page_size: MAX_PAGE,
+        // Hosts are nodes; a pinned pod gets `spec.nodeName` (bypassing the scheduler, as
+        // DaemonSets did before Kubernetes 1.12).
+        host_pinning: true,
         // kubectl's client-side limits since Kubernetes 1.27 (QPS 50, burst 300); the server
         // protects itself with API Priority and Fairness and answers 429 with Retry-After.
         rate_limits: RateLimits {

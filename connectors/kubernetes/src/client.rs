@@ -483,4 +483,8 @@ impl CloudConnector for KubernetesConnector {
     async fn get_group(&self, name: &str) -> Result<Group> {
         self.read_group(name).await
     }
+
+    async fn list_hosts(&self) -> Result<Vec<Host>> {
+        self.list_nodes().await
+    }
 }

@@ -7,11 +7,12 @@
 //! - Network = Multus NetworkAttachmentDefinition; NIC = an element of the pod's
 //!   `k8s.v1.cni.cncf.io/networks` annotation with an explicit interface name (`net1`...).
 //! - VIP = Service selecting `strato-pod=<vm>`.
+//! - Host = Node; a VM pinned to one has `spec.nodeName` (and the `strato-host` annotation).
 
 use crate::config::{KubernetesConfig, VipMode};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::core::v1::{
-    Container, Pod, PodSpec, PodTemplateSpec, ResourceRequirements, Service, ServicePort,
+    Container, Node, Pod, PodSpec, PodTemplateSpec, ResourceRequirements, Service, ServicePort,
     ServiceSpec,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -22,8 +23,8 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use strato_core::{
-    Error, GroupSpec, Network, NetworkId, NetworkSpec, Nic, NicId, OwnerId, Ownership, Size, Tags,
-    Vip, VipBinding, VipId, VipSpec, Vm, VmId, VmSpec, VmState,
+    Error, GroupSpec, Host, HostId, Network, NetworkId, NetworkSpec, Nic, NicId, OwnerId,
+    Ownership, Size, Tags, Vip, VipBinding, VipId, VipSpec, Vm, VmId, VmSpec, VmState,
 };
 
 /// Label every strato pod carries with its own name; VIP Services select on it.
@@ -38,6 +39,9 @@ pub const NETWORKS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/networks";
 pub const NETWORK_STATUS_ANNOTATION: &str = "k8s.v1.cni.cncf.io/network-status";
 /// Multus: replaces the cluster network as a pod's primary network.
 pub const DEFAULT_NETWORK_ANNOTATION: &str = "v1.multus-cni.io/default-network";
+/// Marks a pod strato pinned to a node (value: the node). Every scheduled pod has a
+/// `spec.nodeName`; this says it was asked for, so a replacement (NIC attach) keeps it.
+pub const HOST_ANNOTATION: &str = "strato-host";
 /// Id of the cluster's own pod network (the primary NIC of every pod without a
 /// default-network override). Not a Kubernetes object.
 pub const POD_NETWORK: &str = "pod-network";
@@ -345,7 +349,63 @@ pub fn vm_of(pod: &Pod, container: &str) -> Option<Vm> {
         tags,
         ownership,
         created_at: time(pod.metadata.creation_timestamp.as_ref()),
+        host: pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.node_name.as_deref())
+            .filter(|n| !n.is_empty())
+            .map(HostId::from),
     })
+}
+
+/// True when strato pinned the pod to its node (rather than the scheduler placing it).
+pub fn pinned(pod: &Pod) -> bool {
+    pod.metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(HOST_ANNOTATION))
+}
+
+/// A node as a host: ready when its Ready condition is `True` and it is not cordoned.
+pub fn host_of(node: &Node) -> Host {
+    let name = node.metadata.name.clone().unwrap_or_default();
+    let ready = node
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let cordoned = node
+        .spec
+        .as_ref()
+        .and_then(|s| s.unschedulable)
+        .unwrap_or(false);
+    Host {
+        id: HostId::new(name.clone()),
+        name,
+        ready: ready && !cordoned,
+    }
+}
+
+/// Checks a host name is a node name (an RFC 1123 subdomain) before it reaches a URL.
+pub fn validate_host(host: &HostId) -> Result<(), Error> {
+    let h = host.as_str();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if h.is_empty() || h.len() > 253 || !h.split('.').all(label_ok) {
+        return Err(Error::invalid_spec(
+            "host",
+            format!(
+                "host {h:?} is not a node name (lowercase letters, digits, '-' and '.', at most 253 characters)"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// The pod spec of a VM or group member.
@@ -374,15 +434,24 @@ pub fn pod_for(spec: &VmSpec, owner: &OwnerId, cfg: &KubernetesConfig) -> Result
     spec.ownership(owner).apply(&mut labels);
     labels.insert(POD_LABEL.into(), spec.name.clone());
     labels.insert(strato_core::NAME_TAG.into(), spec.name.clone());
+    let mut annotations = primary_network_annotations(spec.network.as_ref());
+    let mut pspec = pod_spec(cfg, &spec.size, &spec.image)?;
+    if let Some(h) = &spec.host {
+        // Bound at creation, the scheduler never sees it (how DaemonSets placed their pods).
+        pspec.node_name = Some(h.to_string());
+        annotations
+            .get_or_insert_with(BTreeMap::new)
+            .insert(HOST_ANNOTATION.to_owned(), h.to_string());
+    }
     Ok(Pod {
         metadata: ObjectMeta {
             name: Some(spec.name.clone()),
             namespace: Some(cfg.namespace.clone()),
             labels: Some(labels),
-            annotations: primary_network_annotations(spec.network.as_ref()),
+            annotations,
             ..Default::default()
         },
-        spec: Some(pod_spec(cfg, &spec.size, &spec.image)?),
+        spec: Some(pspec),
         status: None,
     })
 }
@@ -620,6 +689,59 @@ mod tests {
         let mut deleting = pod(json!({"phase": "Running", "conditions": ready}));
         deleting.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));
         assert_eq!(state_of(&deleting), VmState::Deleting);
+    }
+
+    #[test]
+    fn a_host_is_ready_when_its_node_is_ready_and_not_cordoned() {
+        let node = |spec: serde_json::Value, ready: &str| -> Node {
+            serde_json::from_value(json!({"metadata": {"name": "n1"}, "spec": spec,
+                "status": {"conditions": [{"type": "MemoryPressure", "status": "False"},
+                    {"type": "Ready", "status": ready}]}}))
+            .unwrap()
+        };
+        let h = host_of(&node(json!({}), "True"));
+        assert_eq!(
+            (h.id.as_str(), h.name.as_str(), h.ready),
+            ("n1", "n1", true)
+        );
+        assert!(!host_of(&node(json!({}), "False")).ready);
+        assert!(!host_of(&node(json!({}), "Unknown")).ready);
+        assert!(!host_of(&node(json!({"unschedulable": true}), "True")).ready);
+        let bare: Node = serde_json::from_value(json!({"metadata": {"name": "n2"}})).unwrap();
+        assert!(!host_of(&bare).ready, "no status yet: not ready");
+    }
+
+    #[test]
+    fn host_names_are_node_names() {
+        for ok in ["node-1", "ip-10-0-0-1.eu-west-1.compute.internal", "a"] {
+            validate_host(&HostId::from(ok)).unwrap();
+        }
+        for bad in ["", "Node-1", "node_1", "-n", "n.", "a/b", &"x".repeat(254)] {
+            let e = validate_host(&HostId::from(bad)).unwrap_err();
+            assert_eq!(e.field(), Some("host"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_spec_binds_the_pod_to_its_node() {
+        let cfg = KubernetesConfig::default();
+        let owner = OwnerId::new("o").unwrap();
+        let mut spec = VmSpec::new("v", Size::shape(1, 512), "img");
+        let free = pod_for(&spec, &owner, &cfg).unwrap();
+        assert_eq!(free.spec.as_ref().unwrap().node_name, None);
+        assert!(!pinned(&free));
+        spec.host = Some(HostId::from("node-2"));
+        let pod = pod_for(&spec, &owner, &cfg).unwrap();
+        assert_eq!(
+            pod.spec.as_ref().unwrap().node_name.as_deref(),
+            Some("node-2")
+        );
+        assert!(pinned(&pod));
+        assert_ne!(
+            pod.metadata.labels.as_ref().unwrap()[strato_core::TOKEN_TAG],
+            free.metadata.labels.as_ref().unwrap()[strato_core::TOKEN_TAG],
+            "the host is part of the request's token"
+        );
     }
 
     #[test]

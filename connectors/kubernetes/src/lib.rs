@@ -7,6 +7,7 @@
 //! | network | a Multus NetworkAttachmentDefinition (when the cluster serves the CRD) |
 //! | NIC | an entry of the pod's `k8s.v1.cni.cncf.io/networks` annotation; attach/detach replace the pod |
 //! | VIP | a Service (LoadBalancer with `loadBalancerIP`, or `externalIPs`) selecting `strato-pod=<vm>` |
+//! | host | a Node (ready = condition Ready and not cordoned); a pinned VM's pod has `spec.nodeName` |
 //!
 //! Ownership tags are labels. Every object lives in the profile's namespace. Start and stop
 //! are `Unsupported`: a pod can only be deleted. See the crate's README for the whole mapping.
@@ -24,6 +25,7 @@ mod convert;
 mod error;
 mod factory;
 mod group;
+mod host;
 mod network;
 mod vip;
 mod vm;
@@ -31,7 +33,7 @@ mod vm;
 pub use capabilities::{MAX_NICS, MAX_PAGE, capabilities};
 pub use client::{KubernetesConnector, kube_config};
 pub use config::{Auth, KubernetesConfig, Multus, VipMode};
-pub use convert::{DEPLOYMENT_LABEL, NETWORKS_ANNOTATION, POD_LABEL, POD_NETWORK};
+pub use convert::{DEPLOYMENT_LABEL, HOST_ANNOTATION, NETWORKS_ANNOTATION, POD_LABEL, POD_NETWORK};
 pub use error::{KIND, from_status, kind_of};
 pub use factory::KubernetesFactory;
 

@@ -307,8 +307,11 @@ impl KubernetesConnector {
             );
         }
         let mut spec = old.spec.clone().unwrap_or_default();
-        // Scheduled anew: the old node may not have the new network.
-        spec.node_name = None;
+        // A VM pinned to its node stays there (the pin is the caller's placement); any other
+        // pod is scheduled anew, as the old node may not have the new network.
+        if !convert::pinned(old) {
+            spec.node_name = None;
+        }
         let new = Pod {
             metadata: ObjectMeta {
                 name: Some(name.clone()),

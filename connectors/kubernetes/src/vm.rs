@@ -40,6 +40,9 @@ impl KubernetesConnector {
                 Err(e) => return Err(e.with_operation(op)),
             }
         }
+        if let Some(h) = &spec.host {
+            self.check_node(op, h).await?;
+        }
         let pod = convert::pod_for(spec, self.owner(), &self.cfg)
             .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
         let token = spec.client_token(self.owner());

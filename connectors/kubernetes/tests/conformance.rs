@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use strato_conformance::{Target, run_all};
-use strato_core::{NetworkSpec, OwnerId, Size};
+use strato_core::{NetworkSpec, OwnerId, Size, VmSpec};
 use strato_kubernetes::{KubernetesConfig, KubernetesConnector};
 
 static SEQ: AtomicU32 = AtomicU32::new(0);
@@ -71,7 +71,8 @@ async fn conformance_without_multus() {
 }
 
 /// The whole stack a profile gets (factory, registry, retry/rate-limit/timeout layers) passes too,
-/// and every request the suite made is one `rbac.yaml` allows.
+/// and every request the suite made is one `rbac.yaml` allows (its Role in the namespace, its
+/// ClusterRole for nodes).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_through_the_registry_within_rbac() {
     use strato_core::config::Config;
@@ -94,6 +95,15 @@ async fn conformance_through_the_registry_within_rbac() {
     t.connector = reg.connect(&profile(&owner("r")), &ctx).await.unwrap();
     t.foreign = reg.connect(&profile(&owner("s")), &ctx).await.unwrap();
     run_all(&t).await;
+    // Hosts through the same stack, whether or not the suite's host check ran: the nodes rules
+    // of the ClusterRole must be used too.
+    let hosts = t.connector.list_hosts().await.unwrap();
+    assert!(hosts.iter().any(|h| h.ready), "the fake's nodes: {hosts:?}");
+    let mut spec = VmSpec::new("rbac-pinned", t.size.clone(), t.image.clone());
+    spec.host = Some(hosts[0].id.clone());
+    let vm = t.connector.create_vm(&spec).await.unwrap();
+    assert_eq!(vm.host.as_ref(), Some(&hosts[0].id));
+    t.connector.delete_vm(&vm.id).await.unwrap();
 
     let allowed = rbac_rules(include_str!("../rbac.yaml"));
     let mut used = std::collections::BTreeSet::new();
@@ -106,10 +116,12 @@ async fn conformance_through_the_registry_within_rbac() {
             ["apis", g, _v, rest @ ..] => (*g, rest),
             _ => panic!("unexpected request {line}"),
         };
-        let (resource, named) = match rest {
+        let (scope, resource, named) = match rest {
             [] => continue, // discovery, allowed to every authenticated user
-            ["namespaces", _ns, res] => (*res, false),
-            ["namespaces", _ns, res, _name] => (*res, true),
+            ["namespaces", _ns, res] => ("Role", *res, false),
+            ["namespaces", _ns, res, _name] => ("Role", *res, true),
+            [res] => ("ClusterRole", *res, false),
+            [res, _name] => ("ClusterRole", *res, true),
             other => panic!("unexpected path {other:?} in {line}"),
         };
         let verb = match (method, named) {
@@ -121,10 +133,15 @@ async fn conformance_through_the_registry_within_rbac() {
             ("DELETE", _) => "delete",
             _ => panic!("unexpected method in {line}"),
         };
-        used.insert((group.to_owned(), resource.to_owned(), verb.to_owned()));
+        used.insert((
+            scope.to_owned(),
+            group.to_owned(),
+            resource.to_owned(),
+            verb.to_owned(),
+        ));
     }
     eprintln!(
-        "conformance through the registry: {} API requests, {} (group, resource, verb) triples",
+        "conformance through the registry: {} API requests, {} (scope, group, resource, verb) rules",
         fake.requests().len(),
         used.len()
     );
@@ -142,8 +159,8 @@ async fn conformance_through_the_registry_within_rbac() {
     }
 }
 
-/// (apiGroup, resource, verb) triples of the flow-style rules in rbac.yaml.
-fn rbac_rules(yaml: &str) -> std::collections::BTreeSet<(String, String, String)> {
+/// (Role or ClusterRole, apiGroup, resource, verb) of the flow-style rules in rbac.yaml.
+fn rbac_rules(yaml: &str) -> std::collections::BTreeSet<(String, String, String, String)> {
     let list = |l: &str| -> Vec<String> {
         let inner = l.split_once('[').unwrap().1.rsplit_once(']').unwrap().0;
         inner
@@ -152,9 +169,11 @@ fn rbac_rules(yaml: &str) -> std::collections::BTreeSet<(String, String, String)
             .collect()
     };
     let mut out = std::collections::BTreeSet::new();
-    let (mut groups, mut resources) = (Vec::new(), Vec::new());
+    let (mut kind, mut groups, mut resources) = (String::new(), Vec::new(), Vec::new());
     for line in yaml.lines().map(str::trim).filter(|l| !l.starts_with('#')) {
-        if let Some(l) = line.strip_prefix("- apiGroups:") {
+        if let Some(k) = line.strip_prefix("kind:") {
+            kind = k.trim().to_owned();
+        } else if let Some(l) = line.strip_prefix("- apiGroups:") {
             groups = list(l);
         } else if let Some(l) = line.strip_prefix("resources:") {
             resources = list(l);
@@ -162,7 +181,7 @@ fn rbac_rules(yaml: &str) -> std::collections::BTreeSet<(String, String, String)
             for g in &groups {
                 for r in &resources {
                     for v in list(l) {
-                        out.insert((g.clone(), r.clone(), v));
+                        out.insert((kind.clone(), g.clone(), r.clone(), v));
                     }
                 }
             }
