@@ -27,6 +27,8 @@ pub const CAPABILITIES: Capabilities = Capabilities {
     // vCenter's inventory is read-your-writes once a task has succeeded.
     eventually_consistent: false,
     max_page_size: 100,
+    // HostSystems are listed and a clone's RelocateSpec names the host (one SE per ESXi host).
+    host_pinning: true,
     // VMware documents no API rate limit; vpxd queues tasks instead. These keep one strato
     // installation from flooding the task queue and the property collector.
     rate_limits: RateLimits {

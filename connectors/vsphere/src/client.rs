@@ -11,10 +11,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 use strato_core::{
-    Capabilities, CloudConnector, CloudInfo, Error, ErrorKind, GROUP_TAG, Group, GroupSpec,
-    NAME_TAG, Network, NetworkId, NetworkQuery, NetworkSpec, Nic, NicId, NicSpec, OWNER_TAG,
-    Operation, OwnerId, Ownership, Page, Result, Size, TOKEN_TAG, Tags, Vip, VipBinding, VipId,
-    VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, async_trait, member_ordinal,
+    Capabilities, CloudConnector, CloudInfo, Error, ErrorKind, GROUP_TAG, Group, GroupSpec, Host,
+    HostId, NAME_TAG, Network, NetworkId, NetworkQuery, NetworkSpec, Nic, NicId, NicSpec,
+    OWNER_TAG, Operation, OwnerId, Ownership, Page, Result, Size, TOKEN_TAG, Tags, Vip, VipBinding,
+    VipId, VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, async_trait, member_ordinal,
 };
 use tokio::sync::Mutex;
 
@@ -25,6 +25,9 @@ struct Inventory {
     datacenter_name: String,
     vm_folder: MoRef,
     pool: Option<MoRef>,
+    // The cluster or standalone compute resource of the configured pool: VMs can only run on
+    // its hosts. None: every host of the datacenter (the pool follows the host).
+    compute: Option<MoRef>,
     datastore: Option<MoRef>,
 }
 
@@ -208,35 +211,38 @@ impl VsphereConnector {
             Some(f) => find("folder", format!("{dc_name}/{}", f.trim_matches('/'))).await?,
             None => root_vm_folder,
         };
-        let pool = match &cfg.resource_pool {
+        let (pool, compute) = match &cfg.resource_pool {
             Some(p) => {
                 let obj = find(
                     "resource_pool",
                     format!("{dc_name}/{}", p.trim_matches('/')),
                 )
                 .await?;
-                if obj.kind == "ResourcePool" {
-                    Some(obj)
+                let is_pool = matches!(obj.kind.as_str(), "ResourcePool" | "VirtualApp");
+                let (prop, what) = if is_pool {
+                    ("owner", "compute resource")
                 } else {
-                    // A cluster or host: its root pool.
-                    let o = vim.props(&obj, &["resourcePool"]).await.op(op)?;
-                    Some(
-                        o.props
-                            .get("resourcePool")
-                            .and_then(|e| e.as_moref())
-                            .ok_or_else(|| {
-                                conf(
-                                    format!(
-                                        "resource_pool {p:?} is a {} without a resource pool",
-                                        obj.kind
-                                    ),
-                                    "resource_pool",
-                                )
-                            })?,
-                    )
+                    // A cluster or standalone host: its root pool.
+                    ("resourcePool", "resource pool")
+                };
+                let o = vim.props(&obj, &[prop]).await.op(op)?;
+                let other = o
+                    .props
+                    .get(prop)
+                    .and_then(|e| e.as_moref())
+                    .ok_or_else(|| {
+                        conf(
+                            format!("resource_pool {p:?} is a {} without a {what}", obj.kind),
+                            "resource_pool",
+                        )
+                    })?;
+                if is_pool {
+                    (Some(obj), Some(other))
+                } else {
+                    (Some(other), Some(obj))
                 }
             }
-            None => None,
+            None => (None, None),
         };
         let datastore = match &cfg.datastore {
             Some(d) => Some(find("datastore", format!("{dc_name}/datastore/{d}")).await?),
@@ -247,6 +253,7 @@ impl VsphereConnector {
             datacenter_name: dc_name,
             vm_folder,
             pool,
+            compute,
             datastore,
         })
     }
@@ -470,6 +477,92 @@ impl VsphereConnector {
         Ok(c.props.get("resourcePool").and_then(|e| e.as_moref()))
     }
 
+    // ---------------------------------------------------------------- hosts
+
+    /// The HostSystems VMs can run on (those of the configured pool's compute resource, else of
+    /// the datacenter), each with its compute resource, sorted by name.
+    async fn hosts(&self, op: Operation) -> Result<Vec<(Host, Option<MoRef>)>> {
+        let all = self
+            .vim
+            .list(&self.inv.datacenter, &[("HostSystem", convert::HOST_PROPS)])
+            .await
+            .op(op)?;
+        let mut out: Vec<(Host, Option<MoRef>)> = all
+            .iter()
+            .map(|o| {
+                let parent = o.props.get("parent").and_then(|e| e.as_moref());
+                (convert::host_from(o), parent)
+            })
+            .filter(|(_, parent)| {
+                self.inv
+                    .compute
+                    .as_ref()
+                    .is_none_or(|c| parent.as_ref() == Some(c))
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0.name, &a.0.id).cmp(&(&b.0.name, &b.0.id)));
+        Ok(out)
+    }
+
+    /// The host a spec pins to, checked against [`Self::hosts`], with its compute resource.
+    async fn pinned_host(&self, op: Operation, id: &HostId) -> Result<(MoRef, Option<MoRef>)> {
+        let hosts = self.hosts(op).await?;
+        if let Some((h, parent)) = hosts.iter().find(|(h, _)| h.id == *id) {
+            return Ok((convert::host_ref(&h.id), parent.clone()));
+        }
+        let scope = match (&self.cfg.resource_pool, &self.inv.compute) {
+            (Some(p), Some(c)) => format!("the resource_pool {p:?} ({})", c.value),
+            _ => format!("datacenter {:?}", self.inv.datacenter_name),
+        };
+        const SHOWN: usize = 8;
+        let mut known: Vec<String> = hosts
+            .iter()
+            .take(SHOWN)
+            .map(|(h, _)| format!("{} ({})", h.id, h.name))
+            .collect();
+        if hosts.len() > SHOWN {
+            known.push(format!("{} more", hosts.len() - SHOWN));
+        }
+        Err(invalid(
+            op,
+            "host",
+            format!(
+                "host {:?} is not a host VMs can run on in {scope}; give a HostSystem id from list_hosts (there are: {})",
+                id.as_str(),
+                if known.is_empty() {
+                    "none".to_owned()
+                } else {
+                    known.join(", ")
+                }
+            ),
+        ))
+    }
+
+    /// The resource pool of a VM pinned to `host`: the configured pool (whose compute resource
+    /// the host belongs to), else the root pool of the host's cluster or standalone host.
+    async fn pool_for_host(
+        &self,
+        op: Operation,
+        host: &MoRef,
+        compute: Option<MoRef>,
+    ) -> Result<Option<MoRef>> {
+        if let Some(p) = &self.inv.pool {
+            return Ok(Some(p.clone()));
+        }
+        let compute = match compute {
+            Some(c) => c,
+            None => {
+                let h = self.vim.props(host, &["parent"]).await.op(op)?;
+                match h.props.get("parent").and_then(|e| e.as_moref()) {
+                    Some(c) => c,
+                    None => return Ok(None),
+                }
+            }
+        };
+        let c = self.vim.props(&compute, &["resourcePool"]).await.op(op)?;
+        Ok(c.props.get("resourcePool").and_then(|e| e.as_moref()))
+    }
+
     /// How a NIC joins network `id`.
     async fn backing(&self, op: Operation, id: &NetworkId) -> Result<Backing> {
         let r = convert::network_ref(id.as_str());
@@ -555,8 +648,29 @@ impl VsphereConnector {
         let own = spec.ownership(self.owner());
         let o = self.vim.props(vm, convert::VM_DETAIL).await.op(op)?;
         let attrs = self.attrs(&o);
-        if !self.is_mine(&attrs) || !attrs.contains_key(convert::SPEC_ATTR) {
+        // Untagged: this request's own clone (just made, or interrupted before tagging).
+        let fresh = !self.is_mine(&attrs) || !attrs.contains_key(convert::SPEC_ATTR);
+        if fresh {
             self.tag_new_vm(vm, spec, &own).await.op(op)?;
+        }
+        // vCenter places a clone on RelocateSpec.host; govmomi's simulator keeps the template's
+        // host, and an adopted clone may predate the pin. Only a fresh VM is moved: a finished
+        // one that DRS or HA moved since is left where vCenter put it.
+        if let Some(want) = spec.host.as_ref().filter(|_| fresh) {
+            let on = o
+                .props
+                .get("runtime.host")
+                .and_then(|e| e.as_moref())
+                .map(|h| h.value);
+            if on.as_deref() != Some(want.as_str()) {
+                let host = convert::host_ref(want);
+                let pool = self.pool_for_host(op, &host, None).await?;
+                tracing::info!(vm = %spec.name, host = %want, "vsphere: moving the clone to its pinned host");
+                self.vim
+                    .run_task(convert::relocate_request(vm, pool.as_ref(), &host))
+                    .await
+                    .op(op)?;
+            }
         }
         let have_cpu: u32 = o
             .text("config.hardware.numCPU")
@@ -608,6 +722,10 @@ impl VsphereConnector {
             return self.finish_vm(op, &vm, spec, cpus, mem).await;
         }
         let template = self.template(op, &briefs, &spec.image).await?;
+        let pin = match &spec.host {
+            Some(id) => Some(self.pinned_host(op, id).await?),
+            None => None,
+        };
         let t = self
             .vim
             .props(
@@ -616,7 +734,10 @@ impl VsphereConnector {
             )
             .await
             .op(op)?;
-        let pool = self.pool_for(op, &t).await?;
+        let pool = match &pin {
+            Some((host, compute)) => self.pool_for_host(op, host, compute.clone()).await?,
+            None => self.pool_for(op, &t).await?,
+        };
         let backing = match &spec.network {
             Some(n) => Some(self.backing(op, n).await?),
             None => None,
@@ -630,6 +751,7 @@ impl VsphereConnector {
             name: &inv_name,
             datastore: self.inv.datastore.as_ref(),
             pool: pool.as_ref(),
+            host: pin.as_ref().map(|(h, _)| h),
             cpus,
             memory_mib: mem,
             nic: backing.as_ref().map(|b| (first_nic.as_ref(), b)),
@@ -1695,5 +1817,14 @@ impl CloudConnector for VsphereConnector {
         let members = self.group_members(op, name).await?;
         let n = members.len() as u32;
         Ok(Group::new(name, n, members))
+    }
+
+    async fn list_hosts(&self) -> Result<Vec<Host>> {
+        Ok(self
+            .hosts(Operation::ListHosts)
+            .await?
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect())
     }
 }

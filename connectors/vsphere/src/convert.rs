@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use strato_core::{
-    GROUP_TAG, NAME_TAG, NetworkId, Nic, NicId, OWNER_TAG, OwnerId, Ownership, Size, TOKEN_TAG,
-    Tags, Vm, VmId, VmState,
+    GROUP_TAG, Host, HostId, NAME_TAG, NetworkId, Nic, NicId, OWNER_TAG, OwnerId, Ownership, Size,
+    TOKEN_TAG, Tags, Vm, VmId, VmState,
 };
 
 /// Custom attribute holding the spec details strato reads back (image, user tags, creation time).
@@ -40,6 +40,16 @@ pub const VM_DETAIL: &[&str] = &[
     "config.hardware.device",
     "config.createDate",
     "guest.net",
+    "runtime.host",
+];
+
+/// Properties read for hosts (`parent` is the cluster or standalone compute resource).
+pub const HOST_PROPS: &[&str] = &[
+    "name",
+    "parent",
+    "runtime.connectionState",
+    "runtime.inMaintenanceMode",
+    "runtime.powerState",
 ];
 
 /// Device types that are network cards.
@@ -109,6 +119,26 @@ pub fn network_ref(id: &str) -> MoRef {
 /// The reference of a VM id.
 pub fn vm_ref(id: &VmId) -> MoRef {
     MoRef::new("VirtualMachine", id.as_str())
+}
+
+/// The reference of a host id.
+pub fn host_ref(id: &HostId) -> MoRef {
+    MoRef::new("HostSystem", id.as_str())
+}
+
+/// Reads a host from its [`HOST_PROPS`]. Ready = connected, out of maintenance and, where the
+/// power state is reported (vCenter 6.5+, not every ESXi), powered on: what vCenter requires to
+/// place a new VM there.
+pub fn host_from(o: &ObjectContent) -> Host {
+    let ready = o.text("runtime.connectionState") == Some("connected")
+        && o.text("runtime.inMaintenanceMode") == Some("false")
+        && o.text("runtime.powerState")
+            .is_none_or(|p| p == "poweredOn");
+    Host {
+        id: HostId::new(o.obj.value.clone()),
+        name: o.text("name").unwrap_or_default().to_owned(),
+        ready,
+    }
 }
 
 /// The vSphere inventory name of a strato resource: owner and name, so two owners can use the
@@ -280,6 +310,11 @@ pub fn vm_from(o: &ObjectContent, attrs: &Tags) -> Option<Vm> {
         tags,
         ownership: own,
         created_at,
+        host: o
+            .props
+            .get("runtime.host")
+            .and_then(Element::as_moref)
+            .map(|h| HostId::new(h.value)),
     })
 }
 
@@ -386,6 +421,8 @@ pub struct CloneTarget<'a> {
     pub datastore: Option<&'a MoRef>,
     /// Resource pool.
     pub pool: Option<&'a MoRef>,
+    /// Host to run on (a host of the pool's cluster or the standalone host of the pool).
+    pub host: Option<&'a MoRef>,
     /// vCPUs and memory.
     pub cpus: u32,
     /// Memory in MiB.
@@ -410,6 +447,9 @@ pub fn clone_request(template: &MoRef, t: &CloneTarget<'_>) -> Request {
     if let Some(pool) = t.pool {
         r.moref("pool", pool);
     }
+    if let Some(host) = t.host {
+        r.moref("host", host);
+    }
     match t.nic {
         Some((Some(existing), b)) => write_edit_nic(&mut r, existing, b),
         Some((None, b)) => write_add_nic(&mut r, b, false),
@@ -432,6 +472,18 @@ pub fn clone_request(template: &MoRef, t: &CloneTarget<'_>) -> Request {
     r
 }
 
+/// A `RelocateVM_Task` moving a VM to `host` (and `pool`, which must be of the host's compute
+/// resource). RelocateSpec order: folder, datastore, diskMoveType, pool, host.
+pub fn relocate_request(vm: &MoRef, pool: Option<&MoRef>, host: &MoRef) -> Request {
+    let mut r = Request::new("RelocateVM_Task", vm);
+    r.open("spec");
+    if let Some(pool) = pool {
+        r.moref("pool", pool);
+    }
+    r.moref("host", host).close();
+    r
+}
+
 /// A `ReconfigVM_Task` setting CPU and memory.
 pub fn resize_request(vm: &MoRef, cpus: u32, memory_mib: u64) -> Request {
     let mut r = Request::new("ReconfigVM_Task", vm);
@@ -451,6 +503,7 @@ mod tests {
     fn clone_spec_is_in_wsdl_order() {
         let folder = MoRef::new("Folder", "group-v3");
         let pool = MoRef::new("ResourcePool", "resgroup-9");
+        let host = MoRef::new("HostSystem", "host-21");
         let b = Backing::Distributed {
             switch_uuid: "50 2a".into(),
             portgroup_key: "dvportgroup-11".into(),
@@ -466,6 +519,7 @@ mod tests {
             name: "o-web",
             datastore: None,
             pool: Some(&pool),
+            host: Some(&host),
             cpus: 2,
             memory_mib: 4096,
             nic: Some((Some(&nic), &b)),
@@ -477,6 +531,7 @@ mod tests {
             "<name>o-web</name>",
             "<location>",
             "<pool type=\"ResourcePool\">resgroup-9</pool>",
+            "<host type=\"HostSystem\">host-21</host>",
             "<deviceChange xsi:type=\"VirtualDeviceConfigSpec\"><operation>edit</operation><device xsi:type=\"VirtualE1000\"><key>4000</key>",
             "<port><switchUuid>50 2a</switchUuid><portgroupKey>dvportgroup-11</portgroupKey></port>",
             "</location><template>false</template>",
@@ -512,6 +567,67 @@ mod tests {
         assert_eq!(
             cv,
             Tags::from([(OWNER_TAG.to_owned(), "team-a".to_owned())])
+        );
+    }
+
+    fn host(props: &[(&str, &str)]) -> ObjectContent {
+        let mut o = ObjectContent {
+            obj: MoRef::new("HostSystem", "host-21"),
+            ..Default::default()
+        };
+        for (k, v) in props {
+            let xml = format!("<val>{v}</val>");
+            o.props.insert((*k).to_owned(), soap::parse(&xml).unwrap());
+        }
+        o
+    }
+
+    #[test]
+    fn a_host_is_ready_when_connected_powered_on_and_out_of_maintenance() {
+        let up = [
+            ("name", "esx-1.lab"),
+            ("runtime.connectionState", "connected"),
+            ("runtime.inMaintenanceMode", "false"),
+            ("runtime.powerState", "poweredOn"),
+        ];
+        let h = host_from(&host(&up));
+        assert_eq!(
+            h,
+            Host {
+                id: HostId::new("host-21"),
+                name: "esx-1.lab".into(),
+                ready: true
+            }
+        );
+        // An ESXi that does not report its power state is judged by the other two.
+        assert!(host_from(&host(&up[..3])).ready);
+        for (i, bad) in [
+            "disconnected",
+            "true",
+            "standBy", // DPM put it to sleep
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut p = up;
+            p[i + 1].1 = bad;
+            assert!(!host_from(&host(&p)).ready, "{bad}");
+        }
+        // Nothing known: not ready.
+        assert!(!host_from(&host(&[])).ready);
+    }
+
+    #[test]
+    fn relocate_spec_has_pool_before_host() {
+        let env = relocate_request(
+            &MoRef::new("VirtualMachine", "vm-7"),
+            Some(&MoRef::new("ResourcePool", "resgroup-9")),
+            &MoRef::new("HostSystem", "host-21"),
+        )
+        .envelope();
+        assert!(
+            env.contains("<spec><pool type=\"ResourcePool\">resgroup-9</pool><host type=\"HostSystem\">host-21</host></spec>"),
+            "{env}"
         );
     }
 

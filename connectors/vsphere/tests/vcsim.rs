@@ -121,6 +121,7 @@ async fn bare_clone(c: &VsphereConnector, inventory_name: &str, token: Option<&s
         name: inventory_name,
         datastore: None,
         pool: None,
+        host: None,
         cpus: 1,
         memory_mib: 512,
         nic: None,
@@ -402,6 +403,23 @@ async fn soap_calls_per_operation() {
     assert!(
         create <= 16 && again <= 3 && list <= 2 && get <= 1 && delete <= 5,
         "{create} {again} {list} {get} {delete}"
+    );
+    c.list_hosts().await.unwrap();
+    let b = vim.calls();
+    let hosts = c.list_hosts().await.unwrap();
+    let list_hosts = count("list_hosts (view made)", b);
+    // Pinned to the template's host, the clone lands there as on vCenter (no move): the host
+    // listing and the host's pool are the price of the pin.
+    let on = hosts.iter().find(|h| h.name == "DC0_H0").unwrap();
+    let mut pinned = spec("calls-pinned");
+    pinned.host = Some(on.id.clone());
+    let b = vim.calls();
+    let vm = c.create_vm(&pinned).await.unwrap();
+    let create_pinned = count("create_vm pinned", b);
+    c.delete_vm(&vm.id).await.unwrap();
+    assert!(
+        list_hosts <= 1 && create_pinned <= create + 2,
+        "{list_hosts} {create_pinned}"
     );
     c.logout().await.unwrap();
 }

@@ -1170,9 +1170,23 @@ pub async fn hosts(t: &Target) {
         !ready.is_empty(),
         "conformance: a cloud with host pinning lists no ready host: {hosts:?}"
     );
-    // The last ready host, so that a cloud placing VMs on its first host by default cannot
-    // pass by accident.
-    let host = ready[ready.len() - 1].id.clone();
+    // A host other than the one the cloud picks by itself, so that a connector ignoring the
+    // pin cannot pass by accident.
+    let probe = c
+        .create_vm(&t.vm_spec(&unique("cf-host")))
+        .await
+        .must("create an unpinned vm");
+    let probe = c
+        .wait_running(&probe.id, wait_opts())
+        .await
+        .must("wait for the unpinned vm to run");
+    let host = ready
+        .iter()
+        .find(|h| Some(&h.id) != probe.host.as_ref())
+        .unwrap_or(&ready[0])
+        .id
+        .clone();
+    c.delete_vm(&probe.id).await.must("delete the unpinned vm");
     spec.host = Some(host.clone());
     let vm = c
         .create_vm(&spec)
@@ -1204,8 +1218,8 @@ pub async fn hosts(t: &Target) {
     assert_eq!(e.field(), Some("host"), "conformance: {e}");
 
     c.delete_vm(&vm.id).await.must("delete the pinned vm");
-    eventually!("the pinned vm is gone", {
-        Ok(t.vms_named(&name).await?.is_empty().then_some(()))
+    eventually!("the host check's vms are gone", {
+        Ok(t.vms_named("cf-host").await?.is_empty().then_some(()))
     });
 }
 

@@ -2,7 +2,9 @@
 
 #![allow(dead_code)]
 
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 use strato_core::OwnerId;
 use strato_vsphere::{VsphereConfig, VsphereConnector};
 
@@ -46,4 +48,63 @@ pub async fn connector(prefix: &str) -> VsphereConnector {
     VsphereConnector::connect(config(), owner(prefix))
         .await
         .expect("connect to vcsim")
+}
+
+/// A simulator of this test's own (from `STRATO_TEST_VCSIM_BIN`), for tests that change what
+/// every other test sees (a host in maintenance mode). Killed on drop.
+pub struct PrivateSim {
+    child: Child,
+    _dir: tempfile::TempDir,
+    /// Settings for it, TLS verified against its CA.
+    pub config: VsphereConfig,
+}
+
+impl Drop for PrivateSim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a private simulator with the default inventory and waits until it listens.
+pub async fn private_sim() -> PrivateSim {
+    let bin = env("STRATO_TEST_VCSIM_BIN");
+    let dir = tempfile::tempdir().unwrap();
+    let url_file = dir.path().join("url");
+    let ca = dir.path().join("ca.pem");
+    let child = Command::new(bin)
+        .args(["-listen", "127.0.0.1:0", "-user", "private", "-password"])
+        .arg("private-pw")
+        .arg("-url-out")
+        .arg(&url_file)
+        .arg("-ca-out")
+        .arg(&ca)
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start vcsim");
+    let mut sim = PrivateSim {
+        child,
+        _dir: dir,
+        config: VsphereConfig::new(""),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let url = loop {
+        if let Ok(u) = std::fs::read_to_string(&url_file)
+            && !u.trim().is_empty()
+        {
+            break u.trim().to_owned();
+        }
+        assert!(
+            sim.child.try_wait().unwrap().is_none(),
+            "the private vcsim exited"
+        );
+        assert!(Instant::now() < deadline, "the private vcsim did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let mut c = VsphereConfig::new(url);
+    c.user = Some("private".into());
+    c.password = Some("private-pw".into());
+    c.ca_file = Some(ca);
+    sim.config = c;
+    sim
 }
