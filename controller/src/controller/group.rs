@@ -145,7 +145,7 @@ pub(crate) fn judge(
 
 /// One SE as a group reconcile sees it.
 pub(super) struct Se {
-    pub rec: SeRecord,
+    pub rec: Arc<SeRecord>,
     pub health: SeHealth,
     /// Built from the group's current template.
     pub current: bool,
@@ -178,7 +178,7 @@ impl Controller {
             .ses
             .entry(rec.group.clone())
             .or_default()
-            .insert(rec.name.clone(), rec.clone());
+            .insert(rec.name.clone(), Arc::new(rec.clone()));
         Ok(())
     }
 
@@ -280,7 +280,7 @@ impl Controller {
                 match vms.get(rec.name.as_str()) {
                     Some(vm) if vm.state.is_live() || rec.phase != SePhase::Deleting => {
                         if rec.vm_id.as_ref() != Some(&vm.id) || rec.phase == SePhase::Creating {
-                            let mut r = rec.clone();
+                            let mut r = SeRecord::clone(rec);
                             r.vm_id = Some(vm.id.clone());
                             if r.phase == SePhase::Creating {
                                 r.phase = SePhase::Active;
@@ -296,7 +296,7 @@ impl Controller {
                                 .get(&rec.name)
                                 .is_none_or(|t| now.duration_since(*t) >= opts.inflight_grace);
                             if due {
-                                reissue.push(rec.clone());
+                                reissue.push(SeRecord::clone(rec));
                             }
                         }
                         _ => {}
@@ -323,7 +323,7 @@ impl Controller {
         let mut ses: Vec<Se> = {
             let mut st = self.state();
             let st = &mut *st;
-            let recs: Vec<SeRecord> = st
+            let recs: Vec<Arc<SeRecord>> = st
                 .ses
                 .get(name)
                 .map(|m| m.values().cloned().collect())
@@ -368,7 +368,7 @@ impl Controller {
         // 3. Autoscale: each virtual service's span of SEs from its own load, then the group
         //    from its total load and what the spans need.
         let spans = self.scale_services(&g, &ses, now);
-        let mut desired = self.autoscale(&g, &ses, now, spans);
+        let (mut desired, healthy_min) = self.autoscale(&g, &ses, now, spans);
         // One SE per host: the ready hosts set the size. A host list that could not be read
         // holds the size (an unknown is never a scale-down) and creates nothing.
         let hosts: Option<Vec<HostId>> = if g.placement.se_per_host {
@@ -402,7 +402,6 @@ impl Controller {
         // under max_ses; at max_ses it replaces in place (drain one old SE, then create its
         // successor), which costs one SE of capacity but never the healthy minimum.
         let surge = upgrading && desired < g.max_ses;
-        let healthy_min = super::scaling::group_min(&self.state(), &g);
         let mut target = desired + u32::from(surge);
         let healthy = ses.iter().filter(|s| s.serving()).count() as u32;
         let mut drain: Vec<(String, String)> = Vec::new();
@@ -515,8 +514,9 @@ impl Controller {
         }
         for (n, why) in &drain {
             if let Some(s) = ses.iter_mut().find(|s| s.rec.name == *n) {
-                s.rec.phase = SePhase::Draining;
-                s.rec.reason = Some(why.clone());
+                let rec = Arc::make_mut(&mut s.rec);
+                rec.phase = SePhase::Draining;
+                rec.reason = Some(why.clone());
                 tracing::info!(group = name, se = %n, reason = %why, "draining SE");
                 self.save_se(&s.rec).await?;
             }
@@ -571,7 +571,7 @@ impl Controller {
                 Ok(()) => {
                     created += 1;
                     ses.push(Se {
-                        rec,
+                        rec: Arc::new(rec),
                         health: SeHealth::Creating,
                         current: true,
                     });
@@ -626,7 +626,7 @@ impl Controller {
                     Ok(()) => {
                         tracing::info!(group = name, se = %s.rec.name, "deleted SE");
                         metrics::counter!("strato_controller_se_deletes_total").increment(1);
-                        s.rec.phase = SePhase::Deleting;
+                        Arc::make_mut(&mut s.rec).phase = SePhase::Deleting;
                         self.save_se(&s.rec).await?;
                         deleted += 1;
                     }
@@ -933,7 +933,7 @@ impl Controller {
     }
 
     async fn teardown_group(&self, name: &str) -> Result<Action> {
-        let recs: Vec<SeRecord> = self
+        let recs: Vec<Arc<SeRecord>> = self
             .state()
             .ses
             .get(name)

@@ -123,7 +123,9 @@ pub(crate) struct State {
     pub pools: BTreeMap<String, IpamPool>,
     pub zones: BTreeMap<String, DnsZone>,
     /// group -> se name -> record.
-    pub ses: BTreeMap<String, BTreeMap<String, SeRecord>>,
+    /// Shared records: a pass reads every SE of every group, and copies of 2,000 records (with
+    /// their specs and tags) were a tenth of a pass.
+    pub ses: BTreeMap<String, BTreeMap<String, Arc<SeRecord>>>,
     pub vsrt: HashMap<String, VsRuntime>,
     pub group_rt: BTreeMap<String, GroupRuntime>,
     /// pool -> address -> vs.
@@ -256,7 +258,7 @@ impl Controller {
             st.ses
                 .entry(r.group.clone())
                 .or_default()
-                .insert(r.name.clone(), r);
+                .insert(r.name.clone(), Arc::new(r));
         }
         for (_, r, _) in store.list_json::<VsRuntime>(keys::VSRT).await? {
             st.vsrt.insert(r.name.clone(), r);

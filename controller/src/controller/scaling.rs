@@ -156,8 +156,15 @@ impl Controller {
         needs
     }
 
-    /// The group's size from its total load, at least what the spans need.
-    pub(super) fn autoscale(&self, g: &SeGroup, ses: &[Se], now: Instant, needs: SpanNeeds) -> u32 {
+    /// The group's size from its total load, at least what the spans need; and the group's
+    /// minimum ([`group_min`]).
+    pub(super) fn autoscale(
+        &self,
+        g: &SeGroup,
+        ses: &[Se],
+        now: Instant,
+        needs: SpanNeeds,
+    ) -> (u32, u32) {
         let mut st = self.state();
         let st = &mut *st;
         let buffer = buffer(g);
@@ -225,7 +232,7 @@ impl Controller {
             tracing::info!(group = %g.name, desired, reason = %rec.reason, "desired SEs");
         }
         gs.recommendation = Some(rec);
-        desired
+        (desired, min_total)
     }
 }
 
