@@ -377,6 +377,17 @@ async fn a_lost_store_adopts_its_ses_by_tags_and_never_touches_others() {
             .iter()
             .all(|s| s.vm_id.as_deref() != Some(fvm.id.as_str()))
     );
+    // The VIP the new controller found sits on the SE it names as primary.
+    let bound = h2.status().vs("shop").unwrap().bound_to.clone().unwrap();
+    let primary = h2
+        .vms("web")
+        .await
+        .into_iter()
+        .find(|v| v.name == bound)
+        .unwrap();
+    let vips = cloud.list_vips(&VipQuery::default()).await.unwrap();
+    assert_eq!(vips.len(), 1, "{vips:?}");
+    assert_eq!(vips[0].vm.as_ref(), Some(&primary.id));
     // The foreign VM and our unrelated VM are untouched.
     assert!(foreign.get_vm(&fvm.id).await.unwrap().state.is_live());
     assert!(cloud.get_vm(&mine.id).await.unwrap().state.is_live());

@@ -880,7 +880,12 @@ impl Controller {
         let mut spec = VipSpec::new(vs.name.clone(), vm);
         spec.network = g.template.network.clone().map(NetworkId::new);
         spec.address = rt.address;
-        let vip = conn.allocate_vip(&spec).await?;
+        let mut vip = conn.allocate_vip(&spec).await?;
+        // An allocate that found the VIP of an earlier process (by its client token, after a
+        // lost store) returns it where that process left it: put it on this primary.
+        if vip.vm.as_ref() != Some(&spec.vm) {
+            vip = conn.move_vip(&vip.id, &spec.vm).await?;
+        }
         rt.vip_id = Some(vip.id);
         rt.address = Some(vip.address);
         rt.binding = Some(vip.binding);

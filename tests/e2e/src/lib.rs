@@ -1,0 +1,15 @@
+//! End-to-end tests of strato's controller on real connectors against their backends.
+//!
+//! The tests live in `tests/`:
+//! - `aws_moto.rs`: the real controller (`strato-controller`) on the real AWS connector
+//!   (`strato-aws`, on aws-sdk-ec2) against moto, with simulated agents: a virtual service gets
+//!   SEs (tagged EC2 instances), a cloud VIP (a secondary private IP on the primary's ENI)
+//!   answered by DNS, and agent configurations; load scales the group out and, after the
+//!   window, back in; a dead SE is replaced after its VIP moved; a restart mid-scale (same
+//!   store, then an empty one adopting by tags) makes no duplicate and leaks nothing; a VIP
+//!   adopted from an earlier process ends up on the primary the new one chose; failed calls
+//!   and lost answers make no duplicate either. Needs `STRATO_TEST_MOTO_URL` (`./scripts/test`).
+//!
+//! The memory-cloud versions of these scenarios are in `controller/tests/e2e.rs`.
+
+#![deny(missing_docs)]
