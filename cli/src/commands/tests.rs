@@ -109,6 +109,7 @@ async fn dry_runs_make_reads_only_and_apply_makes_one_change() {
             image: None,
             network: None,
             tags: vec![],
+            host: None,
         }),
     )
     .await
