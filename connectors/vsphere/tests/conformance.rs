@@ -3,9 +3,11 @@
 //! portgroup, once on the distributed one (the clone then re-backs the template's NIC).
 //!
 //! The connectors are wrapped in the core's retry and timeout layers, as the registry wraps them
-//! in production: a pooled HTTPS connection that the server closed just as it was reused is a
-//! `Transient` error, which only the retry layer is there to absorb (rate limits are left out to
-//! keep the run short).
+//! in production: a connection the server drops mid-call is a `Transient` error, which only the
+//! retry layer is there to absorb (rate limits are left out to keep the run short). The drops
+//! seen here were vcsim's handler crashing when a delete raced a clone of the same template;
+//! the fixture now serialises those calls (see `fixtures/vcsim/README.md`), and the layers stay,
+//! because a real vCenter behind a load balancer drops connections too.
 
 mod common;
 
