@@ -147,6 +147,8 @@ pub fn router(ctl: Controller, token: Option<String>) -> Router {
             get(get_zone).put(put_zone).delete(delete_zone),
         )
         .route("/status", get(status))
+        .route("/orphans", get(list_orphans))
+        .route("/orphans/sweep", post(sweep_orphans))
         .route("/engines/{id}/config", get(engine_config))
         .route("/engines/{id}/report", post(engine_report))
         .layer(middleware::from_fn_with_state(state.clone(), auth));
@@ -216,6 +218,18 @@ async fn prometheus(State(s): State<AppState>) -> impl IntoResponse {
 
 async fn status(State(s): State<AppState>) -> impl IntoResponse {
     Json(s.ctl.status())
+}
+
+async fn list_orphans(
+    State(s): State<AppState>,
+) -> ApiResult<Json<Vec<crate::controller::Orphan>>> {
+    Ok(Json(s.ctl.orphans().await?))
+}
+
+async fn sweep_orphans(
+    State(s): State<AppState>,
+) -> ApiResult<Json<Vec<crate::controller::Orphan>>> {
+    Ok(Json(s.ctl.sweep_orphans().await?))
 }
 
 fn name_matches(path: &str, body: &str) -> ApiResult<()> {

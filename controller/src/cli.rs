@@ -49,6 +49,12 @@ pub enum ControllerCommand {
     },
     /// Shows SEs, VIPs, health, capacity and errors.
     Status,
+    /// Lists SE VMs whose SE group no longer exists here; `--sweep` deletes them.
+    Orphans {
+        /// Delete them (after listing them).
+        #[arg(long)]
+        sweep: bool,
+    },
     /// Virtual services.
     Vs {
         /// What to do.
@@ -295,6 +301,12 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
     match args.command {
         ControllerCommand::Run { config } => run(&config, registry).await,
         ControllerCommand::Status => print(client.call(Method::GET, "/status", None).await?),
+        ControllerCommand::Orphans { sweep: false } => {
+            print(client.call(Method::GET, "/orphans", None).await?)
+        }
+        ControllerCommand::Orphans { sweep: true } => {
+            print(client.call(Method::POST, "/orphans/sweep", None).await?)
+        }
         ControllerCommand::Seg { command } => objects(&client, "se-groups", command).await,
         ControllerCommand::Pool { command } => objects(&client, "ipam-pools", command).await,
         ControllerCommand::Vs { command } => match command {
@@ -413,6 +425,11 @@ mod tests {
     fn parses_the_documented_commands() {
         let t = Top::try_parse_from(["x", "run", "--config", "c.toml"]).unwrap();
         assert!(matches!(t.args.command, ControllerCommand::Run { .. }));
+        let t = Top::try_parse_from(["x", "orphans", "--sweep"]).unwrap();
+        assert!(matches!(
+            t.args.command,
+            ControllerCommand::Orphans { sweep: true }
+        ));
         let t = Top::try_parse_from([
             "x",
             "vs",

@@ -50,6 +50,14 @@ pub fn document() -> Value {
             "/api/v1/status": {"get": {"tags": ["status"], "operationId": "status",
                 "responses": {"200": {"description": "SEs, VIPs, health, current and desired capacity, last errors",
                     "content": {"application/json": {"schema": r("Status")}}}}}},
+            "/api/v1/orphans": {"get": {"tags": ["status"], "operationId": "list_orphans",
+                "summary": "SE VMs of this controller's owner whose SE group no longer exists here (reported, not deleted).",
+                "responses": {"200": {"description": "the orphaned SEs",
+                    "content": {"application/json": {"schema": {"type": "array", "items": r("Orphan")}}}}}}},
+            "/api/v1/orphans/sweep": {"post": {"tags": ["status"], "operationId": "sweep_orphans",
+                "summary": "Deletes the orphaned SEs and returns what was deleted.",
+                "responses": {"200": {"description": "the deleted SEs",
+                    "content": {"application/json": {"schema": {"type": "array", "items": r("Orphan")}}}}}}},
             "/api/v1/engines/{id}/config": {"get": {"tags": ["agent"], "operationId": "engine_config",
                 "summary": "Long poll: answers when the SE's configuration version differs from `after` (at once without `after`), 304 after the poll timeout.",
                 "parameters": [
@@ -115,6 +123,9 @@ pub fn document() -> Value {
                         "name": {"type": "string"}, "fqdn": {"type": "string"}, "vip": {"type": ["string", "null"]},
                         "configure_vip": {"type": "boolean"}, "role": {"enum": ["primary", "secondary", "standby"]},
                         "serving": {"type": "integer"}}}}}},
+                "Orphan": {"type": "object", "properties": {
+                    "cloud": {"type": "string"}, "vm_id": {"type": "string"}, "name": {"type": "string"},
+                    "group": {"type": ["string", "null"]}, "created_at": {"type": "string"}}},
                 "Status": {"type": "object", "properties": {
                     "groups": {"type": "array", "items": {"type": "object"}},
                     "virtual_services": {"type": "array", "items": {"type": "object"}}}}

@@ -851,3 +851,65 @@ async fn one_se_per_host_needs_a_cloud_that_shows_hosts() {
     let e = h.ctl.apply_se_group(g).await.unwrap_err();
     assert_eq!(e.field(), Some("placement.se_per_host"), "{e}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn orphaned_ses_are_reported_then_swept_and_nothing_else_is_touched() {
+    let o = owner();
+    let mem = memory_cloud(&o);
+    let foreign = MemoryCloud::new(mem.backend().clone(), owner());
+    let cloud: Arc<dyn CloudConnector> = Arc::new(mem);
+    // An SE of a group the controller no longer knows (a lost store, the group not declared
+    // again): our owner, the SE template tag, group "old".
+    let mut tags = strato_core::Tags::new();
+    tags.insert(
+        strato_controller::controller::TEMPLATE_TAG.into(),
+        "abc".into(),
+    );
+    let se_like = |name: &str| strato_core::VmSpec {
+        group: Some("old".into()),
+        tags: tags.clone(),
+        ..strato_core::VmSpec::new(name, strato_core::Size::shape(1, 512), "se-1")
+    };
+    let orphan = cloud.create_vm(&se_like("old-1")).await.unwrap();
+    // The same under another owner, and a VM of ours that is no SE (no template tag).
+    let theirs = foreign.create_vm(&se_like("old-1")).await.unwrap();
+    let plain = cloud
+        .create_vm(&strato_core::VmSpec {
+            group: Some("old".into()),
+            ..strato_core::VmSpec::new("old-2", strato_core::Size::shape(1, 512), "x")
+        })
+        .await
+        .unwrap();
+
+    let h = Harness::start(cloud.clone(), memory_store()).await;
+    setup(&h, group("web", 1, 2)).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    wait_for("one healthy SE", 3 * MIN, || async {
+        h.healthy("web") == 1
+    })
+    .await;
+
+    let found = h.ctl.orphans().await.unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].vm_id, orphan.id.to_string());
+    assert_eq!(found[0].group.as_deref(), Some("old"));
+    // Reporting deletes nothing.
+    assert!(cloud.get_vm(&orphan.id).await.unwrap().state.is_live());
+
+    let swept = h.ctl.sweep_orphans().await.unwrap();
+    assert_eq!(swept, found);
+    assert!(
+        cloud
+            .get_vm(&orphan.id)
+            .await
+            .is_err_and(|e| e.is_not_found())
+    );
+    assert!(foreign.get_vm(&theirs.id).await.unwrap().state.is_live());
+    assert!(cloud.get_vm(&plain.id).await.unwrap().state.is_live());
+    // The controller's own SEs are not orphans.
+    assert_eq!(h.vms("web").await.len(), 1);
+    assert!(h.ctl.orphans().await.unwrap().is_empty());
+}

@@ -8,11 +8,13 @@
 //! again by that token on a later pass (or after a restart).
 
 mod group;
+mod orphans;
 mod records;
 mod scaling;
 mod vs;
 
 pub use group::{SeHealth, TEMPLATE_TAG, se_spec, template_hash};
+pub use orphans::Orphan;
 pub use records::{GroupRuntime, SePhase, SeRecord, VsRuntime};
 pub use scaling::ServiceLoad;
 
