@@ -523,8 +523,15 @@ impl Controller {
         }
 
         // 5. Create up to the target (replacements and scale-out), recorded before the call.
+        //    A drained SE that still serves (an upgrade's or a scale-in's, waiting for its VIPs
+        //    to move) is a VM like any other: together they stay within max_ses. A failed SE is
+        //    not counted, so its replacement is never held back by it.
+        let draining = ses
+            .iter()
+            .filter(|s| s.rec.phase == SePhase::Draining && s.health != SeHealth::Unhealthy)
+            .count() as u32;
         let mut created = 0u32;
-        while live_count < target {
+        while live_count < target && live_count + draining < g.max_ses {
             let host = match &hosts {
                 Some(ready) => {
                     let taken: HashSet<&HostId> = ses

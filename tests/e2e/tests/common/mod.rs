@@ -311,7 +311,18 @@ impl Harness {
         store: Arc<dyn StateStore>,
         load: Arc<LoadModel>,
     ) -> Self {
-        let clouds = BTreeMap::from([(CLOUD.to_owned(), cloud.clone())]);
+        Self::start_on(CLOUD, cloud, store, load).await
+    }
+
+    /// [`Harness::start`] with `cloud` under the profile name `profile` (SE groups name it in
+    /// their `cloud`).
+    pub async fn start_on(
+        profile: &str,
+        cloud: Arc<dyn CloudConnector>,
+        store: Arc<dyn StateStore>,
+        load: Arc<LoadModel>,
+    ) -> Self {
+        let clouds = BTreeMap::from([(profile.to_owned(), cloud.clone())]);
         let ctl = Controller::new(store.clone(), clouds, options())
             .await
             .expect("controller");
