@@ -138,7 +138,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         waiter,
         dry_run: cli.dry_run,
     };
-    match cli.command {
+    let result = match cli.command {
         Command::Vm(c) => commands::vm::run(&s, c).await,
         Command::Network(c) => commands::network::run(&s, c).await,
         Command::Vip(c) => commands::vip::run(&s, c).await,
@@ -146,5 +146,10 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Profile(_) | Command::Demo(_) | Command::Controller(_) => {
             unreachable!("handled above")
         }
+    };
+    // One command, one session: end it rather than leave it to time out (vCenter counts them).
+    if let Err(e) = s.conn.close().await {
+        tracing::warn!(error = %e, "closing the cloud session failed");
     }
+    result
 }

@@ -86,4 +86,9 @@ pub trait CloudConnector: Send + Sync + Debug + 'static {
     /// The hosts VMs can be pinned to (`Unsupported` where the cloud does not show hosts;
     /// see `Capabilities::host_pinning`). Hosts are not owned: this lists them all.
     async fn list_hosts(&self) -> Result<Vec<Host>>;
+
+    /// Ends the connector's session with the cloud (a vCenter login, which vCenter counts
+    /// against a limit until it times out). Clouds without sessions do nothing. Call it once the
+    /// connector is no longer needed; closing twice is not an error.
+    async fn close(&self) -> Result<()>;
 }

@@ -399,13 +399,20 @@ pub async fn run(config: &std::path::Path, registry: &Registry) -> anyhow::Resul
         }
         None => None,
     };
-    ctl.run(async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await;
+    ctl.clone()
+        .run(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await;
     api.abort();
     if let Some(d) = dns {
         d.shutdown().await;
+    }
+    // End the clouds' sessions rather than leave them to time out (vCenter limits them).
+    for (name, conn) in ctl.clouds() {
+        if let Err(e) = conn.close().await {
+            eprintln!("closing cloud profile {name}: {e}");
+        }
     }
     Ok(())
 }

@@ -276,4 +276,8 @@ impl CloudConnector for FaultInjector {
     async fn list_hosts(&self) -> Result<Vec<Host>> {
         inject!(self, ListHosts, self.inner.list_hosts())
     }
+
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
 }

@@ -123,4 +123,9 @@ impl<A: Around> CloudConnector for Layered<A> {
     async fn list_hosts(&self) -> Result<Vec<Host>> {
         around!(self, ListHosts, list_hosts())
     }
+
+    // Not a cloud operation: no retry, no rate limit, no fault.
+    async fn close(&self) -> Result<()> {
+        self.inner.close().await
+    }
 }

@@ -385,4 +385,9 @@ impl CloudConnector for AwsConnector {
     async fn list_hosts(&self) -> Result<Vec<Host>> {
         Err(no_hosts(Operation::ListHosts))
     }
+
+    // No session to end.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
 }

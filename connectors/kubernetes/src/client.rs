@@ -487,4 +487,9 @@ impl CloudConnector for KubernetesConnector {
     async fn list_hosts(&self) -> Result<Vec<Host>> {
         self.list_nodes().await
     }
+
+    // Every request carries its own credentials: no session to end.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -142,4 +142,9 @@ impl CloudConnector for MemoryCloud {
         }
         self.call(Operation::ListHosts, |w, c| Ok(w.list_hosts(c)))
     }
+
+    // No session to end.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
 }

@@ -1827,4 +1827,13 @@ impl CloudConnector for VsphereConnector {
             .map(|(h, _)| h)
             .collect())
     }
+
+    async fn close(&self) -> Result<()> {
+        match self.vim.logout().await {
+            Ok(()) => Ok(()),
+            // Already logged out (closed twice, or the session timed out): nothing to end.
+            Err(e) if e.is_not_authenticated() => Ok(()),
+            Err(e) => Err(e).op(Operation::Configure),
+        }
+    }
 }

@@ -70,6 +70,21 @@ async fn an_expired_session_logs_in_again() {
 }
 
 #[tokio::test]
+async fn close_ends_the_session_and_twice_is_fine() {
+    let c = common::connector("close").await;
+    c.list_vms(&VmQuery::default()).await.unwrap();
+    CloudConnector::close(&c).await.unwrap();
+    // The session is gone on the server: ending it again by hand is refused...
+    let e = c.vim().logout().await.unwrap_err();
+    assert!(e.is_not_authenticated(), "{e:?}");
+    // ...while closing again is not an error, and a later call logs in again.
+    CloudConnector::close(&c).await.unwrap();
+    c.list_vms(&VmQuery::default()).await.unwrap();
+    assert_eq!(c.vim().logins(), 2);
+    c.logout().await.unwrap();
+}
+
+#[tokio::test]
 async fn native_sizes_and_bad_memory_are_refused_naming_size() {
     let c = common::connector("size").await;
     for size in [Size::Native("t3.micro".into()), Size::shape(1, 1023)] {

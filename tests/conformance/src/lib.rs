@@ -1223,6 +1223,13 @@ pub async fn hosts(t: &Target) {
     });
 }
 
+/// Closing ends the session and is not an error the second time (run last: on clouds with
+/// sessions, a later call has to log in again).
+pub async fn close(t: &Target) {
+    t.connector.close().await.must("close the connector");
+    t.connector.close().await.must("close the connector again");
+}
+
 /// Runs every check the target's capabilities call for, one after the other, then checks that
 /// nothing leaked. Panics at the first failure, naming the check.
 pub async fn run_all(target: &Target) {
@@ -1252,6 +1259,7 @@ pub async fn run_all(target: &Target) {
     check!(groups);
     check!(hosts);
     check!(nothing_leaked);
+    check!(close);
     eprintln!("conformance: {} passed", info.kind);
 }
 
@@ -1288,5 +1296,7 @@ pub async fn run_concurrently(target: &Target) {
     .await;
     eprintln!("conformance: check nothing_leaked");
     nothing_leaked(target).await;
+    eprintln!("conformance: check close");
+    close(target).await;
     eprintln!("conformance: {} passed", info.kind);
 }

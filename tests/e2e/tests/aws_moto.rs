@@ -111,7 +111,9 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
         },
         "{addr} is outside the subnet {SUBNET_CIDR}"
     );
-    assert!(ses.iter().all(|vm| vm.private_ip != Some(addr)));
+    // (Not checked: that it differs from every SE's primary address. moto draws secondary
+    // addresses at random without looking at the instances' primaries, and collided once in
+    // about 25 runs; EC2 never does.)
     assert_vip_on(&m, &*aws, "shop", addr, &primary).await;
 
     // Real DNS over UDP answers the VIP.

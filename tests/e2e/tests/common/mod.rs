@@ -693,4 +693,7 @@ impl CloudConnector for Hide {
     async fn list_hosts(&self) -> strato_core::Result<Vec<strato_core::Host>> {
         self.inner.list_hosts().await
     }
+    async fn close(&self) -> strato_core::Result<()> {
+        self.inner.close().await
+    }
 }
