@@ -83,18 +83,12 @@ impl Default for ControllerOptions {
     }
 }
 
-/// One cloud read of one pass.
+/// One cloud read of one pass, shared by every reconcile of that pass (a failed read too, so
+/// it is not repeated by each object).
 #[derive(Debug)]
-pub(crate) struct CloudView {
+pub(crate) struct PassRead<T> {
     pass: u64,
-    vms: std::result::Result<Arc<HashMap<String, Vec<Vm>>>, String>,
-}
-
-/// One host listing of one pass (read only for clouds with groups of one SE per host).
-#[derive(Debug)]
-pub(crate) struct HostView {
-    pass: u64,
-    hosts: std::result::Result<Arc<Vec<Host>>, String>,
+    value: std::result::Result<Arc<T>, String>,
 }
 
 /// What an agent last said.
@@ -143,8 +137,10 @@ pub(crate) struct State {
     pub dirty: HashSet<String>,
     pub scheduler: Scheduler,
     pub backoff: Option<Backoff>,
-    pub views: HashMap<String, CloudView>,
-    pub host_views: HashMap<String, HostView>,
+    /// Cloud -> its owned VMs by group, read once a pass.
+    pub views: HashMap<String, PassRead<HashMap<String, Vec<Vm>>>>,
+    /// Cloud -> its hosts, read once a pass (only for groups of one SE per host).
+    pub host_views: HashMap<String, PassRead<Vec<Host>>>,
 }
 
 impl State {
@@ -792,63 +788,69 @@ impl Controller {
         stats
     }
 
-    /// The VMs of one cloud, read once per pass.
+    /// The VMs of one cloud by group, read once per pass.
     pub(crate) async fn view(&self, cloud: &str) -> Result<Arc<HashMap<String, Vec<Vm>>>> {
-        let pass = self.inner.pass.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(v) = self.state().views.get(cloud)
-            && v.pass == pass
-        {
-            return v.vms.clone().map_err(ControllerError::Unknown);
-        }
-        let conn = self.inner.clouds.get(cloud).ok_or_else(|| {
-            ControllerError::Config(format!("cloud profile {cloud:?} is not configured"))
-        })?;
-        let vms = match conn.list_all_vms(&VmQuery::default()).await {
-            Ok(all) => {
+        self.read_once(
+            cloud,
+            "VMs",
+            |st| &mut st.views,
+            |conn| async move {
                 let mut by: HashMap<String, Vec<Vm>> = HashMap::new();
-                for vm in all {
+                for vm in conn.list_all_vms(&VmQuery::default()).await? {
                     if let Some(g) = vm.group() {
                         by.entry(g.to_owned()).or_default().push(vm);
                     }
                 }
-                Ok(Arc::new(by))
-            }
-            Err(e) => Err(format!("listing the VMs of cloud {cloud} failed: {e}")),
-        };
-        self.state().views.insert(
-            cloud.to_owned(),
-            CloudView {
-                pass,
-                vms: vms.clone(),
+                Ok(by)
             },
-        );
-        vms.map_err(ControllerError::Unknown)
+        )
+        .await
     }
 
     /// The hosts of one cloud, read once per pass.
     pub(crate) async fn hosts(&self, cloud: &str) -> Result<Arc<Vec<Host>>> {
+        self.read_once(
+            cloud,
+            "hosts",
+            |st| &mut st.host_views,
+            |conn| async move { conn.list_hosts().await },
+        )
+        .await
+    }
+
+    /// Reads `what` of `cloud` with `fetch` unless this pass already did.
+    async fn read_once<T, F, Fut>(
+        &self,
+        cloud: &str,
+        what: &str,
+        slot: fn(&mut State) -> &mut HashMap<String, PassRead<T>>,
+        fetch: F,
+    ) -> Result<Arc<T>>
+    where
+        F: FnOnce(Arc<dyn CloudConnector>) -> Fut,
+        Fut: std::future::Future<Output = strato_core::Result<T>>,
+    {
         let pass = self.inner.pass.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(v) = self.state().host_views.get(cloud)
-            && v.pass == pass
+        if let Some(r) = slot(&mut self.state()).get(cloud)
+            && r.pass == pass
         {
-            return v.hosts.clone().map_err(ControllerError::Unknown);
+            return r.value.clone().map_err(ControllerError::Unknown);
         }
-        let conn = self.inner.clouds.get(cloud).ok_or_else(|| {
+        let conn = self.inner.clouds.get(cloud).cloned().ok_or_else(|| {
             ControllerError::Config(format!("cloud profile {cloud:?} is not configured"))
         })?;
-        let hosts = conn
-            .list_hosts()
+        let value = fetch(conn)
             .await
             .map(Arc::new)
-            .map_err(|e| format!("listing the hosts of cloud {cloud} failed: {e}"));
-        self.state().host_views.insert(
+            .map_err(|e| format!("listing the {what} of cloud {cloud} failed: {e}"));
+        slot(&mut self.state()).insert(
             cloud.to_owned(),
-            HostView {
+            PassRead {
                 pass,
-                hosts: hosts.clone(),
+                value: value.clone(),
             },
         );
-        hosts.map_err(ControllerError::Unknown)
+        value.map_err(ControllerError::Unknown)
     }
 
     /// Forgets the cloud reads of this pass (after a change the next reader must see).
