@@ -11,7 +11,7 @@
 //! instances. STRATO_BENCH_RESET=1 empties moto first (never while tests share the server).
 
 // The moto setup the tests use (endpoint, credentials, owners, connectors, VPCs).
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use common::{AMI, region};

@@ -1,9 +1,9 @@
 //! Bad input gets one line on stderr naming the field and the value, and exit code 2; the cloud
 //! refusing gets exit code 1. Never a panic, a debug dump or a credential.
 
-mod common;
+use crate::common;
 
-use common::{Sandbox, bytes};
+use crate::common::{Sandbox, bytes};
 
 #[test]
 fn unknown_profile() {

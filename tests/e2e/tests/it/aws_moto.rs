@@ -4,9 +4,7 @@
 //! Every assertion about what exists reads the cloud itself, through a bare connector of the
 //! test's owner (no layers) or the raw SDK, never only the controller's own status.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::sync::Arc;

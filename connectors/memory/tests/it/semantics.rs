@@ -546,10 +546,15 @@ async fn processes_sharing_a_state_file_never_clobber_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cloud.json");
     let exe = std::env::current_exe().unwrap();
+    // The test's full name within this crate's one test binary (module path minus the crate).
+    let child = format!(
+        "{}::child_process_writer",
+        module_path!().split_once("::").unwrap().1
+    );
     let children: Vec<_> = (0..4)
         .map(|n| {
             std::process::Command::new(&exe)
-                .args(["child_process_writer", "--exact", "--test-threads=1"])
+                .args([child.as_str(), "--exact", "--test-threads=1"])
                 .env(CHILD_ENV, &path)
                 .env("STRATO_MEMORY_TEST_CHILD_PREFIX", format!("p{n}"))
                 .stdout(std::process::Stdio::null())

@@ -1,9 +1,9 @@
 //! vSphere-specific behaviour against govmomi's simulator: login and TLS, session expiry,
 //! recovery of an interrupted create, distributed portgroup NICs, the VIP pool, the factory.
 
-mod common;
+use crate::common;
 
-use common::{DV_NET, STANDARD_NET, TEMPLATE};
+use crate::common::{DV_NET, STANDARD_NET, TEMPLATE};
 use std::sync::Arc;
 use strato_core::config::Config;
 use strato_core::registry::{ConnectContext, Registry};

@@ -1,8 +1,6 @@
 //! End-to-end: the real controller on the memory cloud with simulated agents, at paused time.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The whole conformance suite against moto, through the real SDK over HTTP.
 //! Needs `STRATO_TEST_MOTO_URL` (`./scripts/test` starts fixtures/moto).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use strato_aws::AwsSettings;

@@ -8,9 +8,7 @@
 //! images and readiness, the VIP Service's selector and ingress), never only the controller's
 //! status. Each test starts its own fake and works in a namespace of its own, with its own owner.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;

@@ -2,9 +2,7 @@
 //! temporary data dir and config), run as separate processes so state persists through the
 //! state file exactly as it does for a user.
 
-mod common;
-
-use common::{Sandbox, bytes, names};
+use crate::common::{Sandbox, bytes, names};
 use predicates::prelude::*;
 
 #[test]

@@ -105,7 +105,7 @@ async fn conformance_through_the_registry_within_rbac() {
     assert_eq!(vm.host.as_ref(), Some(&hosts[0].id));
     t.connector.delete_vm(&vm.id).await.unwrap();
 
-    let allowed = rbac_rules(include_str!("../rbac.yaml"));
+    let allowed = rbac_rules(include_str!("../../rbac.yaml"));
     let mut used = std::collections::BTreeSet::new();
     for line in fake.requests() {
         let (method, path) = line.split_once(' ').unwrap();

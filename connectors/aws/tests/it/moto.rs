@@ -2,9 +2,9 @@
 //! crash-restart lookups, batched group scaling call counts, VIP records surviving a restart,
 //! public VIPs, size read-back. Needs `STRATO_TEST_MOTO_URL` (`./scripts/test`).
 
-mod common;
+use crate::common;
 
-use common::{counted, settings};
+use crate::common::{counted, settings};
 use strato_aws::AwsSettings;
 use strato_core::{
     CloudConnector, CloudConnectorExt, ErrorKind, GroupSpec, OWNER_TAG, Size, VipQuery, VipSpec,

@@ -9,7 +9,7 @@
 //! the fixture now serialises those calls (see `fixtures/vcsim/README.md`), and the layers stay,
 //! because a real vCenter behind a load balancer drops connections too.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use strato_conformance::{Target, run_all};

@@ -1,8 +1,6 @@
 //! The REST API and the agent protocol over real HTTP (real time, short waits).
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;

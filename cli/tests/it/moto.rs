@@ -1,11 +1,7 @@
 //! The CLI against moto (an EC2 emulator): an `aws` profile with `endpoint_url` from
 //! `STRATO_TEST_MOTO_URL` and static test credentials. Compiled only with `--features aws`.
 
-#![cfg(feature = "aws")]
-
-mod common;
-
-use common::{Sandbox, names};
+use crate::common::{Sandbox, names};
 use serde_json::Value;
 
 /// A default AMI moto ships.

@@ -4,9 +4,9 @@
 //! The default inventory (`simulator.VPX()`) has the standalone host `DC0_H0`, which runs the
 //! template, and the cluster `DC0_C0` with hosts `DC0_C0_H0` to `DC0_C0_H2`.
 
-mod common;
+use crate::common;
 
-use common::TEMPLATE;
+use crate::common::TEMPLATE;
 use std::collections::BTreeMap;
 use strato_core::{CloudConnector, ErrorKind, Host, HostId, Size, VmQuery, VmSpec};
 use strato_vsphere::VsphereConnector;
