@@ -84,6 +84,14 @@ pub struct Placement {
     /// hosts (`host_pinning`).
     #[serde(default)]
     pub se_per_host: bool,
+    /// Move a virtual service off an SE its reports show overloaded, onto the coolest SE
+    /// that does not carry it, one service per report interval (on by default; elastic HA).
+    #[serde(default = "default_rebalance")]
+    pub rebalance: bool,
+}
+
+fn default_rebalance() -> bool {
+    true
 }
 
 fn default_strategy() -> PlacementStrategy {
@@ -96,6 +104,7 @@ impl Default for Placement {
             strategy: PlacementStrategy::Spread,
             max_vs_per_se: 0,
             se_per_host: false,
+            rebalance: true,
         }
     }
 }

@@ -91,7 +91,8 @@ pub fn document() -> Value {
                         {"type": "object", "properties": {"mode": {"const": "elastic"}, "buffer": {"type": "integer", "default": 0}}},
                         {"type": "object", "properties": {"mode": {"const": "active_standby"}}}]},
                     "placement": {"type": "object", "properties": {
-                        "strategy": {"enum": ["spread", "pack"]}, "max_vs_per_se": {"type": "integer", "default": 0}}},
+                        "strategy": {"enum": ["spread", "pack"]}, "max_vs_per_se": {"type": "integer", "default": 0},
+                        "se_per_host": {"type": "boolean", "default": false}, "rebalance": {"type": "boolean", "default": true}}},
                     "autoscale": {"type": "object", "properties": {
                         "target_utilisation": {"type": "number", "default": 0.6},
                         "tolerance": {"type": "number", "default": 0.1},

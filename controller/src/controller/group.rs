@@ -53,6 +53,8 @@ pub(crate) struct GroupStatusInner {
     pub reasons: HashMap<String, String>,
     /// Progress of a rolling upgrade, or why it waits.
     pub upgrade: Option<String>,
+    /// The last rebalancing move, and why.
+    pub rebalanced: Option<String>,
 }
 
 /// The hash of a template: changes exactly when the SEs must be replaced.
@@ -603,12 +605,23 @@ impl Controller {
             .iter()
             .filter_map(|s| Some((s.rec.name.clone(), s.rec.vm_id.clone()?)))
             .collect();
+        let relief = self.rebalance_move(&g, &ses, now);
+        if let Some(m) = &relief {
+            tracing::info!(group = name, vs = %m.vs, from = %m.from, to = %m.to, "{}", m.why);
+            metrics::counter!("strato_controller_rebalance_moves_total").increment(1);
+            self.state()
+                .group_status
+                .entry(name.to_owned())
+                .or_default()
+                .rebalanced = Some(m.why.clone());
+        }
         let placement_changed = self
             .place(
                 &g,
                 &conn,
                 &eligible,
                 &vm_ids,
+                relief.as_ref(),
                 structural || created > 0 || !drain.is_empty(),
             )
             .await?;
@@ -728,6 +741,7 @@ impl Controller {
         conn: &Arc<dyn CloudConnector>,
         eligible: &[String],
         vm_ids: &HashMap<String, VmId>,
+        relief: Option<&super::rebalance::Move>,
         force: bool,
     ) -> Result<bool> {
         let work: Vec<(crate::model::VirtualService, VsRuntime, u32)> = {
@@ -741,7 +755,7 @@ impl Controller {
                     .get(&v.name)
                     .is_none_or(|r| r.bound_to.is_none() || r.placement.is_empty())
             });
-            let must = dirty || force || (unbound && !eligible.is_empty());
+            let must = dirty || force || relief.is_some() || (unbound && !eligible.is_empty());
             if same && !must {
                 return Ok(false);
             }
@@ -766,8 +780,10 @@ impl Controller {
         let mut load: BTreeMap<&str, u32> = eligible.iter().map(|e| (e.as_str(), 0)).collect();
         let vip_support = conn.capabilities().vip;
         let mut changed = false;
-        for (vs, mut rt, span) in work {
-            let before = rt.clone();
+        // What stays where it is counts before anything new is placed, so that a new
+        // placement sees every service's SEs, not only those of the services before it.
+        let mut plans = Vec::with_capacity(work.len());
+        for (vs, rt, span) in work {
             let n = (span as usize).min(eligible.len());
             let mut placed: Vec<String> = rt
                 .placement
@@ -775,7 +791,26 @@ impl Controller {
                 .filter(|s| eligible_set.contains(s.as_str()))
                 .cloned()
                 .collect();
+            if let Some(m) = relief.filter(|m| m.vs == vs.name)
+                && eligible_set.contains(m.to.as_str())
+            {
+                // Off the hot SE; the remaining SEs keep their order, so the VIP stays where
+                // it is unless it sat on the hot SE.
+                placed.retain(|s| *s != m.from);
+                if !placed.contains(&m.to) {
+                    placed.push(m.to.clone());
+                }
+            }
             placed.truncate(n);
+            for s in &placed {
+                if let Some(c) = load.get_mut(s.as_str()) {
+                    *c += 1;
+                }
+            }
+            plans.push((vs, rt, placed, n));
+        }
+        for (vs, mut rt, mut placed, n) in plans {
+            let before = rt.clone();
             while placed.len() < n {
                 let cap = g.placement.max_vs_per_se;
                 let pick = load
@@ -787,13 +822,13 @@ impl Controller {
                     })
                     .map(|(s, _)| (*s).to_owned());
                 match pick {
-                    Some(s) => placed.push(s),
+                    Some(s) => {
+                        if let Some(c) = load.get_mut(s.as_str()) {
+                            *c += 1;
+                        }
+                        placed.push(s);
+                    }
                     None => break,
-                }
-            }
-            for s in &placed {
-                if let Some(c) = load.get_mut(s.as_str()) {
-                    *c += 1;
                 }
             }
             rt.placement = placed;
@@ -1108,6 +1143,7 @@ pub(crate) fn group_status(
         current: ses.len(),
         recommendation: gs.and_then(|g| g.recommendation.clone()),
         upgrade: gs.and_then(|g| g.upgrade.clone()),
+        rebalanced: gs.and_then(|g| g.rebalanced.clone()),
         ses,
         last_error: st
             .status

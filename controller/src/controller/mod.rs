@@ -9,6 +9,7 @@
 
 mod group;
 mod orphans;
+mod rebalance;
 mod records;
 mod scaling;
 mod vs;
@@ -1011,6 +1012,8 @@ pub struct GroupStatus {
     pub recommendation: Option<Recommendation>,
     /// Progress of a rolling upgrade, or why it waits.
     pub upgrade: Option<String>,
+    /// The last virtual service moved off an overloaded SE, and why.
+    pub rebalanced: Option<String>,
     /// The SEs.
     pub ses: Vec<SeStatus>,
     /// Last reconcile error (cleared by the next success).

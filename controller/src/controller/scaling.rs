@@ -59,7 +59,12 @@ struct Measured<'a> {
 impl Controller {
     /// The report of `se` when it is recent and describes the configuration it has now
     /// (a report about an older configuration does not describe the current load).
-    fn fresh_report<'a>(&self, st: &'a State, se: &str, now: Instant) -> Option<&'a EngineReport> {
+    pub(super) fn fresh_report<'a>(
+        &self,
+        st: &'a State,
+        se: &str,
+        now: Instant,
+    ) -> Option<&'a EngineReport> {
         let (t, r) = st.engines.get(se)?.last_report.as_ref()?;
         let fresh = now.duration_since(*t) <= self.inner.opts.report_interval * 2;
         (fresh && self.inner.hub.current_version(se) == Some(r.config_version)).then_some(r)
@@ -289,7 +294,7 @@ fn buffer(g: &SeGroup) -> u32 {
 }
 
 /// Load over the capacity of `ses` SEs, the busier of requests and connections.
-fn utilisation(g: &SeGroup, ses: u32, rps: f64, connections: u64) -> f64 {
+pub(super) fn utilisation(g: &SeGroup, ses: u32, rps: f64, connections: u64) -> f64 {
     let n = f64::from(ses.max(1));
     (rps / (n * g.capacity.rps)).max(connections as f64 / (n * g.capacity.connections as f64))
 }
