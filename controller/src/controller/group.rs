@@ -379,6 +379,23 @@ impl Controller {
                     let ready: Vec<HostId> =
                         h.iter().filter(|h| h.ready).map(|h| h.id.clone()).collect();
                     desired = (ready.len() as u32).min(g.max_ses);
+                    // The status tells what sets the size; the load's own number stays as a hint.
+                    if let Some(rec) = self
+                        .state()
+                        .group_status
+                        .get_mut(name)
+                        .and_then(|gs| gs.recommendation.as_mut())
+                    {
+                        rec.reason = format!(
+                            "one SE per ready host: {} ready, max_ses {} (the load alone would \
+                             want {}: {})",
+                            ready.len(),
+                            g.max_ses,
+                            rec.desired,
+                            rec.reason
+                        );
+                        rec.desired = desired;
+                    }
                     Some(ready)
                 }
                 Err(e) => {
