@@ -10,14 +10,12 @@
 //! with every instance it holds, terminated ones included), so neither pays for the other's
 //! instances. STRATO_BENCH_RESET=1 empties moto first (never while tests share the server).
 
-// The moto setup the tests use (endpoint, credentials, owners, connectors, VPCs).
-#[path = "../tests/it/common/mod.rs"]
-mod common;
-
-use common::{AMI, region};
 use std::time::{Duration, Instant};
 use strato_aws::ApiCallCounter;
 use strato_core::{CloudConnector, GroupSpec, Size};
+// The moto setup the tests use (endpoint, credentials, owners, connectors, VPCs).
+use strato_testkit::moto::{self, AMI, region::bench as region};
+use strato_testkit::unique_owner;
 
 /// VPC and subnet of each side: a /20 holds the largest N (a /24 only 251 instances).
 const VPC_CIDR: &str = "10.9.0.0/16";
@@ -31,13 +29,12 @@ struct Run {
 }
 
 async fn strato(url: &str, n: u32) -> Run {
-    let (_, subnet) =
-        common::vpc_and_subnet_in(url, region::BENCH_STRATO, VPC_CIDR, SUBNET_CIDR).await;
-    let (c, counter) = common::counted(
+    let (_, subnet) = moto::vpc_and_subnet_in(url, region::STRATO, VPC_CIDR, SUBNET_CIDR).await;
+    let (c, counter) = moto::counted(
         url,
-        region::BENCH_STRATO,
-        common::unique_owner("bench"),
-        common::settings(&subnet),
+        region::STRATO,
+        unique_owner("bench"),
+        moto::settings(&subnet),
     );
     let spec = GroupSpec {
         name: "bench".into(),
@@ -68,11 +65,10 @@ async fn strato(url: &str, n: u32) -> Run {
 
 /// What a connector without batching does: one RunInstances and one TerminateInstances per VM.
 async fn naive(url: &str, n: u32) -> Run {
-    let (_, subnet) =
-        common::vpc_and_subnet_in(url, region::BENCH_NAIVE, VPC_CIDR, SUBNET_CIDR).await;
+    let (_, subnet) = moto::vpc_and_subnet_in(url, region::NAIVE, VPC_CIDR, SUBNET_CIDR).await;
     let counter = ApiCallCounter::new();
     let ec2 = aws_sdk_ec2::Client::from_conf(
-        common::conf(url, region::BENCH_NAIVE)
+        moto::conf(url, region::NAIVE)
             .interceptor(counter.clone())
             .build(),
     );
@@ -129,7 +125,7 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let Some(url) = common::moto_url_from_env() else {
+    let Some(url) = moto::moto_url_from_env() else {
         eprintln!(
             "group_scale: STRATO_TEST_MOTO_URL is not set; run fixtures/moto/up DIR and source DIR/env"
         );

@@ -12,16 +12,8 @@ use strato_memory::{MemoryCloud, MemoryFeature, MemorySettings};
 
 const MIN: Duration = Duration::from_secs(60);
 
-async fn setup(h: &Harness, g: strato_controller::model::SeGroup) {
-    h.ctl.apply_ipam_pool(pool()).await.unwrap();
-    h.ctl
-        .apply_dns_zone(strato_controller::model::DnsZone {
-            name: "apps.example.com".into(),
-            ttl: 20,
-        })
-        .await
-        .unwrap();
-    h.ctl.apply_se_group(g).await.unwrap();
+pub(crate) async fn setup(h: &Harness, g: strato_controller::model::SeGroup) {
+    h.setup(g, Some(pool())).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -103,29 +95,6 @@ async fn vs_gets_ses_a_vip_dns_and_agent_config() {
     .await;
     assert!(h.ctl.dns_table().get("shop.apps.example.com").is_none());
     dns.shutdown().await;
-}
-
-async fn dns_query(server: std::net::SocketAddr, name: &str) -> Vec<std::net::IpAddr> {
-    use hickory_proto::op::{Message, MessageType, OpCode, Query};
-    use hickory_proto::rr::{Name, RData, RecordType};
-    use std::str::FromStr;
-    let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let mut m = Message::new();
-    m.set_id(7)
-        .set_message_type(MessageType::Query)
-        .set_op_code(OpCode::Query);
-    m.add_query(Query::query(Name::from_str(name).unwrap(), RecordType::A));
-    sock.send_to(&m.to_vec().unwrap(), server).await.unwrap();
-    let mut buf = [0u8; 1500];
-    let (n, _) = sock.recv_from(&mut buf).await.unwrap();
-    let m = Message::from_vec(&buf[..n]).unwrap();
-    m.answers()
-        .iter()
-        .filter_map(|r| match r.data() {
-            RData::A(a) => Some(std::net::IpAddr::V4(a.0)),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -280,7 +249,7 @@ async fn a_restart_mid_scale_makes_no_duplicate_and_leaks_nothing() {
     })
     .await;
     let before: BTreeSet<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
-    h.crash();
+    h.crash().await;
 
     let h2 = Harness::start_with(cloud.clone(), store.clone(), load.clone()).await;
     wait_for("scale-out finished after the restart", 4 * MIN, || async {
@@ -296,16 +265,9 @@ async fn a_restart_mid_scale_makes_no_duplicate_and_leaks_nothing() {
         before.is_subset(&names),
         "SEs from before the crash were lost or replaced: {before:?} vs {names:?}"
     );
-    let s = h2.status();
-    let recorded: BTreeSet<String> = s
-        .group("web")
-        .unwrap()
-        .ses
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
     assert_eq!(
-        recorded, names,
+        h2.se_names("web"),
+        names,
         "every VM has a record and every record a VM"
     );
 }
@@ -342,7 +304,7 @@ async fn a_lost_store_adopts_its_ses_by_tags_and_never_touches_others() {
         .unwrap();
     wait_for("3 healthy SEs", 3 * MIN, || async { h.healthy("web") == 3 }).await;
     let before: BTreeSet<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
-    h.crash();
+    h.crash().await;
 
     // A new controller with an empty store and the same desired state.
     let h2 = Harness::start(cloud.clone(), memory_store()).await;
@@ -793,6 +755,16 @@ async fn one_se_per_host_follows_the_hosts_and_rolls_host_by_host() {
         .collect();
     on.sort();
     assert_eq!(on, ["host-1", "host-2", "host-3"]);
+    // The status names the hosts, not the load, as what sets the size.
+    let rec = h
+        .status()
+        .group("edge")
+        .unwrap()
+        .recommendation
+        .clone()
+        .unwrap();
+    assert_eq!(rec.desired, 3);
+    assert!(rec.reason.contains("3 ready"), "{}", rec.reason);
 
     // A host goes away: its SE goes (the VIP first), nothing replaces it elsewhere.
     backend.set_host_ready("host-2", false).unwrap();

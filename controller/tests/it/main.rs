@@ -6,4 +6,5 @@ mod api;
 mod common;
 mod demo;
 mod e2e;
+mod rebalance;
 mod run;

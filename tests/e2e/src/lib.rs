@@ -10,6 +10,14 @@
 //!   adopted from an earlier process ends up on the primary the new one chose; failed calls
 //!   and lost answers make no duplicate either. Needs `STRATO_TEST_MOTO_URL` (`./scripts/test`).
 //!
-//! The memory-cloud versions of these scenarios are in `controller/tests/e2e.rs`.
+//! - `kubernetes_fake.rs`: one SE per node on the real Kubernetes connector against the
+//!   in-process API fake (`strato-kube-fake`): an SE pod on each node with a VIP Service, DNS
+//!   and agent configurations; a new node gets an SE and an image upgrade rolls node by node; a
+//!   node that goes not-ready loses its SE after the VIP moved, and gets one back.
+//!
+//! The harness (controller with simulated agents, builders, waits, DNS query, test layers, moto
+//! helpers) is `strato-testkit` (`tests/support/`), shared with the controller's own suite;
+//! `tests/it/common/mod.rs` sets this suite's real-time pace, the AWS profile and its pool.
+//! The memory-cloud versions of these scenarios are in `controller/tests/it/e2e.rs`.
 
 #![deny(missing_docs)]

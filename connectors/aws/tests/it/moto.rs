@@ -2,48 +2,30 @@
 //! crash-restart lookups, batched group scaling call counts, VIP records surviving a restart,
 //! public VIPs, size read-back. Needs `STRATO_TEST_MOTO_URL` (`./scripts/test`).
 
-use crate::common;
-
-use crate::common::{counted, settings};
 use strato_aws::AwsSettings;
 use strato_core::{
-    CloudConnector, CloudConnectorExt, ErrorKind, GroupSpec, OWNER_TAG, Size, VipQuery, VipSpec,
-    VmQuery, VmSpec, VmState,
+    CloudConnector, CloudConnectorExt, ErrorKind, GroupSpec, Size, VipQuery, VipSpec, VmQuery,
+    VmSpec, VmState,
 };
+use strato_testkit::moto::{self, counted, region::connector as region, settings};
+use strato_testkit::unique_owner;
 
 /// Live instances of an owner, counted with the raw SDK (not through strato).
 async fn raw_live_count(url: &str, region: &str, owner: &strato_core::OwnerId) -> usize {
-    let ec2 = common::raw_client(url, region);
-    let out = ec2
-        .describe_instances()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name(format!("tag:{OWNER_TAG}"))
-                .values(owner.as_str())
-                .build(),
-        )
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name("instance-state-name")
-                .values("running")
-                .values("pending")
-                .build(),
-        )
-        .send()
+    moto::live_instances(&moto::raw_client(url, region), owner)
         .await
-        .expect("describe");
-    out.reservations().iter().map(|r| r.instances().len()).sum()
+        .len()
 }
 
 #[tokio::test]
 async fn a_restarted_connector_finds_its_vm_instead_of_launching_another() {
-    let url = common::moto_url();
-    let region = common::region::RESTART;
-    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
-    let owner = common::unique_owner("restart");
+    let url = moto::moto_url();
+    let region = region::RESTART;
+    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
+    let owner = unique_owner("restart");
     let spec =
-        VmSpec::new("se-1", Size::Native("t3.micro".into()), common::AMI).with_tag("role", "se");
-    let first = common::connector(&url, region, owner.clone(), settings(&subnet))
+        VmSpec::new("se-1", Size::Native("t3.micro".into()), moto::AMI).with_tag("role", "se");
+    let first = moto::connector(&url, region, owner.clone(), settings(&subnet))
         .create_vm(&spec)
         .await
         .unwrap();
@@ -55,7 +37,7 @@ async fn a_restarted_connector_finds_its_vm_instead_of_launching_another() {
     assert_eq!(calls.get("RunInstances"), 0, "{:?}", calls.snapshot());
     assert_eq!(raw_live_count(&url, region, &owner).await, 1);
     // The same name with another spec is refused and launches nothing.
-    let other = VmSpec::new("se-1", Size::Native("t3.small".into()), common::AMI);
+    let other = VmSpec::new("se-1", Size::Native("t3.small".into()), moto::AMI);
     assert_eq!(
         again.create_vm(&other).await.unwrap_err().kind(),
         &ErrorKind::AlreadyExists
@@ -67,17 +49,12 @@ async fn a_restarted_connector_finds_its_vm_instead_of_launching_another() {
 
 #[tokio::test]
 async fn shapes_map_to_types_and_read_back_as_shapes() {
-    let url = common::moto_url();
-    let region = common::region::SHAPES;
-    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
-    let c = common::connector(
-        &url,
-        region,
-        common::unique_owner("shape"),
-        settings(&subnet),
-    );
+    let url = moto::moto_url();
+    let region = region::SHAPES;
+    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
+    let c = moto::connector(&url, region, unique_owner("shape"), settings(&subnet));
     let vm = c
-        .create_vm(&VmSpec::new("shape-1", Size::shape(2, 4096), common::AMI))
+        .create_vm(&VmSpec::new("shape-1", Size::shape(2, 4096), moto::AMI))
         .await
         .unwrap();
     assert_eq!(vm.size, Size::shape(2, 4096));
@@ -99,7 +76,7 @@ async fn shapes_map_to_types_and_read_back_as_shapes() {
         .create_vm(&VmSpec::new(
             "shape-2",
             Size::Native("Standard_D2s_v5".into()),
-            common::AMI,
+            moto::AMI,
         ))
         .await
         .unwrap_err();
@@ -113,18 +90,18 @@ async fn shapes_map_to_types_and_read_back_as_shapes() {
 
 #[tokio::test]
 async fn groups_scale_in_ceil_n_over_batch_calls_and_shrink_old_templates_first() {
-    let url = common::moto_url();
-    let region = common::region::GROUPS;
-    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
+    let url = moto::moto_url();
+    let region = region::GROUPS;
+    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
     let s = AwsSettings {
         batch_size: Some(4),
         ..settings(&subnet)
     };
-    let (c, calls) = counted(&url, region, common::unique_owner("grp"), s);
+    let (c, calls) = counted(&url, region, unique_owner("grp"), s);
     let spec = GroupSpec {
         name: "web".into(),
         size: Size::Native("t3.micro".into()),
-        image: common::AMI.into(),
+        image: moto::AMI.into(),
         network: None,
         tags: Default::default(),
     };
@@ -185,16 +162,16 @@ async fn groups_scale_in_ceil_n_over_batch_calls_and_shrink_old_templates_first(
 
 #[tokio::test]
 async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elastic_ip() {
-    let url = common::moto_url();
-    let region = common::region::VIPS;
-    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
-    let owner = common::unique_owner("vip");
-    let c = common::connector(&url, region, owner.clone(), settings(&subnet));
+    let url = moto::moto_url();
+    let region = region::VIPS;
+    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
+    let owner = unique_owner("vip");
+    let c = moto::connector(&url, region, owner.clone(), settings(&subnet));
     let a = c
         .create_vm(&VmSpec::new(
             "a",
             Size::Native("t3.micro".into()),
-            common::AMI,
+            moto::AMI,
         ))
         .await
         .unwrap();
@@ -202,7 +179,7 @@ async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elas
         .create_vm(&VmSpec::new(
             "b",
             Size::Native("t3.micro".into()),
-            common::AMI,
+            moto::AMI,
         ))
         .await
         .unwrap();
@@ -215,7 +192,7 @@ async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elas
     assert_ne!(Some(vip.address), a.private_ip);
 
     // A new connector (a restarted controller) sees the VIP from EC2 alone.
-    let fresh = common::connector(&url, region, owner.clone(), settings(&subnet));
+    let fresh = moto::connector(&url, region, owner.clone(), settings(&subnet));
     let listed = fresh.list_vips(&VipQuery::default()).await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(
@@ -277,12 +254,7 @@ async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elas
     let left = c
         .ec2()
         .describe_addresses()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name(format!("tag:{OWNER_TAG}"))
-                .values(owner.as_str())
-                .build(),
-        )
+        .filters(moto::owner_filter(&owner))
         .send()
         .await
         .unwrap();
@@ -296,20 +268,15 @@ async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elas
 
 #[tokio::test]
 async fn list_by_state_and_stop_start_round_trip() {
-    let url = common::moto_url();
-    let region = common::region::STATES;
-    let (_, subnet) = common::vpc_and_subnet(&url, region).await;
-    let c = common::connector(
-        &url,
-        region,
-        common::unique_owner("state"),
-        settings(&subnet),
-    );
+    let url = moto::moto_url();
+    let region = region::STATES;
+    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
+    let c = moto::connector(&url, region, unique_owner("state"), settings(&subnet));
     let vm = c
         .create_vm(&VmSpec::new(
             "s-1",
             Size::Native("t3.micro".into()),
-            common::AMI,
+            moto::AMI,
         ))
         .await
         .unwrap();
@@ -338,15 +305,15 @@ async fn list_by_state_and_stop_start_round_trip() {
 
 #[tokio::test]
 async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
-    let url = common::moto_url();
-    let region = common::region::NICS;
-    let (vpc, subnet) = common::vpc_and_subnet(&url, region).await;
-    let owner = common::unique_owner("nic");
+    let url = moto::moto_url();
+    let region = region::NICS;
+    let (vpc, subnet) = moto::vpc_and_subnet(&url, region).await;
+    let owner = unique_owner("nic");
     let s = AwsSettings {
         vpc: Some(vpc),
         ..settings(&subnet)
     };
-    let c = common::connector(&url, region, owner.clone(), s);
+    let c = moto::connector(&url, region, owner.clone(), s);
     let net = c
         .create_network(&strato_core::NetworkSpec::new(
             "backend",
@@ -358,7 +325,7 @@ async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
         .create_vm(&VmSpec::new(
             "se",
             Size::Native("t3.micro".into()),
-            common::AMI,
+            moto::AMI,
         ))
         .await
         .unwrap();
@@ -395,12 +362,7 @@ async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
     let eips = c
         .ec2()
         .describe_addresses()
-        .filters(
-            aws_sdk_ec2::types::Filter::builder()
-                .name(format!("tag:{OWNER_TAG}"))
-                .values(owner.as_str())
-                .build(),
-        )
+        .filters(moto::owner_filter(&owner))
         .send()
         .await
         .unwrap();

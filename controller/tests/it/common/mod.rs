@@ -1,34 +1,27 @@
-//! Shared harness of the end-to-end tests: the real controller on the memory cloud, with
-//! simulated agents, at paused (accelerated) tokio time.
+//! This suite's side of the shared harness (`strato-testkit`): the real controller on the
+//! memory cloud, with simulated agents, at paused (accelerated) tokio time.
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
-use strato_controller::agent::{LoadModel, LocalTransport, SimFleet};
-use strato_controller::model::*;
-use strato_controller::store::{MemoryStore, StateStore};
-use strato_controller::{Controller, ControllerOptions, ControllerStatus};
-use strato_core::layers::{Around, Call, Layered};
-use strato_core::{
-    CloudConnector, CloudConnectorExt, CloudInfo, Error, ErrorKind, Operation, OwnerId, Size, Vm,
-    VmQuery,
-};
+use strato_controller::agent::LoadModel;
+use strato_controller::model::{IpamPool, SeGroup};
+use strato_controller::store::StateStore;
+use strato_core::CloudConnector;
+use strato_core::OwnerId;
+use strato_core::layers::Layered;
 use strato_memory::{MemoryCloud, MemorySettings};
-use tokio::task::JoinHandle;
+pub use strato_testkit::{
+    Harness, HarnessConfig, ThrottleReads, dns_query, memory_store, vs, wait_for,
+};
 
-static COUNTER: AtomicU32 = AtomicU32::new(0);
+/// The profile name the memory cloud has in the controller (SE groups name it).
+pub const CLOUD: &str = "mem";
 
 /// An owner id unique to this test.
 pub fn owner() -> OwnerId {
-    OwnerId::new(format!(
-        "ctl{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ))
-    .unwrap()
+    strato_testkit::unique_owner("ctl")
 }
 
 /// A memory cloud with a short boot latency.
@@ -40,190 +33,48 @@ pub fn memory_cloud(owner: &OwnerId) -> MemoryCloud {
     MemoryCloud::from_settings(settings, owner.clone()).unwrap()
 }
 
-/// Makes `list_vms` fail as throttled while the switch is on (a cloud that throttles reads).
-#[derive(Debug, Clone, Default)]
-pub struct ThrottleReads(pub Arc<AtomicBool>);
-
-impl Around for ThrottleReads {
-    fn around<'a, T: Send + 'a>(
-        &'a self,
-        _info: &'a CloudInfo,
-        op: Operation,
-        call: Call<'a, T>,
-    ) -> futures::future::BoxFuture<'a, strato_core::Result<T>> {
-        Box::pin(async move {
-            if op == Operation::ListVms && self.0.load(Ordering::Relaxed) {
-                return Err(Error::new(
-                    ErrorKind::Throttled {
-                        retry_after: Some(Duration::from_secs(1)),
-                    },
-                    op,
-                    "test: reads are throttled",
-                ));
-            }
-            call().await
-        })
-    }
-}
-
+/// An SE group on the memory cloud booting `se-1` (see [`strato_testkit::group`]).
 pub fn group(name: &str, min: u32, max: u32) -> SeGroup {
-    SeGroup {
-        name: name.into(),
-        cloud: "mem".into(),
-        template: SeTemplate {
-            size: Size::shape(2, 4096),
-            image: "se-1".into(),
-            network: None,
-        },
-        min_ses: min,
-        max_ses: max,
-        capacity: SeCapacity {
-            rps: 100.0,
-            connections: 100_000,
-        },
-        ha: HaMode::Elastic { buffer: 0 },
-        placement: Placement::default(),
-        autoscale: AutoscalePolicy {
-            target_utilisation: 0.5,
-            tolerance: 0.1,
-            scale_down_window: Duration::from_secs(60),
-        },
-    }
+    strato_testkit::group(CLOUD, "se-1", name, min, max)
 }
 
-pub fn vs(name: &str, group: &str) -> VirtualService {
-    VirtualService {
-        name: name.into(),
-        fqdn: format!("{name}.apps.example.com"),
-        ports: vec![ServicePort {
-            port: 80,
-            protocol: Protocol::Http,
-        }],
-        members: vec![Member {
-            address: "192.168.1.10".parse().unwrap(),
-            port: 8080,
-            weight: 1,
-        }],
-        se_group: group.into(),
-        min_ses: 1,
-        max_ses: 10,
-        vip: None,
-    }
-}
-
+/// VIPs from 10.0.200.0/24 but .1 to .9.
 pub fn pool() -> IpamPool {
-    IpamPool {
-        name: "vips".into(),
-        network: DEFAULT_NETWORK.into(),
-        cidr: "10.0.200.0/24".parse().unwrap(),
-        reserved: vec![IpRange {
-            start: "10.0.200.1".parse().unwrap(),
-            end: "10.0.200.9".parse().unwrap(),
-        }],
-    }
+    strato_testkit::pool("10.0.200.0/24", &[("10.0.200.1", "10.0.200.9")])
 }
 
-/// A running controller with its simulated agents.
-pub struct Harness {
-    pub ctl: Controller,
-    pub cloud: Arc<dyn CloudConnector>,
-    pub store: Arc<dyn StateStore>,
-    pub fleet: Arc<SimFleet>,
-    pub load: Arc<LoadModel>,
-    tasks: Vec<JoinHandle<()>>,
-}
+/// How this suite starts a [`Harness`]: the cloud under [`CLOUD`], the controller's default
+/// options, at the paused clock's pace ([`HarnessConfig::new`]).
+pub trait StartOnMemory {
+    /// A harness on `cloud` and `store`, serving a load of its own.
+    fn start(
+        cloud: Arc<dyn CloudConnector>,
+        store: Arc<dyn StateStore>,
+    ) -> impl Future<Output = Harness>;
 
-impl Harness {
-    pub async fn start(cloud: Arc<dyn CloudConnector>, store: Arc<dyn StateStore>) -> Self {
-        Self::start_with(cloud, store, Arc::new(LoadModel::new())).await
-    }
-
-    pub async fn start_with(
+    /// A harness on `cloud` and `store`, serving `load`.
+    fn start_with(
         cloud: Arc<dyn CloudConnector>,
         store: Arc<dyn StateStore>,
         load: Arc<LoadModel>,
-    ) -> Self {
-        let clouds = BTreeMap::from([("mem".to_owned(), cloud.clone())]);
-        let ctl = Controller::new(store.clone(), clouds, ControllerOptions::default())
-            .await
-            .unwrap();
-        let runner = tokio::spawn(ctl.clone().run(std::future::pending()));
-        let fleet = Arc::new(SimFleet::new(
-            ctl.clone(),
-            cloud.clone(),
-            Arc::new(LocalTransport::new(ctl.clone())),
-            load.clone(),
-        ));
-        let ft = fleet.spawn(Duration::from_secs(1));
-        Self {
-            ctl,
-            cloud,
-            store,
-            fleet,
-            load,
-            tasks: vec![runner, ft],
-        }
+    ) -> impl Future<Output = Harness>;
+}
+
+impl StartOnMemory for Harness {
+    async fn start(cloud: Arc<dyn CloudConnector>, store: Arc<dyn StateStore>) -> Harness {
+        Self::start_with(cloud, store, Arc::new(LoadModel::new())).await
     }
 
-    /// Stops the controller and its agents (a crash: nothing is cleaned up).
-    pub fn crash(self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-        self.fleet.stop();
-    }
-
-    pub fn status(&self) -> ControllerStatus {
-        self.ctl.status()
-    }
-
-    /// The owned VMs of a group in the cloud.
-    pub async fn vms(&self, group: &str) -> Vec<Vm> {
-        self.cloud
-            .list_all_vms(&VmQuery {
-                group: Some(group.into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-    }
-
-    /// Healthy SEs of a group.
-    pub fn healthy(&self, group: &str) -> usize {
-        self.status().group(group).map_or(0, |g| g.healthy)
+    async fn start_with(
+        cloud: Arc<dyn CloudConnector>,
+        store: Arc<dyn StateStore>,
+        load: Arc<LoadModel>,
+    ) -> Harness {
+        HarnessConfig::new(CLOUD).start(cloud, store, load).await
     }
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
-}
-
-/// Waits (in paused time) until `cond` holds, checking every second; panics after `limit`.
-pub async fn wait_for<F: FnMut() -> Fut, Fut: Future<Output = bool>>(
-    what: &str,
-    limit: Duration,
-    mut cond: F,
-) {
-    let start = tokio::time::Instant::now();
-    loop {
-        if cond().await {
-            return;
-        }
-        if start.elapsed() > limit {
-            panic!("timed out after {limit:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-pub fn memory_store() -> Arc<dyn StateStore> {
-    Arc::new(MemoryStore::new())
-}
-
+/// The memory cloud behind a [`ThrottleReads`] switch.
 pub fn layered(cloud: MemoryCloud, switch: ThrottleReads) -> Arc<dyn CloudConnector> {
     Layered::wrap(Arc::new(cloud), switch)
 }

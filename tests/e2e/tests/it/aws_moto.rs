@@ -54,18 +54,19 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
     let m = Moto::new(region::CREATE).await;
     let o = owner("create");
     let aws = m.connector(&o);
-    let h = Harness::start(
-        controller_cloud(aws.clone()),
-        memory_store(),
-        Arc::new(LoadModel::new()),
-    )
-    .await;
-    h.setup(group("web", 2, 4), false).await;
+    let h = real_time()
+        .start(
+            controller_cloud(aws.clone()),
+            memory_store(),
+            Arc::new(LoadModel::new()),
+        )
+        .await;
+    h.setup(group("web", 2, 4), None).await;
     let mut shop = vs("shop", "web");
     shop.min_ses = 2;
     h.ctl.apply_virtual_service(shop).await.unwrap();
 
-    wait_for(&h, "two healthy SEs and a bound VIP", 30 * SEC, || async {
+    h.wait_for("two healthy SEs and a bound VIP", 30 * SEC, || async {
         let s = h.status();
         h.healthy("web") == 2
             && s.vs("shop")
@@ -120,13 +121,13 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
             .await
             .unwrap();
     assert_eq!(
-        dns_query(dns.addr, "shop.apps.example.com.").await,
+        dns_query_within(dns.addr, "shop.apps.example.com.", 5 * SEC).await,
         vec![addr]
     );
 
     // The agents received their configuration: the primary and a secondary, the VIP routed by
     // the cloud (the agent does not configure it), the members.
-    wait_for(&h, "both agents configured", 10 * SEC, || async {
+    h.wait_for("both agents configured", 10 * SEC, || async {
         v.placement.iter().all(|se| {
             h.fleet
                 .plane(se)
@@ -148,7 +149,7 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
 
     // Teardown: the service releases its VIP and name, the group terminates every instance.
     h.ctl.delete_virtual_service("shop").await.unwrap();
-    wait_for(&h, "the VIP released in EC2", 15 * SEC, || async {
+    h.wait_for("the VIP released in EC2", 15 * SEC, || async {
         vips(&*aws).await.is_empty()
     })
     .await;
@@ -159,12 +160,12 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
     );
     assert!(h.ctl.dns_table().get("shop.apps.example.com").is_none());
     assert!(
-        dns_query(dns.addr, "shop.apps.example.com.")
+        dns_query_within(dns.addr, "shop.apps.example.com.", 5 * SEC)
             .await
             .is_empty()
     );
     h.ctl.delete_se_group("web").await.unwrap();
-    wait_for(&h, "every instance terminated", 15 * SEC, || async {
+    h.wait_for("every instance terminated", 15 * SEC, || async {
         m.raw_live_instances(&o).await.is_empty()
     })
     .await;
@@ -175,7 +176,7 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
             "{id}: {st:?}"
         );
     }
-    wait_for(&h, "the group forgotten", 10 * SEC, || async {
+    h.wait_for("the group forgotten", 10 * SEC, || async {
         h.status().group("web").is_none()
     })
     .await;
@@ -188,23 +189,25 @@ async fn load_scales_out_on_ec2_at_once_and_in_only_after_the_window() {
     let o = owner("scale");
     let aws = m.connector(&o);
     let load = Arc::new(LoadModel::new());
-    let h = Harness::start(controller_cloud(aws.clone()), memory_store(), load.clone()).await;
+    let h = real_time()
+        .start(controller_cloud(aws.clone()), memory_store(), load.clone())
+        .await;
     let g = group("web", 1, 4);
     let window = g.autoscale.scale_down_window;
-    h.setup(g, false).await;
+    h.setup(g, None).await;
     h.ctl
         .apply_virtual_service(vs("shop", "web"))
         .await
         .unwrap();
-    wait_for(&h, "one healthy SE with the VIP", 30 * SEC, || async {
-        h.healthy("web") == 1 && h.status().vs("shop").is_some_and(|v| v.bound_to.is_some())
+    h.wait_for("one healthy SE with the VIP", 30 * SEC, || async {
+        h.healthy("web") == 1 && h.vip_bound("shop")
     })
     .await;
     let addr = h.status().vs("shop").unwrap().address.unwrap();
 
     // 150 rps on SEs of 100 rps at a 50 % target: 3 SEs.
     load.set("shop", 150.0);
-    wait_for(&h, "scale out to 3 healthy SEs", 30 * SEC, || async {
+    h.wait_for("scale out to 3 healthy SEs", 30 * SEC, || async {
         h.healthy("web") == 3
     })
     .await;
@@ -212,16 +215,11 @@ async fn load_scales_out_on_ec2_at_once_and_in_only_after_the_window() {
     let out = vms(&*aws, "web").await;
     assert_eq!(out.len(), 3, "{out:?}");
     assert_eq!(m.raw_live_instances(&o).await.len(), 3);
-    wait_for(
-        &h,
-        "the service spread over the 3 SEs",
-        10 * SEC,
-        || async {
-            h.status()
-                .vs("shop")
-                .is_some_and(|v| v.placement.len() == 3)
-        },
-    )
+    h.wait_for("the service spread over the 3 SEs", 10 * SEC, || async {
+        h.status()
+            .vs("shop")
+            .is_some_and(|v| v.placement.len() == 3)
+    })
     .await;
 
     // The load falls: nothing is terminated inside the window.
@@ -256,7 +254,7 @@ async fn load_scales_out_on_ec2_at_once_and_in_only_after_the_window() {
         h.describe()
     );
     assert_eq!(m.raw_live_instances(&o).await.len(), 1);
-    wait_for(&h, "desired 1 and the VIP bound", 10 * SEC, || async {
+    h.wait_for("desired 1 and the VIP bound", 10 * SEC, || async {
         let s = h.status();
         s.group("web").is_some_and(|g| g.desired == Some(1))
             && s.vs("shop")
@@ -288,18 +286,19 @@ async fn a_dead_se_is_replaced_on_ec2_after_its_vip_moved() {
     let o = owner("failover");
     let aws = m.connector(&o);
     let log = CallLog::default();
-    let h = Harness::start(
-        controller_cloud(with(aws.clone(), log.clone())),
-        memory_store(),
-        Arc::new(LoadModel::new()),
-    )
-    .await;
+    let h = real_time()
+        .start(
+            controller_cloud(with(aws.clone(), log.clone())),
+            memory_store(),
+            Arc::new(LoadModel::new()),
+        )
+        .await;
     // IPAM-backed: the address comes from the pool and is assigned on the ENI as asked.
-    h.setup(group("web", 2, 4), true).await;
+    h.setup(group("web", 2, 4), Some(pool())).await;
     let mut shop = vs("shop", "web");
     shop.min_ses = 2;
     h.ctl.apply_virtual_service(shop).await.unwrap();
-    wait_for(&h, "2 healthy SEs and a bound VIP", 30 * SEC, || async {
+    h.wait_for("2 healthy SEs and a bound VIP", 30 * SEC, || async {
         h.healthy("web") == 2
             && h.status()
                 .vs("shop")
@@ -335,8 +334,7 @@ async fn a_dead_se_is_replaced_on_ec2_after_its_vip_moved() {
     // The primary's agent stops reporting: after 3 missed reports (3 s) it is replaced.
     log.on.store(true, std::sync::atomic::Ordering::Relaxed);
     h.fleet.kill(&dead);
-    wait_for(
-        &h,
+    h.wait_for(
         "a replacement healthy and the dead SE gone",
         30 * SEC,
         || async {
@@ -401,8 +399,7 @@ async fn a_dead_se_is_replaced_on_ec2_after_its_vip_moved() {
     // back, at the same address, on a live SE.
     let victim_id = vm_id_of(&*aws, "web", &new_primary).await;
     m.terminate(victim_id.as_str()).await;
-    wait_for(
-        &h,
+    h.wait_for(
         "the VIP back on a live SE and a replacement healthy",
         30 * SEC,
         || async {
@@ -422,17 +419,12 @@ async fn a_dead_se_is_replaced_on_ec2_after_its_vip_moved() {
     .await;
     let last = h.status().vs("shop").unwrap().clone();
     assert_eq!(last.address, Some(addr));
-    wait_for(
-        &h,
-        "the VIP on the new primary in EC2",
-        10 * SEC,
-        || async {
-            let bound = last.bound_to.clone().unwrap();
-            let vips = vips(&*aws).await;
-            let id = vm_id_of(&*aws, "web", &bound).await;
-            vips.len() == 1 && vips[0].vm.as_ref() == Some(&id)
-        },
-    )
+    h.wait_for("the VIP on the new primary in EC2", 10 * SEC, || async {
+        let bound = last.bound_to.clone().unwrap();
+        let vips = vips(&*aws).await;
+        let id = vm_id_of(&*aws, "web", &bound).await;
+        vips.len() == 1 && vips[0].vm.as_ref() == Some(&id)
+    })
     .await;
     assert_vip_on(&m, &*aws, "shop", addr, last.bound_to.as_ref().unwrap()).await;
     assert_eq!(m.raw_live_instances(&o).await.len(), 2);
@@ -482,14 +474,14 @@ async fn a_restart_mid_scale_on_ec2_makes_no_duplicate_and_an_empty_store_adopts
     let cloud = controller_cloud(with(with(hide, slow.clone()), log.clone()));
     let load = Arc::new(LoadModel::new());
     let store: Arc<dyn StateStore> = Arc::new(RedbStore::open(&db).unwrap());
-    let h = Harness::start(cloud.clone(), store, load.clone()).await;
-    h.setup(group("web", 1, 6), false).await;
+    let h = real_time().start(cloud.clone(), store, load.clone()).await;
+    h.setup(group("web", 1, 6), None).await;
     h.ctl
         .apply_virtual_service(vs("shop", "web"))
         .await
         .unwrap();
-    wait_for(&h, "one healthy SE with the VIP", 30 * SEC, || async {
-        h.healthy("web") == 1 && h.status().vs("shop").is_some_and(|v| v.bound_to.is_some())
+    h.wait_for("one healthy SE with the VIP", 30 * SEC, || async {
+        h.healthy("web") == 1 && h.vip_bound("shop")
     })
     .await;
     let addr = h.status().vs("shop").unwrap().address.unwrap();
@@ -548,13 +540,13 @@ async fn a_restart_mid_scale_on_ec2_makes_no_duplicate_and_an_empty_store_adopts
 
     // The same store, reopened by a new process, which re-issues the create it cannot see.
     let store: Arc<dyn StateStore> = Arc::new(RedbStore::open(&db).unwrap());
-    let h2 = Harness::start(cloud.clone(), store, load.clone()).await;
-    wait_for(&h2, "the in-flight create re-issued", 15 * SEC, || async {
+    let h2 = real_time().start(cloud.clone(), store, load.clone()).await;
+    h2.wait_for("the in-flight create re-issued", 15 * SEC, || async {
         log.calls().iter().any(|c| c.0 == Operation::CreateVm)
     })
     .await;
     hidden.lock().unwrap().clear();
-    wait_for(&h2, "5 healthy SEs after the restart", 30 * SEC, || async {
+    h2.wait_for("5 healthy SEs after the restart", 30 * SEC, || async {
         h2.healthy("web") == 5
     })
     .await;
@@ -592,34 +584,26 @@ async fn a_restart_mid_scale_on_ec2_makes_no_duplicate_and_an_empty_store_adopts
         expected,
         "EC2 holds instances of ours the controller does not know"
     );
-    let recorded: BTreeSet<String> = h2
-        .status()
-        .group("web")
-        .unwrap()
-        .ses
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
     assert_eq!(
-        recorded, names,
+        h2.se_names("web"),
+        names,
         "every VM has a record and every record a VM"
     );
     h2.crash().await;
     // A new controller with an EMPTY store and the same desired state adopts the SEs by their
     // tags: nothing is created or deleted, the VIP is found again, the foreign VM is not ours.
-    let h3 = Harness::start(cloud.clone(), memory_store(), load.clone()).await;
-    h3.setup(group("web", 1, 6), false).await;
+    let h3 = real_time()
+        .start(cloud.clone(), memory_store(), load.clone())
+        .await;
+    h3.setup(group("web", 1, 6), None).await;
     h3.ctl
         .apply_virtual_service(vs("shop", "web"))
         .await
         .unwrap();
-    wait_for(
-        &h3,
+    h3.wait_for(
         "5 healthy adopted SEs and the VIP bound",
         30 * SEC,
-        || async {
-            h3.healthy("web") == 5 && h3.status().vs("shop").is_some_and(|v| v.bound_to.is_some())
-        },
+        || async { h3.healthy("web") == 5 && h3.vip_bound("shop") },
     )
     .await;
     tokio::time::sleep(3 * SEC).await;
@@ -665,12 +649,9 @@ async fn a_restart_mid_scale_on_ec2_makes_no_duplicate_and_an_empty_store_adopts
     // Teardown by the adopting controller: its SEs and VIP go, the others stay.
     h3.ctl.delete_virtual_service("shop").await.unwrap();
     h3.ctl.delete_se_group("web").await.unwrap();
-    wait_for(
-        &h3,
-        "the group's instances terminated",
-        20 * SEC,
-        || async { m.raw_live_instances(&o).await == [bastion.id.to_string()] },
-    )
+    h3.wait_for("the group's instances terminated", 20 * SEC, || async {
+        m.raw_live_instances(&o).await == [bastion.id.to_string()]
+    })
     .await;
     assert!(vips(&*aws).await.is_empty());
     assert_eq!(
@@ -688,14 +669,16 @@ async fn an_adopting_controller_puts_the_vip_on_the_primary_it_chose() {
     let o = owner("adoptvip");
     let aws = m.connector(&o);
     let cloud = controller_cloud(aws.clone());
-    let h = Harness::start(cloud.clone(), memory_store(), Arc::new(LoadModel::new())).await;
-    h.setup(group("web", 2, 4), false).await;
+    let h = real_time()
+        .start(cloud.clone(), memory_store(), Arc::new(LoadModel::new()))
+        .await;
+    h.setup(group("web", 2, 4), None).await;
     h.ctl
         .apply_virtual_service(vs("shop", "web"))
         .await
         .unwrap();
-    wait_for(&h, "2 healthy SEs and a bound VIP", 30 * SEC, || async {
-        h.healthy("web") == 2 && h.status().vs("shop").is_some_and(|v| v.bound_to.is_some())
+    h.wait_for("2 healthy SEs and a bound VIP", 30 * SEC, || async {
+        h.healthy("web") == 2 && h.vip_bound("shop")
     })
     .await;
     let addr = h.status().vs("shop").unwrap().address.unwrap();
@@ -710,19 +693,18 @@ async fn an_adopting_controller_puts_the_vip_on_the_primary_it_chose() {
 
     // A new controller with an empty store finds the VIP through its allocate (same name and
     // spec, same client token), which returns it where it is.
-    let h2 = Harness::start(cloud, memory_store(), Arc::new(LoadModel::new())).await;
-    h2.setup(group("web", 2, 4), false).await;
+    let h2 = real_time()
+        .start(cloud, memory_store(), Arc::new(LoadModel::new()))
+        .await;
+    h2.setup(group("web", 2, 4), None).await;
     h2.ctl
         .apply_virtual_service(vs("shop", "web"))
         .await
         .unwrap();
-    wait_for(
-        &h2,
+    h2.wait_for(
         "2 healthy adopted SEs and the VIP bound",
         30 * SEC,
-        || async {
-            h2.healthy("web") == 2 && h2.status().vs("shop").is_some_and(|v| v.bound_to.is_some())
-        },
+        || async { h2.healthy("web") == 2 && h2.vip_bound("shop") },
     )
     .await;
     let v = h2.status().vs("shop").unwrap().clone();
@@ -788,23 +770,16 @@ async fn failed_calls_and_lost_answers_on_ec2_make_no_duplicate_and_leak_nothing
         ..LayerConfig::default()
     };
     let cloud = strato_core::layers::stack(faults.clone(), &layers);
-    let h = Harness::start(cloud, memory_store(), Arc::new(LoadModel::new())).await;
-    h.setup(group("web", 3, 6), false).await;
+    let h = real_time()
+        .start(cloud, memory_store(), Arc::new(LoadModel::new()))
+        .await;
+    h.setup(group("web", 3, 6), None).await;
     for name in ["shop", "cart"] {
         h.ctl.apply_virtual_service(vs(name, "web")).await.unwrap();
     }
-    wait_for(
-        &h,
-        "3 healthy SEs and both VIPs bound",
-        40 * SEC,
-        || async {
-            let s = h.status();
-            h.healthy("web") == 3
-                && ["shop", "cart"]
-                    .iter()
-                    .all(|n| s.vs(n).is_some_and(|v| v.bound_to.is_some()))
-        },
-    )
+    h.wait_for("3 healthy SEs and both VIPs bound", 40 * SEC, || async {
+        h.healthy("web") == 3 && ["shop", "cart"].iter().all(|n| h.vip_bound(n))
+    })
     .await;
     tokio::time::sleep(3 * SEC).await;
     assert!(faults.injected() > 0, "no fault was injected");

@@ -163,42 +163,17 @@ fn assert_one_ready_pod_per_node(pods: &[Pod], nodes: &[&str], image: &str) {
     }
 }
 
-/// An SE group of one SE per node on the Kubernetes profile.
+/// An SE group of one SE per node on the Kubernetes profile: 1 vCPU / 512 MiB pods.
 fn group(name: &str, max: u32) -> SeGroup {
-    SeGroup {
-        name: name.into(),
-        cloud: PROFILE.into(),
-        template: SeTemplate {
-            size: Size::shape(1, 512),
-            image: IMAGE_1.into(),
-            network: None,
-        },
-        min_ses: 1,
-        max_ses: max,
-        capacity: SeCapacity {
-            rps: 100.0,
-            connections: 100_000,
-        },
-        ha: HaMode::Elastic { buffer: 0 },
-        placement: Placement {
-            se_per_host: true,
-            ..Placement::default()
-        },
-        autoscale: AutoscalePolicy {
-            target_utilisation: 0.5,
-            tolerance: 0.1,
-            scale_down_window: Duration::from_secs(6),
-        },
-    }
+    let mut g = strato_testkit::group(PROFILE, IMAGE_1, name, 1, max);
+    g.template.size = Size::shape(1, 512);
+    g.placement.se_per_host = true;
+    g.autoscale.scale_down_window = 6 * SEC;
+    g
 }
 
 fn k8s_pool() -> IpamPool {
-    IpamPool {
-        name: "vips".into(),
-        network: DEFAULT_NETWORK.into(),
-        cidr: POOL_CIDR.parse().unwrap(),
-        reserved: vec![],
-    }
+    strato_testkit::pool(POOL_CIDR, &[])
 }
 
 fn in_pool(a: IpAddr) -> bool {
@@ -213,16 +188,18 @@ fn in_pool(a: IpAddr) -> bool {
 async fn start(c: &Cluster, tag: &str, g: SeGroup) -> (OwnerId, Harness) {
     let o = owner(tag);
     let kc = c.connector(&o).await;
-    let h = Harness::start_on(
-        PROFILE,
-        controller_cloud(kc),
-        memory_store(),
-        Arc::new(LoadModel::new()),
-    )
-    .await;
-    h.ctl.apply_ipam_pool(k8s_pool()).await.unwrap();
-    h.ctl.apply_dns_zone(zone()).await.unwrap();
-    h.ctl.apply_se_group(g).await.unwrap();
+    let config = HarnessConfig {
+        profile: PROFILE.into(),
+        ..real_time()
+    };
+    let h = config
+        .start(
+            controller_cloud(kc),
+            memory_store(),
+            Arc::new(LoadModel::new()),
+        )
+        .await;
+    h.setup(g, Some(k8s_pool())).await;
     let mut shop = vs("shop", "edge");
     shop.min_ses = 2;
     h.ctl.apply_virtual_service(shop).await.unwrap();
@@ -272,7 +249,7 @@ fn node_of(c: &Cluster, o: &OwnerId, se: &str) -> String {
 async fn one_se_pod_per_node_with_a_vip_service_dns_and_agent_configs() {
     let c = Cluster::start("per-node-up", 3).await;
     let (o, h) = start(&c, "k8s-up", group("edge", 5)).await;
-    wait_for(&h, "an SE on each of the 3 nodes", 20 * SEC, || async {
+    h.wait_for("an SE on each of the 3 nodes", 20 * SEC, || async {
         settled(&c, &o, &h, 3)
     })
     .await;
@@ -316,13 +293,13 @@ async fn one_se_pod_per_node_with_a_vip_service_dns_and_agent_configs() {
             .await
             .unwrap();
     assert_eq!(
-        dns_query(dns.addr, "shop.apps.example.com.").await,
+        dns_query_within(dns.addr, "shop.apps.example.com.", 5 * SEC).await,
         vec![addr]
     );
     dns.shutdown().await;
 
     // The agents of the placement received their configuration; the third SE carries nothing.
-    wait_for(&h, "both agents configured", 10 * SEC, || async {
+    h.wait_for("both agents configured", 10 * SEC, || async {
         v.placement.iter().all(|se| {
             h.fleet
                 .plane(se)
@@ -365,7 +342,7 @@ fn addr_v4(a: IpAddr) -> std::net::Ipv4Addr {
 async fn a_not_ready_node_loses_its_se_after_the_vip_moves_and_gets_it_back() {
     let c = Cluster::start("per-node-ready", 3).await;
     let (o, h) = start(&c, "k8s-ready", group("edge", 5)).await;
-    wait_for(&h, "an SE on each of the 3 nodes", 20 * SEC, || async {
+    h.wait_for("an SE on each of the 3 nodes", 20 * SEC, || async {
         settled(&c, &o, &h, 3)
     })
     .await;
@@ -456,7 +433,7 @@ async fn a_not_ready_node_loses_its_se_after_the_vip_moves_and_gets_it_back() {
 
     // The node comes back: an SE is created on it again.
     c.fake.set_node_ready(&victim, true).unwrap();
-    wait_for(&h, "an SE on the node again", 20 * SEC, || async {
+    h.wait_for("an SE on the node again", 20 * SEC, || async {
         settled(&c, &o, &h, 3)
     })
     .await;
@@ -471,14 +448,14 @@ async fn a_new_node_gets_an_se_and_an_upgrade_rolls_node_by_node() {
     let c = Cluster::start("per-node-roll", 3).await;
     let mut g = group("edge", 5);
     let (o, h) = start(&c, "k8s-roll", g.clone()).await;
-    wait_for(&h, "an SE on each of the 3 nodes", 20 * SEC, || async {
+    h.wait_for("an SE on each of the 3 nodes", 20 * SEC, || async {
         settled(&c, &o, &h, 3)
     })
     .await;
 
     // A fourth node joins: a fourth SE lands on it.
     c.fake.add_node("node-4").unwrap();
-    wait_for(&h, "an SE on node-4", 20 * SEC, || async {
+    h.wait_for("an SE on node-4", 20 * SEC, || async {
         settled(&c, &o, &h, 4)
     })
     .await;
@@ -567,7 +544,7 @@ async fn a_new_node_gets_an_se_and_an_upgrade_rolls_node_by_node() {
     );
     assert_one_ready_pod_per_node(&c.pods(&o), &all, IMAGE_2);
     assert_eq!(status_hosts(&h), all);
-    wait_for(&h, "the upgrade note cleared", 10 * SEC, || async {
+    h.wait_for("the upgrade note cleared", 10 * SEC, || async {
         h.status().group("edge").unwrap().upgrade.is_none()
     })
     .await;
