@@ -10,6 +10,7 @@ use crate::engines::EngineReport;
 use crate::error::ControllerError;
 use crate::model::{DnsZone, IpamPool, SeGroup, VirtualService};
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -204,8 +205,10 @@ async fn auth(State(s): State<AppState>, headers: HeaderMap, req: Request, next:
     next.run(req).await
 }
 
-async fn openapi() -> Json<serde_json::Value> {
-    Json(crate::openapi::document())
+async fn openapi(State(s): State<AppState>) -> Json<serde_json::Value> {
+    Json(crate::openapi::document_for(
+        s.ctl.clouds().keys().map(String::as_str),
+    ))
 }
 
 async fn prometheus(State(s): State<AppState>) -> impl IntoResponse {
@@ -445,8 +448,17 @@ struct After {
 async fn engine_config(
     State(s): State<AppState>,
     Path(id): Path<String>,
-    Query(q): Query<After>,
+    q: Result<Query<After>, QueryRejection>,
 ) -> ApiResult<Response> {
+    // axum's rejection is plain text; answer like every other bad input (JSON naming the field).
+    let Query(q) = q.map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            e.body_text(),
+            Some("after".into()),
+        )
+    })?;
     match s
         .ctl
         .hub()

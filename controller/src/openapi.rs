@@ -1,41 +1,155 @@
 //! The OpenAPI 3.1 document of the API, written by hand (served at `/api/v1/openapi.json`).
-//! A test checks that every route of the router is described here.
+//! A test checks that every route of the router is described here, and the controller's API
+//! was fuzzed against it with schemathesis: the schemas say what the model's deserialisation
+//! and validation really accept (unknown fields refused, ranges, patterns), so a schema-valid
+//! body is refused only for a reason between fields or against the stored state (422, 409).
 
 use serde_json::{Value, json};
 
-fn crud(tag: &str, schema: &str, plural: &str) -> (Value, Value) {
-    let r = |s: &str| json!({"$ref": format!("#/components/schemas/{s}")});
+fn r(s: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{s}")})
+}
+
+fn resp(name: &str) -> Value {
+    json!({"$ref": format!("#/components/responses/{name}")})
+}
+
+fn u32_(min: u64) -> Value {
+    json!({"type": "integer", "minimum": min, "maximum": u32::MAX})
+}
+
+fn u64_(min: u64) -> Value {
+    json!({"type": "integer", "minimum": min, "maximum": u64::MAX})
+}
+
+/// A label (`strato_core::validate_label`): lowercase letter first, `a-z0-9-`, no `-` at the end.
+fn label(max: usize) -> Value {
+    json!({"type": "string", "minLength": 1, "maxLength": max,
+        "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"})
+}
+
+/// A DNS name (trailing dots allowed and ignored; `model::validate_fqdn`).
+fn fqdn() -> Value {
+    const L: &str = "[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?";
+    json!({"type": "string", "maxLength": 253, "pattern": format!("^{L}(\\.{L})*\\.*$")})
+}
+
+/// A string that is not empty or blank.
+fn non_blank() -> Value {
+    json!({"type": "string", "pattern": "\\S"})
+}
+
+fn nullable(t: &str) -> Value {
+    json!({"type": [t, "null"]})
+}
+
+fn ip() -> Value {
+    json!({"type": "string", "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]})
+}
+
+fn ipv4() -> Value {
+    json!({"type": "string", "format": "ipv4"})
+}
+
+fn port() -> Value {
+    json!({"type": "integer", "minimum": 1, "maximum": u16::MAX})
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "additionalProperties": false, "required": required,
+        "properties": properties})
+}
+
+/// `strato_core::Size`: `VCPUSxMEMORY` (memory in `g`/`gib`/`m`/`mib`), a cloud type name
+/// (`t3.micro`), or `native:NAME`.
+fn size() -> Value {
+    let shape = "0*[1-9][0-9]{0,8}[xX]\\+?(0*[1-9][0-9]{0,11}[gG]([iI][bB])?|0*[1-9][0-9]{0,17}[mM]([iI][bB])?)";
+    let native = "native:.*\\S|[^\\s0-9xX][^\\sxX]*|[^\\sxX]*[^\\s0-9xX][^\\sxX]*[xX]\\S*|[xX]\\S*";
+    json!({"type": "string", "pattern": format!("^\\s*({shape}|{native})\\s*$"),
+        "examples": ["2x4g", "t3.micro", "native:m5.large"]})
+}
+
+/// A `humantime` duration (`5m`, `1h 30m`, `90s`).
+fn duration() -> Value {
+    let unit = "nanos|nsec|ns|usec|us|µs|millis|msec|ms|seconds|second|secs|sec|s|minutes|minute|mins|min|m|hours|hour|hrs|hr|h|days|day|d|weeks|week|wks|wk|w|months|month|M|years|year|yrs|yr|y";
+    json!({"type": "string",
+        "pattern": format!("^\\s*(0|([0-9]{{1,9}}(\\.[0-9]{{1,9}})?\\s*({unit})\\s*)+)$")})
+}
+
+struct Resource<'a> {
+    tag: &'a str,
+    schema: &'a str,
+    plural: &'a str,
+    /// DELETE can be refused while something uses it (409).
+    delete_conflict: bool,
+}
+
+fn crud(res: &Resource<'_>) -> (Value, Value) {
+    let Resource {
+        tag,
+        schema,
+        plural,
+        delete_conflict,
+    } = *res;
     let body = json!({"required": true, "content": {"application/json": {"schema": r(schema)}}});
-    let one = json!({"description": "the object", "content": {"application/json": {"schema": r(schema)}}});
-    let err = |d: &str| json!({"description": d, "content": {"application/json": {"schema": r("Error")}}});
+    let one =
+        |d: &str| json!({"description": d, "content": {"application/json": {"schema": r(schema)}}});
     let collection = json!({
         "get": {"tags": [tag], "summary": format!("List {plural}"), "operationId": format!("list_{tag}"),
-            "responses": {"200": {"description": "all", "content": {"application/json": {"schema": {"type": "array", "items": r(schema)}}}}}},
+            "responses": {"200": {"description": "all", "content": {"application/json": {"schema": {"type": "array", "items": r(schema)}}}},
+                "401": resp("Unauthorized")}},
         "post": {"tags": [tag], "summary": format!("Create one of the {plural}"), "operationId": format!("create_{tag}"),
             "requestBody": body,
-            "responses": {"201": one, "400": err("malformed JSON; `field` is the path"), "409": err("exists"),
-                "422": err("invalid value; `field` names it"), "401": err("no or wrong bearer token")}}
+            "responses": {"201": one("created"), "400": resp("BadRequest"), "401": resp("Unauthorized"),
+                "409": resp("Conflict"), "422": resp("Invalid")}}
     });
     let name =
         json!([{"name": "name", "in": "path", "required": true, "schema": {"type": "string"}}]);
+    let mut delete = json!({"204": {"description": "deleted"}, "401": resp("Unauthorized"),
+        "404": resp("NotFound")});
+    if delete_conflict {
+        delete["409"] = resp("Conflict");
+    }
     let item = json!({
         "parameters": name,
-        "get": {"tags": [tag], "operationId": format!("get_{tag}"), "responses": {"200": one, "404": err("not found")}},
-        "put": {"tags": [tag], "operationId": format!("put_{tag}"), "requestBody": body,
-            "responses": {"200": one, "400": err("malformed JSON"), "422": err("invalid value")}},
-        "delete": {"tags": [tag], "operationId": format!("delete_{tag}"),
-            "responses": {"204": {"description": "deleted"}, "404": err("not found"), "409": err("in use")}}
+        "get": {"tags": [tag], "operationId": format!("get_{tag}"),
+            "responses": {"200": one("the object"), "401": resp("Unauthorized"), "404": resp("NotFound")}},
+        "put": {"tags": [tag], "operationId": format!("put_{tag}"),
+            "summary": format!("Create or replace one of the {plural} (the body's name must be the path's)"),
+            "requestBody": body,
+            "responses": {"200": one("created or replaced"), "400": resp("BadRequest"),
+                "401": resp("Unauthorized"), "422": resp("Invalid")}},
+        "delete": {"tags": [tag], "operationId": format!("delete_{tag}"), "responses": delete}
     });
     (collection, item)
 }
 
+/// The document, with `SeGroup.cloud` limited to the configured cloud profiles.
+pub fn document_for<'a>(clouds: impl IntoIterator<Item = &'a str>) -> Value {
+    let mut doc = document();
+    let clouds: Vec<&str> = clouds.into_iter().collect();
+    doc["components"]["schemas"]["SeGroup"]["properties"]["cloud"]["enum"] = json!(clouds);
+    doc
+}
+
 /// The document.
 pub fn document() -> Value {
-    let (g, gi) = crud("se_groups", "SeGroup", "SE groups");
-    let (v, vi) = crud("virtual_services", "VirtualService", "virtual services");
-    let (p, pi) = crud("ipam_pools", "IpamPool", "IPAM pools");
-    let (z, zi) = crud("dns_zones", "DnsZone", "DNS zones");
-    let r = |s: &str| json!({"$ref": format!("#/components/schemas/{s}")});
+    let res = |tag, schema, plural, delete_conflict| Resource {
+        tag,
+        schema,
+        plural,
+        delete_conflict,
+    };
+    let (g, gi) = crud(&res("se_groups", "SeGroup", "SE groups", true));
+    let (v, vi) = crud(&res(
+        "virtual_services",
+        "VirtualService",
+        "virtual services",
+        false,
+    ));
+    let (p, pi) = crud(&res("ipam_pools", "IpamPool", "IPAM pools", true));
+    let (z, zi) = crud(&res("dns_zones", "DnsZone", "DNS zones", false));
+    let err = |d: &str| json!({"description": d, "content": {"application/json": {"schema": r("Error")}}});
     json!({
         "openapi": "3.1.0",
         "info": {"title": "strato controller", "version": env!("CARGO_PKG_VERSION"),
@@ -49,88 +163,216 @@ pub fn document() -> Value {
             "/api/v1/dns-zones": z, "/api/v1/dns-zones/{name}": zi,
             "/api/v1/status": {"get": {"tags": ["status"], "operationId": "status",
                 "responses": {"200": {"description": "SEs, VIPs, health, current and desired capacity, last errors",
-                    "content": {"application/json": {"schema": r("Status")}}}}}},
+                    "content": {"application/json": {"schema": r("Status")}}},
+                    "401": resp("Unauthorized")}}},
             "/api/v1/orphans": {"get": {"tags": ["status"], "operationId": "list_orphans",
                 "summary": "SE VMs of this controller's owner whose SE group no longer exists here (reported, not deleted).",
                 "responses": {"200": {"description": "the orphaned SEs",
-                    "content": {"application/json": {"schema": {"type": "array", "items": r("Orphan")}}}}}}},
+                    "content": {"application/json": {"schema": {"type": "array", "items": r("Orphan")}}}},
+                    "401": resp("Unauthorized"), "503": resp("Unavailable")}}},
             "/api/v1/orphans/sweep": {"post": {"tags": ["status"], "operationId": "sweep_orphans",
                 "summary": "Deletes the orphaned SEs and returns what was deleted.",
                 "responses": {"200": {"description": "the deleted SEs",
-                    "content": {"application/json": {"schema": {"type": "array", "items": r("Orphan")}}}}}}},
+                    "content": {"application/json": {"schema": {"type": "array", "items": r("Orphan")}}}},
+                    "401": resp("Unauthorized"), "503": resp("Unavailable")}}},
             "/api/v1/engines/{id}/config": {"get": {"tags": ["agent"], "operationId": "engine_config",
                 "summary": "Long poll: answers when the SE's configuration version differs from `after` (at once without `after`), 304 after the poll timeout.",
                 "parameters": [
                     {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
-                    {"name": "after", "in": "query", "required": false, "schema": {"type": "integer", "format": "uint64"}}],
+                    {"name": "after", "in": "query", "required": false, "schema": u64_(0)}],
                 "responses": {"200": {"description": "configuration", "content": {"application/json": {"schema": r("EngineConfig")}}},
-                    "304": {"description": "unchanged"}, "404": {"description": "unknown SE"}}}},
+                    "304": {"description": "unchanged"}, "400": err("`after` is not a version; `field` is `after`"),
+                    "401": resp("Unauthorized"), "404": err("unknown SE")}}},
             "/api/v1/engines/{id}/report": {"post": {"tags": ["agent"], "operationId": "engine_report",
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "requestBody": {"required": true, "content": {"application/json": {"schema": r("EngineReport")}}},
-                "responses": {"200": {"description": "accepted"}, "400": {"description": "malformed"}, "404": {"description": "unknown SE"}}}},
-            "/api/v1/openapi.json": {"get": {"security": [], "operationId": "openapi", "responses": {"200": {"description": "this document"}}}},
-            "/metrics": {"get": {"security": [], "operationId": "metrics", "responses": {"200": {"description": "Prometheus text format"}}}},
-            "/healthz": {"get": {"security": [], "operationId": "healthz", "responses": {"200": {"description": "ok"}}}}
+                "responses": {"200": {"description": "accepted", "content": {"application/json": {"schema":
+                        object(&["accepted", "report_interval_secs"], json!({
+                            "accepted": {"const": true}, "report_interval_secs": u64_(0)}))}}},
+                    "400": resp("BadRequest"), "401": resp("Unauthorized"), "404": err("unknown SE"),
+                    "422": resp("Invalid")}}},
+            "/api/v1/openapi.json": {"get": {"security": [], "operationId": "openapi",
+                "responses": {"200": {"description": "this document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+            "/metrics": {"get": {"security": [], "operationId": "metrics",
+                "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+            "/healthz": {"get": {"security": [], "operationId": "healthz",
+                "responses": {"200": {"description": "ok", "content": {"text/plain": {"schema": {"const": "ok"}}}}}}}
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "BadRequest": err("the body is not JSON of the right shape; `field` is the JSON path"),
+                "Invalid": err("a value the model refuses (also between fields or against the stored state); `field` names it"),
+                "Unauthorized": err("no or wrong bearer token"),
+                "NotFound": err("not found"),
+                "Conflict": err("exists already (POST), or in use (DELETE)"),
+                "Unavailable": err("the cloud could not be read")
+            },
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {
                     "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}},
-                "SeGroup": {"type": "object", "required": ["name", "cloud", "template", "max_ses", "capacity"], "properties": {
-                    "name": {"type": "string", "maxLength": 40, "pattern": "^[a-z]([-a-z0-9]*[a-z0-9])?$"},
-                    "cloud": {"type": "string", "description": "cloud profile name"},
-                    "template": {"type": "object", "required": ["size", "image"], "properties": {
-                        "size": {"type": "string", "examples": ["2x4g", "t3.micro"]},
-                        "image": {"type": "string"}, "network": {"type": "string"}}},
-                    "min_ses": {"type": "integer", "default": 1}, "max_ses": {"type": "integer"},
-                    "capacity": {"type": "object", "required": ["rps", "connections"], "properties": {
-                        "rps": {"type": "number"}, "connections": {"type": "integer"}}},
-                    "ha": {"oneOf": [
-                        {"type": "object", "properties": {"mode": {"const": "elastic"}, "buffer": {"type": "integer", "default": 0}}},
-                        {"type": "object", "properties": {"mode": {"const": "active_standby"}}}]},
-                    "placement": {"type": "object", "properties": {
-                        "strategy": {"enum": ["spread", "pack"]}, "max_vs_per_se": {"type": "integer", "default": 0},
-                        "se_per_host": {"type": "boolean", "default": false}, "rebalance": {"type": "boolean", "default": true}}},
-                    "autoscale": {"type": "object", "properties": {
-                        "target_utilisation": {"type": "number", "default": 0.6},
-                        "tolerance": {"type": "number", "default": 0.1},
-                        "scale_down_window": {"type": "string", "default": "5m"}}}}},
-                "VirtualService": {"type": "object", "required": ["name", "fqdn", "ports", "se_group"], "properties": {
-                    "name": {"type": "string"}, "fqdn": {"type": "string"},
-                    "ports": {"type": "array", "items": {"type": "object", "required": ["port", "protocol"], "properties": {
-                        "port": {"type": "integer"}, "protocol": {"enum": ["tcp", "udp", "http", "https"]}}}},
-                    "members": {"type": "array", "items": {"type": "object", "required": ["address", "port"], "properties": {
-                        "address": {"type": "string"}, "port": {"type": "integer"}, "weight": {"type": "integer", "default": 1}}}},
-                    "se_group": {"type": "string"}, "min_ses": {"type": "integer", "default": 1},
-                    "max_ses": {"type": "integer"}, "vip": {"type": "string", "description": "fixed VIP"}}},
-                "IpamPool": {"type": "object", "required": ["name", "network", "cidr"], "properties": {
-                    "name": {"type": "string"}, "network": {"type": "string"}, "cidr": {"type": "string"},
-                    "reserved": {"type": "array", "items": {"type": "object", "properties": {
-                        "start": {"type": "string"}, "end": {"type": "string"}}}}}},
-                "DnsZone": {"type": "object", "required": ["name"], "properties": {
-                    "name": {"type": "string"}, "ttl": {"type": "integer", "default": 30}}},
-                "EngineReport": {"type": "object", "required": ["rps", "connections", "health"], "properties": {
-                    "rps": {"type": "number"}, "connections": {"type": "integer"},
-                    "health": {"enum": ["up", "degraded", "down"]}, "config_version": {"type": "integer"},
-                    "virtual_services": {"type": "object", "description": "load per virtual service",
-                        "additionalProperties": {"type": "object", "required": ["rps"], "properties": {
-                            "rps": {"type": "number"}, "connections": {"type": "integer"}}}}}},
-                "EngineConfig": {"type": "object", "properties": {
-                    "engine": {"type": "string"}, "group": {"type": "string"}, "version": {"type": "integer"},
-                    "report_interval_secs": {"type": "integer"},
-                    "virtual_services": {"type": "array", "items": {"type": "object", "properties": {
-                        "name": {"type": "string"}, "fqdn": {"type": "string"}, "vip": {"type": ["string", "null"]},
-                        "configure_vip": {"type": "boolean"}, "role": {"enum": ["primary", "secondary", "standby"]},
-                        "serving": {"type": "integer"}}}}}},
-                "Orphan": {"type": "object", "properties": {
-                    "cloud": {"type": "string"}, "vm_id": {"type": "string"}, "name": {"type": "string"},
-                    "group": {"type": ["string", "null"]}, "created_at": {"type": "string"}}},
-                "Status": {"type": "object", "properties": {
-                    "groups": {"type": "array", "items": {"type": "object"}},
-                    "virtual_services": {"type": "array", "items": {"type": "object"}}}}
+                "SeGroup": schema_se_group(),
+                "VirtualService": schema_virtual_service(),
+                "IpamPool": schema_ipam_pool(),
+                "DnsZone": schema_dns_zone(),
+                "EngineReport": schema_engine_report(),
+                "EngineConfig": schema_engine_config(),
+                "Orphan": schema_orphan(),
+                "Status": schema_status()
             }
         }
     })
+}
+
+fn schema_se_group() -> Value {
+    let mut g = object(
+        &["name", "cloud", "template", "max_ses", "capacity"],
+        json!({
+            "name": label(crate::model::MAX_SE_GROUP_NAME_LEN),
+            "cloud": {"type": "string", "description": "a configured cloud profile (it cannot change once the group exists)"},
+            "template": object(&["size", "image"], json!({
+                "size": size(), "image": non_blank(), "network": {"anyOf": [non_blank(), {"type": "null"}], "description": "the cloud's default network when absent or null"}})),
+            "min_ses": {"allOf": [u32_(0)], "default": 1, "description": "at most max_ses"},
+            "max_ses": {"allOf": [u32_(1)], "description": "at least 2 with active_standby, above ha.buffer"},
+            "capacity": object(&["rps", "connections"], json!({
+                "rps": {"type": "number", "exclusiveMinimum": 0}, "connections": u64_(1)})),
+            "ha": {"oneOf": [
+                object(&["mode"], json!({"mode": {"const": "elastic"}, "buffer": {"allOf": [u32_(0)], "default": 0}})),
+                object(&["mode"], json!({"mode": {"const": "active_standby"}}))]},
+            "placement": object(&[], json!({
+                "strategy": {"enum": ["spread", "pack"], "default": "spread"},
+                "max_vs_per_se": {"allOf": [u32_(0)], "default": 0},
+                "se_per_host": {"type": "boolean", "default": false, "description": "needs a cloud that shows hosts"},
+                "rebalance": {"type": "boolean", "default": true}})),
+            "autoscale": object(&[], json!({
+                "target_utilisation": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.6},
+                "tolerance": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.1},
+                "scale_down_window": {"allOf": [duration()], "default": "5m"}}))}),
+    );
+    // One active and one standby SE need room for two.
+    g["if"] = json!({"required": ["ha"], "properties": {"ha": {"required": ["mode"],
+        "properties": {"mode": {"const": "active_standby"}}}}});
+    g["then"] = json!({"properties": {"max_ses": {"minimum": 2}}});
+    g
+}
+
+fn schema_virtual_service() -> Value {
+    object(
+        &["name", "fqdn", "ports", "se_group"],
+        json!({
+            "name": label(strato_core::MAX_NAME_LEN),
+            "fqdn": {"allOf": [fqdn()], "description": "not used by another virtual service"},
+            "ports": {"type": "array", "minItems": 1, "description": "a port appears once per transport (UDP, or TCP for tcp/http/https)",
+                "items": object(&["port", "protocol"], json!({
+                    "port": port(), "protocol": {"enum": ["tcp", "udp", "http", "https"]}}))},
+            "members": {"type": "array", "items": object(&["address", "port"], json!({
+                "address": ip(), "port": port(), "weight": {"allOf": [u32_(0)], "default": 1}}))},
+            "se_group": {"allOf": [label(crate::model::MAX_SE_GROUP_NAME_LEN)], "description": "an existing SE group"},
+            "min_ses": {"allOf": [u32_(1)], "default": 1, "description": "at most max_ses and the group's max_ses"},
+            "max_ses": {"allOf": [u32_(1)], "default": u32::MAX},
+            "vip": {"anyOf": [ip(), {"type": "null"}], "description": "a fixed VIP (none when absent or null), not used by another service nor reserved in a pool"}}),
+    )
+}
+
+fn schema_ipam_pool() -> Value {
+    object(
+        &["name", "network", "cidr"],
+        json!({
+            "name": label(strato_core::MAX_NAME_LEN),
+            "network": {"allOf": [non_blank()], "description": "an SE group's template.network, or `default`; one pool per network"},
+            "cidr": {"type": "string", "description": "IPv4, at most /30",
+                "pattern": "^(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}/([0-9]|[12][0-9]|30)$"},
+            "reserved": {"type": "array", "description": "ranges inside the cidr, start <= end",
+                "items": object(&["start", "end"], json!({"start": ipv4(), "end": ipv4()}))}}),
+    )
+}
+
+fn schema_dns_zone() -> Value {
+    object(
+        &["name"],
+        json!({
+            "name": fqdn(), "ttl": {"allOf": [u32_(1)], "default": 30}}),
+    )
+}
+
+fn schema_engine_report() -> Value {
+    object(
+        &["rps", "connections", "health"],
+        json!({
+            "rps": {"type": "number", "minimum": 0}, "connections": u64_(0),
+            "health": {"enum": ["up", "degraded", "down"]}, "config_version": u64_(0),
+            "virtual_services": {"type": "object", "description": "load per virtual service",
+                "additionalProperties": object(&["rps"], json!({
+                    "rps": {"type": "number", "minimum": 0}, "connections": u64_(0)}))}}),
+    )
+}
+
+fn schema_engine_config() -> Value {
+    object(
+        &[
+            "engine",
+            "group",
+            "version",
+            "report_interval_secs",
+            "virtual_services",
+        ],
+        json!({
+            "engine": {"type": "string"}, "group": {"type": "string"}, "version": u64_(0),
+            "report_interval_secs": u64_(0),
+            "virtual_services": {"type": "array", "items": object(
+                &["name", "fqdn", "vip", "configure_vip", "role", "serving", "ports", "members"], json!({
+                "name": {"type": "string"}, "fqdn": {"type": "string"}, "vip": {"anyOf": [ip(), {"type": "null"}]},
+                "configure_vip": {"type": "boolean"}, "role": {"enum": ["primary", "secondary", "standby"]},
+                "serving": u32_(0),
+                "ports": {"type": "array", "items": object(&["port", "protocol"], json!({
+                    "port": port(), "protocol": {"enum": ["tcp", "udp", "http", "https"]}}))},
+                "members": {"type": "array", "items": object(&["address", "port", "weight"], json!({
+                    "address": ip(), "port": port(), "weight": u32_(0)}))}}))}}),
+    )
+}
+
+fn schema_orphan() -> Value {
+    object(
+        &["cloud", "vm_id", "name", "group", "created_at"],
+        json!({
+            "cloud": {"type": "string"}, "vm_id": {"type": "string"}, "name": {"type": "string"},
+            "group": nullable("string"), "created_at": {"type": "string"}}),
+    )
+}
+
+fn schema_status() -> Value {
+    object(
+        &["groups", "virtual_services"],
+        json!({
+            "groups": {"type": "array", "items": object(
+                &["name", "exists", "desired", "healthy", "current", "recommendation", "upgrade",
+                  "rebalanced", "ses", "last_error", "failures"], json!({
+                "name": {"type": "string"}, "exists": {"type": "boolean"},
+                "desired": {"anyOf": [u32_(0), {"type": "null"}]},
+                "healthy": {"type": "integer", "minimum": 0}, "current": {"type": "integer", "minimum": 0},
+                "recommendation": {"anyOf": [{"type": "null"}, object(&["desired", "raw", "reason"], json!({
+                    "desired": u32_(0), "raw": {"anyOf": [u32_(0), {"type": "null"}]}, "reason": {"type": "string"}}))]},
+                "upgrade": nullable("string"), "rebalanced": nullable("string"),
+                "ses": {"type": "array", "items": object(
+                    &["name", "vm_id", "phase", "health", "current_template", "image", "host", "rps", "virtual_services"], json!({
+                    "name": {"type": "string"}, "vm_id": nullable("string"),
+                    "phase": {"enum": ["creating", "active", "draining", "deleting"]},
+                    "health": {"enum": ["creating", "booting", "healthy", "unhealthy"]},
+                    "current_template": {"type": "boolean"}, "image": {"type": "string"},
+                    "host": nullable("string"), "rps": nullable("number"),
+                    "virtual_services": {"type": "integer", "minimum": 0}}))},
+                "last_error": nullable("string"), "failures": u32_(0)}))},
+            "virtual_services": {"type": "array", "items": object(
+                &["name", "fqdn", "se_group", "address", "bound_to", "placement", "desired_ses", "load",
+                  "scaling", "dns", "vip_error", "last_error"], json!({
+                "name": {"type": "string"}, "fqdn": {"type": "string"}, "se_group": {"type": "string"},
+                "address": {"anyOf": [ip(), {"type": "null"}]}, "bound_to": nullable("string"),
+                "placement": {"type": "array", "items": {"type": "string"}},
+                "desired_ses": {"anyOf": [u32_(0), {"type": "null"}]},
+                "load": {"anyOf": [{"type": "null"}, object(&["rps", "connections"], json!({
+                    "rps": {"type": "number"}, "connections": u64_(0)}))]},
+                "scaling": nullable("string"),
+                "dns": {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "null"}]},
+                "vip_error": nullable("string"), "last_error": nullable("string")}))}}),
+    )
 }

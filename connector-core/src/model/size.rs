@@ -33,7 +33,12 @@ impl fmt::Display for Size {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Size::Shape { vcpus, memory_mib } => write!(f, "{vcpus}x{memory_mib}m"),
-            Size::Native(n) => write!(f, "{n}"),
+            // Written plainly when that reads back as the same name, else with its prefix
+            // (`9abc` alone would read as a malformed shape).
+            Size::Native(n) if matches!(n.parse(), Ok(Size::Native(m)) if m == *n) => {
+                write!(f, "{n}")
+            }
+            Size::Native(n) => write!(f, "native:{n}"),
         }
     }
 }
@@ -75,7 +80,8 @@ fn parse_memory(s: &str, whole: &str) -> Result<u64, Error> {
     if n == 0 {
         return Err(bad(whole, "has zero memory"));
     }
-    Ok(n * mult)
+    n.checked_mul(mult)
+        .ok_or_else(|| bad(whole, "has more memory than can be counted"))
 }
 
 impl FromStr for Size {
@@ -141,8 +147,33 @@ mod tests {
     }
 
     #[test]
+    fn every_size_reads_back_as_itself() {
+        for size in [
+            Size::shape(2, 4096),
+            Size::Native("t3.micro".into()),
+            Size::Native("9abc".into()),
+            Size::Native("2x".into()),
+            Size::Native("2x4g".into()),
+            Size::Native("a b".into()),
+        ] {
+            assert_eq!(size.to_string().parse::<Size>().unwrap(), size, "{size}");
+        }
+        assert_eq!(Size::Native("t3.micro".into()).to_string(), "t3.micro");
+    }
+
+    #[test]
     fn malformed_sizes_name_the_field_and_value() {
-        for bad in ["", "0x1g", "2x", "2x0g", "2x4", "2xg", "2", "a b"] {
+        for bad in [
+            "",
+            "0x1g",
+            "2x",
+            "2x0g",
+            "2x4",
+            "2xg",
+            "2",
+            "a b",
+            "1x99999999999999999g",
+        ] {
             let err = bad.parse::<Size>().unwrap_err();
             assert_eq!(err.kind(), &ErrorKind::InvalidSpec, "{bad:?}");
             assert!(err.to_string().contains("size"), "{err}");

@@ -391,3 +391,212 @@ async fn an_http_agent_long_polls_its_config_and_reports() {
         .unwrap();
     assert_eq!(ctl.status().group("web").unwrap().ses[0].rps, Some(3.0));
 }
+
+/// The OpenAPI document as served.
+async fn served_document(base: &str) -> Value {
+    client()
+        .get(format!("{base}/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_secured_operation_refuses_no_token_with_401_as_documented() {
+    let (_ctl, base) = start().await;
+    let doc = served_document(&base).await;
+    let c = client();
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if method == "parameters" || op["security"] == json!([]) {
+                continue;
+            }
+            assert!(
+                op["responses"]["401"].is_object(),
+                "{method} {path} does not document 401"
+            );
+            let url = format!("{base}{}", path.replace("{name}", "x").replace("{id}", "x"));
+            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for token in [None, Some("wrong")] {
+                let mut req = c.request(m.clone(), &url).json(&json!({}));
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                let r = req.send().await.unwrap();
+                assert_eq!(r.status(), 401, "{method} {path} with token {token:?}");
+                let body: Value = r.json().await.unwrap();
+                assert_eq!(body["error"], "unauthenticated", "{method} {path}");
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 25, "secured operations in the document");
+}
+
+#[tokio::test]
+async fn a_bad_after_on_the_long_poll_is_a_json_400_naming_after() {
+    let (_ctl, base) = start().await;
+    for after in ["abc", "-1", "18446744073709551616", ""] {
+        let r = client()
+            .get(format!("{base}/api/v1/engines/nope-1/config?after={after}"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "after={after}");
+        let body: Value = r.json().await.expect("a JSON error body");
+        assert_eq!(body["field"], "after", "{body}");
+        assert_eq!(body["error"], "bad_request", "{body}");
+    }
+    let doc = served_document(&base).await;
+    assert!(doc["paths"]["/api/v1/engines/{id}/config"]["get"]["responses"]["400"].is_object());
+}
+
+#[tokio::test]
+async fn the_document_refuses_unknown_fields_like_the_api_does() {
+    let (ctl, base) = start().await;
+    ctl.apply_ipam_pool(pool()).await.unwrap();
+    ctl.apply_se_group(group("web", 1, 2)).await.unwrap();
+    let doc = served_document(&base).await;
+    let bodies = [
+        (
+            "/se-groups",
+            "SeGroup",
+            serde_json::to_value(group("db", 1, 2)).unwrap(),
+        ),
+        (
+            "/virtual-services",
+            "VirtualService",
+            serde_json::to_value(vs("shop", "web")).unwrap(),
+        ),
+        (
+            "/ipam-pools",
+            "IpamPool",
+            json!({"name": "p2", "network": "other", "cidr": "10.9.0.0/24"}),
+        ),
+        ("/dns-zones", "DnsZone", json!({"name": "apps.example.org"})),
+    ];
+    for (path, schema, body) in bodies {
+        // The document says extra fields are refused...
+        let s = &doc["components"]["schemas"][schema];
+        assert_eq!(s["additionalProperties"], false, "{schema}");
+        // ...because the API refuses them, naming the field.
+        let mut extra = body.clone();
+        extra["colour"] = json!("blue");
+        let r = client()
+            .post(format!("{base}/api/v1{path}"))
+            .bearer_auth(TOKEN)
+            .json(&extra)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        assert_eq!(r.json::<Value>().await.unwrap()["field"], "colour");
+        // Nested objects too (the template of a group, a port of a service).
+        let r = client()
+            .post(format!("{base}/api/v1{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{path}: {}", r.text().await.unwrap());
+    }
+    for nested in ["template", "capacity", "placement", "autoscale"] {
+        assert_eq!(
+            doc["components"]["schemas"]["SeGroup"]["properties"][nested]["additionalProperties"],
+            false,
+            "SeGroup.{nested}"
+        );
+    }
+    assert_eq!(
+        doc["components"]["schemas"]["EngineReport"]["additionalProperties"],
+        false
+    );
+}
+
+#[tokio::test]
+async fn the_document_names_the_configured_clouds_and_the_nullable_fields() {
+    let (ctl, base) = start().await;
+    ctl.apply_ipam_pool(pool()).await.unwrap();
+    let doc = served_document(&base).await;
+    let schemas = &doc["components"]["schemas"];
+    // Only configured profiles are accepted as `cloud` (anything else is a 422).
+    assert_eq!(
+        schemas["SeGroup"]["properties"]["cloud"]["enum"],
+        json!(["mem"])
+    );
+    let mut g = serde_json::to_value(group("web", 1, 2)).unwrap();
+    g["cloud"] = json!("elsewhere");
+    let r = client()
+        .post(format!("{base}/api/v1/se-groups"))
+        .bearer_auth(TOKEN)
+        .json(&g)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+
+    // `null` means absent for the optional network and VIP: the API takes it, so must the
+    // document.
+    let null_ok = |s: &Value| {
+        s["anyOf"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|b| b["type"] == "null"))
+    };
+    assert!(null_ok(
+        &schemas["SeGroup"]["properties"]["template"]["properties"]["network"]
+    ));
+    assert!(null_ok(&schemas["VirtualService"]["properties"]["vip"]));
+    g["cloud"] = json!("mem");
+    g["template"]["network"] = Value::Null;
+    let mut v = serde_json::to_value(vs("shop", "web")).unwrap();
+    v["vip"] = Value::Null;
+    for (path, body) in [("/se-groups", g), ("/virtual-services", v)] {
+        let r = client()
+            .post(format!("{base}/api/v1{path}"))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{path}: {}", r.text().await.unwrap());
+    }
+
+    // One active and one standby SE need max_ses >= 2: said by the document and the API.
+    assert_eq!(
+        schemas["SeGroup"]["then"]["properties"]["max_ses"]["minimum"],
+        2
+    );
+    let mut g = serde_json::to_value(group("pair", 1, 1)).unwrap();
+    g["ha"] = json!({"mode": "active_standby"});
+    let r = client()
+        .post(format!("{base}/api/v1/se-groups"))
+        .bearer_auth(TOKEN)
+        .json(&g)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "max_ses");
+}
+
+#[tokio::test]
+async fn a_size_whose_memory_overflows_is_a_400_not_a_dropped_connection() {
+    let (_ctl, base) = start().await;
+    let mut g = serde_json::to_value(group("web", 1, 2)).unwrap();
+    g["template"]["size"] = json!("1x99999999999999999g");
+    let r = client()
+        .post(format!("{base}/api/v1/se-groups"))
+        .bearer_auth(TOKEN)
+        .json(&g)
+        .send()
+        .await
+        .expect("an answer, not a connection closed by a panic");
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["field"], "template.size");
+}
