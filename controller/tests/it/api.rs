@@ -1,6 +1,8 @@
 //! The REST API and the agent protocol over real HTTP (real time, short waits).
 
 use crate::common::*;
+use reqwest::Method;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -37,192 +39,175 @@ async fn start() -> (Controller, String) {
     (ctl, base)
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::new()
+/// The controller's HTTP server at one base address, called with one bearer token or none.
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    /// The server at `base`, called with [`TOKEN`].
+    fn new(base: &str) -> Self {
+        Self::with_token(base, Some(TOKEN))
+    }
+
+    /// The server at `base`, called with `token` (`None`: no `Authorization` header).
+    fn with_token(base: &str, token: Option<&str>) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: base.to_owned(),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    /// Sends `method` to `path` (from the server's root), with `body` as JSON if any.
+    async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Answer {
+        let request = format!("{method} {path}");
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        let r = req.send().await.unwrap_or_else(|e| {
+            panic!("{request}: no answer (a connection closed by a panic?): {e}")
+        });
+        let status = r.status().as_u16();
+        let body = r.text().await.unwrap();
+        Answer {
+            request,
+            status,
+            body,
+        }
+    }
+
+    /// `GET /api/v1{path}`.
+    async fn get(&self, path: &str) -> Answer {
+        self.call(Method::GET, &format!("/api/v1{path}"), None)
+            .await
+    }
+
+    /// `DELETE /api/v1{path}`.
+    async fn delete(&self, path: &str) -> Answer {
+        self.call(Method::DELETE, &format!("/api/v1{path}"), None)
+            .await
+    }
+
+    /// `POST /api/v1{path}` with `body` as JSON.
+    async fn post(&self, path: &str, body: &impl Serialize) -> Answer {
+        let body = serde_json::to_value(body).unwrap();
+        self.call(Method::POST, &format!("/api/v1{path}"), Some(&body))
+            .await
+    }
+
+    /// `PUT /api/v1{path}` with `body` as JSON.
+    async fn put(&self, path: &str, body: &impl Serialize) -> Answer {
+        let body = serde_json::to_value(body).unwrap();
+        self.call(Method::PUT, &format!("/api/v1{path}"), Some(&body))
+            .await
+    }
+}
+
+/// What the server answered to one request.
+struct Answer {
+    /// The method and path, for failure messages.
+    request: String,
+    status: u16,
+    body: String,
+}
+
+impl Answer {
+    /// The body as JSON; panics if it is not JSON.
+    #[track_caller]
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{} answered {} with no JSON body ({e}): {}",
+                self.request, self.status, self.body
+            )
+        })
+    }
+
+    /// Asserts the answer's status, naming the request and showing the body if it differs.
+    #[track_caller]
+    fn assert_status(&self, want: u16) {
+        assert_eq!(self.status, want, "{}: {}", self.request, self.body);
+    }
+
+    /// Asserts the request was refused with `status` by a JSON error naming `field`.
+    #[track_caller]
+    fn assert_refused(&self, status: u16, field: &str) {
+        self.assert_status(status);
+        assert_eq!(
+            self.json()["field"],
+            field,
+            "{}: {}",
+            self.request,
+            self.body
+        );
+    }
 }
 
 #[tokio::test]
 async fn crud_validation_auth_status_openapi_and_metrics() {
     let (_ctl, base) = start().await;
-    let c = client();
-    let url = |p: &str| format!("{base}/api/v1{p}");
+    let api = Api::new(&base);
 
     // No token, wrong token: 401.
-    assert_eq!(c.get(url("/se-groups")).send().await.unwrap().status(), 401);
-    assert_eq!(
-        c.get(url("/se-groups"))
-            .bearer_auth("nope")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        401
-    );
+    let anonymous = Api::with_token(&base, None);
+    anonymous.get("/se-groups").await.assert_status(401);
+    let wrong = Api::with_token(&base, Some("nope"));
+    wrong.get("/se-groups").await.assert_status(401);
 
     let group = serde_json::to_value(group("web", 1, 3)).unwrap();
-    let r = c
-        .post(url("/se-groups"))
-        .bearer_auth(TOKEN)
-        .json(&group)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = c
-        .post(url("/se-groups"))
-        .bearer_auth(TOKEN)
-        .json(&group)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 409);
+    api.post("/se-groups", &group).await.assert_status(201);
+    api.post("/se-groups", &group).await.assert_status(409);
 
     // 400: malformed shape, naming the JSON path.
     let mut bad = group.clone();
     bad["capacity"]["rps"] = json!("lots");
-    let r = c
-        .put(url("/se-groups/web"))
-        .bearer_auth(TOKEN)
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["field"], "capacity.rps", "{body}");
+    let r = api.put("/se-groups/web", &bad).await;
+    r.assert_refused(400, "capacity.rps");
     let mut missing = group.clone();
     missing.as_object_mut().unwrap().remove("max_ses");
-    let body: Value = c
-        .put(url("/se-groups/web"))
-        .bearer_auth(TOKEN)
-        .json(&missing)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["field"], "max_ses", "{body}");
+    let r = api.put("/se-groups/web", &missing).await;
+    r.assert_refused(400, "max_ses");
 
     // 422: a value the model refuses, naming the field.
     let mut bad = group.clone();
     bad["min_ses"] = json!(7);
-    let r = c
-        .put(url("/se-groups/web"))
-        .bearer_auth(TOKEN)
-        .json(&bad)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
-    assert_eq!(r.json::<Value>().await.unwrap()["field"], "min_ses");
+    let r = api.put("/se-groups/web", &bad).await;
+    r.assert_refused(422, "min_ses");
     let mut bad = group.clone();
     bad["cloud"] = json!("elsewhere");
-    let body: Value = c
-        .put(url("/se-groups/web"))
-        .bearer_auth(TOKEN)
-        .json(&bad)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["field"], "cloud", "{body}");
+    let r = api.put("/se-groups/web", &bad).await;
+    r.assert_refused(422, "cloud");
 
-    let r = c
-        .post(url("/ipam-pools"))
-        .bearer_auth(TOKEN)
-        .json(&pool())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let r = c
-        .post(url("/dns-zones"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"name": "apps.example.com"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
+    api.post("/ipam-pools", &pool()).await.assert_status(201);
+    let zone = json!({"name": "apps.example.com"});
+    api.post("/dns-zones", &zone).await.assert_status(201);
     let mut v = serde_json::to_value(vs("shop", "nosuch")).unwrap();
-    let r = c
-        .post(url("/virtual-services"))
-        .bearer_auth(TOKEN)
-        .json(&v)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
-    assert_eq!(r.json::<Value>().await.unwrap()["field"], "se_group");
+    let r = api.post("/virtual-services", &v).await;
+    r.assert_refused(422, "se_group");
     v["se_group"] = json!("web");
     v["ports"][0]["port"] = json!(0);
-    let body: Value = c
-        .post(url("/virtual-services"))
-        .bearer_auth(TOKEN)
-        .json(&v)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(body["field"], "ports[0].port", "{body}");
+    let r = api.post("/virtual-services", &v).await;
+    r.assert_refused(422, "ports[0].port");
     v["ports"][0]["port"] = json!(443);
-    assert_eq!(
-        c.post(url("/virtual-services"))
-            .bearer_auth(TOKEN)
-            .json(&v)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        201
-    );
-    let list: Vec<Value> = c
-        .get(url("/virtual-services"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(list.len(), 1);
-    let got: Value = c
-        .get(url("/virtual-services/shop"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    api.post("/virtual-services", &v).await.assert_status(201);
+    let list = api.get("/virtual-services").await.json();
+    assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+    let got = api.get("/virtual-services/shop").await.json();
     assert_eq!(got["ports"][0]["port"], 443);
     // A group in use cannot go.
-    assert_eq!(
-        c.delete(url("/se-groups/web"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        409
-    );
+    api.delete("/se-groups/web").await.assert_status(409);
 
     // Status shows the group and the service's address.
     let mut addr = Value::Null;
     for _ in 0..100 {
-        let s: Value = c
-            .get(url("/status"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s = api.get("/status").await.json();
         addr = s["virtual_services"][0]["address"].clone();
         if !addr.is_null() && s["groups"][0]["current"].as_u64() >= Some(1) {
             break;
@@ -235,14 +220,7 @@ async fn crud_validation_auth_status_openapi_and_metrics() {
     );
 
     // The OpenAPI document is public and describes every route.
-    let doc: Value = c
-        .get(url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = served_document(&base).await;
     assert_eq!(doc["openapi"], "3.1.0");
     for p in [
         "/api/v1/se-groups",
@@ -260,14 +238,7 @@ async fn crud_validation_auth_status_openapi_and_metrics() {
     ] {
         assert!(doc["paths"][p].is_object(), "{p} is not documented");
     }
-    let metrics = c
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = anonymous.call(Method::GET, "/metrics", None).await.body;
     assert!(
         metrics.contains("strato_controller_reconcile_total"),
         "{metrics}"
@@ -286,24 +257,12 @@ async fn crud_validation_auth_status_openapi_and_metrics() {
         "{metrics}"
     );
 
-    assert_eq!(
-        c.delete(url("/virtual-services/shop"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        204
-    );
-    assert_eq!(
-        c.delete(url("/virtual-services/shop"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    api.delete("/virtual-services/shop")
+        .await
+        .assert_status(204);
+    api.delete("/virtual-services/shop")
+        .await
+        .assert_status(404);
 }
 
 #[tokio::test]
@@ -345,15 +304,11 @@ async fn an_http_agent_long_polls_its_config_and_reports() {
         t.poll_config("nope-1", None).await,
         Err(strato_controller::ControllerError::NotFound(_))
     ));
-    let r = reqwest::Client::new()
-        .post(format!("{base}/api/v1/engines/{engine}/report"))
-        .bearer_auth(TOKEN)
-        .json(&json!({"rps": 1.0, "connections": 1, "health": "sleepy"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["field"], "health");
+    let report = json!({"rps": 1.0, "connections": 1, "health": "sleepy"});
+    let r = Api::new(&base)
+        .post(&format!("/engines/{engine}/report"), &report)
+        .await;
+    r.assert_refused(400, "health");
 
     // A real agent over HTTP: gets the VS with its VIP, reports, and the SE turns healthy.
     let load = Arc::new(LoadModel::new());
@@ -392,23 +347,17 @@ async fn an_http_agent_long_polls_its_config_and_reports() {
     assert_eq!(ctl.status().group("web").unwrap().ses[0].rps, Some(3.0));
 }
 
-/// The OpenAPI document as served.
+/// The OpenAPI document as served (to no token: it is public).
 async fn served_document(base: &str) -> Value {
-    client()
-        .get(format!("{base}/api/v1/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    let doc = Api::with_token(base, None).get("/openapi.json").await;
+    doc.assert_status(200);
+    doc.json()
 }
 
 #[tokio::test]
 async fn every_secured_operation_refuses_no_token_with_401_as_documented() {
     let (_ctl, base) = start().await;
     let doc = served_document(&base).await;
-    let c = client();
     let mut checked = 0;
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -419,17 +368,13 @@ async fn every_secured_operation_refuses_no_token_with_401_as_documented() {
                 op["responses"]["401"].is_object(),
                 "{method} {path} does not document 401"
             );
-            let url = format!("{base}{}", path.replace("{name}", "x").replace("{id}", "x"));
-            let m = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let at = path.replace("{name}", "x").replace("{id}", "x");
+            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
             for token in [None, Some("wrong")] {
-                let mut req = c.request(m.clone(), &url).json(&json!({}));
-                if let Some(t) = token {
-                    req = req.bearer_auth(t);
-                }
-                let r = req.send().await.unwrap();
-                assert_eq!(r.status(), 401, "{method} {path} with token {token:?}");
-                let body: Value = r.json().await.unwrap();
-                assert_eq!(body["error"], "unauthenticated", "{method} {path}");
+                let api = Api::with_token(&base, token);
+                let r = api.call(m.clone(), &at, Some(&json!({}))).await;
+                assert_eq!(r.status, 401, "{method} {path} with token {token:?}");
+                assert_eq!(r.json()["error"], "unauthenticated", "{method} {path}");
             }
             checked += 1;
         }
@@ -440,17 +385,13 @@ async fn every_secured_operation_refuses_no_token_with_401_as_documented() {
 #[tokio::test]
 async fn a_bad_after_on_the_long_poll_is_a_json_400_naming_after() {
     let (_ctl, base) = start().await;
+    let api = Api::new(&base);
     for after in ["abc", "-1", "18446744073709551616", ""] {
-        let r = client()
-            .get(format!("{base}/api/v1/engines/nope-1/config?after={after}"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "after={after}");
-        let body: Value = r.json().await.expect("a JSON error body");
-        assert_eq!(body["field"], "after", "{body}");
-        assert_eq!(body["error"], "bad_request", "{body}");
+        let r = api
+            .get(&format!("/engines/nope-1/config?after={after}"))
+            .await;
+        r.assert_refused(400, "after");
+        assert_eq!(r.json()["error"], "bad_request", "{}", r.body);
     }
     let doc = served_document(&base).await;
     assert!(doc["paths"]["/api/v1/engines/{id}/config"]["get"]["responses"]["400"].is_object());
@@ -461,6 +402,7 @@ async fn the_document_refuses_unknown_fields_like_the_api_does() {
     let (ctl, base) = start().await;
     ctl.apply_ipam_pool(pool()).await.unwrap();
     ctl.apply_se_group(group("web", 1, 2)).await.unwrap();
+    let api = Api::new(&base);
     let doc = served_document(&base).await;
     let bodies = [
         (
@@ -487,24 +429,9 @@ async fn the_document_refuses_unknown_fields_like_the_api_does() {
         // ...because the API refuses them, naming the field.
         let mut extra = body.clone();
         extra["colour"] = json!("blue");
-        let r = client()
-            .post(format!("{base}/api/v1{path}"))
-            .bearer_auth(TOKEN)
-            .json(&extra)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 400, "{path}");
-        assert_eq!(r.json::<Value>().await.unwrap()["field"], "colour");
+        api.post(path, &extra).await.assert_refused(400, "colour");
         // Nested objects too (the template of a group, a port of a service).
-        let r = client()
-            .post(format!("{base}/api/v1{path}"))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{path}: {}", r.text().await.unwrap());
+        api.post(path, &body).await.assert_status(201);
     }
     for nested in ["template", "capacity", "placement", "autoscale"] {
         assert_eq!(
@@ -523,6 +450,7 @@ async fn the_document_refuses_unknown_fields_like_the_api_does() {
 async fn the_document_names_the_configured_clouds_and_the_nullable_fields() {
     let (ctl, base) = start().await;
     ctl.apply_ipam_pool(pool()).await.unwrap();
+    let api = Api::new(&base);
     let doc = served_document(&base).await;
     let schemas = &doc["components"]["schemas"];
     // Only configured profiles are accepted as `cloud` (anything else is a 422).
@@ -532,14 +460,7 @@ async fn the_document_names_the_configured_clouds_and_the_nullable_fields() {
     );
     let mut g = serde_json::to_value(group("web", 1, 2)).unwrap();
     g["cloud"] = json!("elsewhere");
-    let r = client()
-        .post(format!("{base}/api/v1/se-groups"))
-        .bearer_auth(TOKEN)
-        .json(&g)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
+    api.post("/se-groups", &g).await.assert_status(422);
 
     // `null` means absent for the optional network and VIP: the API takes it, so must the
     // document.
@@ -557,14 +478,7 @@ async fn the_document_names_the_configured_clouds_and_the_nullable_fields() {
     let mut v = serde_json::to_value(vs("shop", "web")).unwrap();
     v["vip"] = Value::Null;
     for (path, body) in [("/se-groups", g), ("/virtual-services", v)] {
-        let r = client()
-            .post(format!("{base}/api/v1{path}"))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 201, "{path}: {}", r.text().await.unwrap());
+        api.post(path, &body).await.assert_status(201);
     }
 
     // One active and one standby SE need max_ses >= 2: said by the document and the API.
@@ -574,15 +488,9 @@ async fn the_document_names_the_configured_clouds_and_the_nullable_fields() {
     );
     let mut g = serde_json::to_value(group("pair", 1, 1)).unwrap();
     g["ha"] = json!({"mode": "active_standby"});
-    let r = client()
-        .post(format!("{base}/api/v1/se-groups"))
-        .bearer_auth(TOKEN)
-        .json(&g)
-        .send()
+    api.post("/se-groups", &g)
         .await
-        .unwrap();
-    assert_eq!(r.status(), 422);
-    assert_eq!(r.json::<Value>().await.unwrap()["field"], "max_ses");
+        .assert_refused(422, "max_ses");
 }
 
 #[tokio::test]
@@ -590,13 +498,7 @@ async fn a_size_whose_memory_overflows_is_a_400_not_a_dropped_connection() {
     let (_ctl, base) = start().await;
     let mut g = serde_json::to_value(group("web", 1, 2)).unwrap();
     g["template"]["size"] = json!("1x99999999999999999g");
-    let r = client()
-        .post(format!("{base}/api/v1/se-groups"))
-        .bearer_auth(TOKEN)
-        .json(&g)
-        .send()
-        .await
-        .expect("an answer, not a connection closed by a panic");
-    assert_eq!(r.status(), 400);
-    assert_eq!(r.json::<Value>().await.unwrap()["field"], "template.size");
+    // `Api::call` panics if the connection closes without an answer.
+    let r = Api::new(&base).post("/se-groups", &g).await;
+    r.assert_refused(400, "template.size");
 }

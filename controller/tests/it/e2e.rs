@@ -5,15 +5,60 @@ use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use strato_controller::engines::Role;
-use strato_controller::model::{HaMode, VirtualService};
+use strato_controller::model::{HaMode, SeGroup, VirtualService};
 use strato_core::layers::{FaultConfig, FaultInjector, InjectedFault};
-use strato_core::{CloudConnector, CloudConnectorExt, VipQuery, VipSupport};
+use strato_core::{CloudConnector, CloudConnectorExt, Size, VipQuery, VipSupport, Vm, VmSpec};
 use strato_memory::{MemoryCloud, MemoryFeature, MemorySettings};
 
 const MIN: Duration = Duration::from_secs(60);
 
-pub(crate) async fn setup(h: &Harness, g: strato_controller::model::SeGroup) {
+pub(crate) async fn setup(h: &Harness, g: SeGroup) {
     h.setup(g, Some(pool())).await;
+}
+
+/// [`setup`]s the group `g` and puts the service `shop` on it.
+async fn setup_shop(h: &Harness, g: SeGroup) {
+    let name = g.name.clone();
+    setup(h, g).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", &name))
+        .await
+        .unwrap();
+}
+
+/// Waits up to `limit` until the group has `n` healthy SEs.
+async fn wait_healthy(h: &Harness, group: &str, n: usize, limit: Duration) {
+    let what = format!("{n} healthy SEs in {group}");
+    h.wait_for(&what, limit, || async { h.healthy(group) == n })
+        .await;
+}
+
+/// Waits up to `limit` until the group has `n` live VMs.
+async fn wait_vms(h: &Harness, group: &str, n: usize, limit: Duration) {
+    let what = format!("{n} VMs in {group}");
+    h.wait_for(&what, limit, || async { h.vms(group).await.len() == n })
+        .await;
+}
+
+/// A VM of 1 CPU and 512 MiB that is no SE (no SE image or template tag), in `group` if any.
+fn plain_vm(name: &str, group: Option<&str>) -> VmSpec {
+    VmSpec {
+        group: group.map(str::to_owned),
+        ..VmSpec::new(name, Size::shape(1, 512), "x")
+    }
+}
+
+/// The group's live VM named `name`; panics if there is none.
+async fn vm_named(h: &Harness, group: &str, name: &str) -> Vm {
+    let vms = h.vms(group).await;
+    vms.into_iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no live VM {name} in {group}"))
+}
+
+/// The names of the group's live VMs.
+async fn vm_names(h: &Harness, group: &str) -> BTreeSet<String> {
+    h.vms(group).await.into_iter().map(|v| v.name).collect()
 }
 
 #[tokio::test(start_paused = true)]
@@ -49,12 +94,7 @@ async fn vs_gets_ses_a_vip_dns_and_agent_config() {
     let vips = h.cloud.list_vips(&VipQuery::default()).await.unwrap();
     assert_eq!(vips.len(), 1);
     assert_eq!(vips[0].address, addr);
-    let primary = h
-        .vms("web")
-        .await
-        .into_iter()
-        .find(|vm| Some(&vm.name) == v.bound_to.as_ref())
-        .unwrap();
+    let primary = vm_named(&h, "web", v.bound_to.as_deref().unwrap()).await;
     assert_eq!(vips[0].vm.as_ref(), Some(&primary.id));
 
     // Every SE carries the ownership tags with its group.
@@ -100,22 +140,12 @@ async fn vs_gets_ses_a_vip_dns_and_agent_config() {
 #[tokio::test(start_paused = true)]
 async fn load_scales_out_at_once_and_in_only_after_the_window() {
     let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
-    setup(&h, group("web", 1, 6)).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    wait_for("one healthy SE", 2 * MIN, || async {
-        h.healthy("web") == 1
-    })
-    .await;
+    setup_shop(&h, group("web", 1, 6)).await;
+    wait_healthy(&h, "web", 1, 2 * MIN).await;
 
     // 200 rps on 1 SE of 100 rps at a 50% target: 4 SEs.
     h.load.set("shop", 200.0);
-    wait_for("scale out to 4", 3 * MIN, || async {
-        h.healthy("web") == 4
-    })
-    .await;
+    wait_healthy(&h, "web", 4, 3 * MIN).await;
     let g = h.status();
     assert_eq!(g.group("web").unwrap().desired, Some(4));
     assert_eq!(h.vms("web").await.len(), 4);
@@ -128,10 +158,7 @@ async fn load_scales_out_at_once_and_in_only_after_the_window() {
         4,
         "no scale-in inside the stabilisation window"
     );
-    wait_for("scale in to 1", 3 * MIN, || async {
-        h.vms("web").await.len() == 1
-    })
-    .await;
+    wait_vms(&h, "web", 1, 3 * MIN).await;
     assert_eq!(h.status().group("web").unwrap().desired, Some(1));
 }
 
@@ -143,16 +170,9 @@ async fn throttled_reads_never_count_as_zero_load() {
         memory_store(),
     )
     .await;
-    setup(&h, group("web", 1, 6)).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
+    setup_shop(&h, group("web", 1, 6)).await;
     h.load.set("shop", 200.0);
-    wait_for("scale out to 4", 4 * MIN, || async {
-        h.healthy("web") == 4
-    })
-    .await;
+    wait_healthy(&h, "web", 4, 4 * MIN).await;
 
     // The cloud throttles every read while the agents go quiet: nothing is known, so nothing
     // may be scaled down, however long it lasts.
@@ -176,10 +196,7 @@ async fn throttled_reads_never_count_as_zero_load() {
 
     // Once reads work again, the real (low) load scales in after the window, and the
     // group's error backoff starts over: the error and the failure count are cleared.
-    wait_for("scale in to 1", 4 * MIN, || async {
-        h.vms("web").await.len() == 1
-    })
-    .await;
+    wait_vms(&h, "web", 1, 4 * MIN).await;
     let s = h.status();
     let g = s.group("web").unwrap();
     assert_eq!((g.last_error.as_deref(), g.failures), (None, 0));
@@ -188,11 +205,7 @@ async fn throttled_reads_never_count_as_zero_load() {
 #[tokio::test(start_paused = true)]
 async fn a_dead_se_is_replaced_after_its_vip_moved() {
     let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
-    setup(&h, group("web", 2, 4)).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
+    setup_shop(&h, group("web", 2, 4)).await;
     wait_for("bound VIP on 2 SEs", 3 * MIN, || async {
         h.healthy("web") == 2 && h.status().vs("shop").is_some_and(|v| v.bound_to.is_some())
     })
@@ -203,8 +216,7 @@ async fn a_dead_se_is_replaced_after_its_vip_moved() {
     // The primary stops reporting: after 6 missed reports (60 s) it is replaced.
     h.fleet.kill(&dead);
     wait_for("replacement healthy and dead SE gone", 4 * MIN, || async {
-        let names: Vec<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
-        h.healthy("web") == 2 && !names.contains(&dead)
+        h.healthy("web") == 2 && !vm_names(&h, "web").await.contains(&dead)
     })
     .await;
     let after = h.status().vs("shop").unwrap().clone();
@@ -214,12 +226,7 @@ async fn a_dead_se_is_replaced_after_its_vip_moved() {
     // The VIP survived the deletion of the dead SE's VM: it was moved before the delete.
     let vips = h.cloud.list_vips(&VipQuery::default()).await.unwrap();
     assert_eq!(vips.len(), 1, "the VIP was deleted with the dead VM");
-    let bound_vm = h
-        .vms("web")
-        .await
-        .into_iter()
-        .find(|v| Some(&v.name) == after.bound_to.as_ref())
-        .unwrap();
+    let bound_vm = vm_named(&h, "web", after.bound_to.as_deref().unwrap()).await;
     assert_eq!(vips[0].vm.as_ref(), Some(&bound_vm.id));
     assert_eq!(h.vms("web").await.len(), 2);
 }
@@ -231,15 +238,8 @@ async fn a_restart_mid_scale_makes_no_duplicate_and_leaks_nothing() {
     let store = memory_store();
     let load = Arc::new(strato_controller::agent::LoadModel::new());
     let h = Harness::start_with(cloud.clone(), store.clone(), load.clone()).await;
-    setup(&h, group("web", 1, 6)).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    wait_for("one healthy SE", 2 * MIN, || async {
-        h.healthy("web") == 1
-    })
-    .await;
+    setup_shop(&h, group("web", 1, 6)).await;
+    wait_healthy(&h, "web", 1, 2 * MIN).await;
     load.set("shop", 250.0);
     // Crash as soon as the scale-out has begun: new SEs are recorded, some still booting.
     wait_for("scale-out in flight", MIN, || async {
@@ -248,14 +248,12 @@ async fn a_restart_mid_scale_makes_no_duplicate_and_leaks_nothing() {
         g.current > 1 && g.healthy < g.current
     })
     .await;
-    let before: BTreeSet<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
+    let before = vm_names(&h, "web").await;
     h.crash().await;
 
+    // The scale-out finishes after the restart.
     let h2 = Harness::start_with(cloud.clone(), store.clone(), load.clone()).await;
-    wait_for("scale-out finished after the restart", 4 * MIN, || async {
-        h2.healthy("web") == 5
-    })
-    .await;
+    wait_healthy(&h2, "web", 5, 4 * MIN).await;
     tokio::time::sleep(Duration::from_secs(30)).await;
     let vms = h2.vms("web").await;
     let names: BTreeSet<String> = vms.iter().map(|v| v.name.clone()).collect();
@@ -279,56 +277,27 @@ async fn a_lost_store_adopts_its_ses_by_tags_and_never_touches_others() {
     // Another owner on the same account, with a VM in a group of the same name.
     let foreign = MemoryCloud::new(mem.backend().clone(), owner());
     let fvm = foreign
-        .create_vm(&strato_core::VmSpec {
-            group: Some("web".into()),
-            ..strato_core::VmSpec::new("web-1", strato_core::Size::shape(1, 512), "x")
-        })
+        .create_vm(&plain_vm("web-1", Some("web")))
         .await
         .unwrap();
     let cloud: Arc<dyn CloudConnector> = Arc::new(mem);
     // Our own VM outside any SE group the controller manages.
-    let mine = cloud
-        .create_vm(&strato_core::VmSpec::new(
-            "bastion",
-            strato_core::Size::shape(1, 512),
-            "x",
-        ))
-        .await
-        .unwrap();
+    let mine = cloud.create_vm(&plain_vm("bastion", None)).await.unwrap();
 
     let h = Harness::start(cloud.clone(), memory_store()).await;
-    setup(&h, group("web", 3, 4)).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    wait_for("3 healthy SEs", 3 * MIN, || async { h.healthy("web") == 3 }).await;
-    let before: BTreeSet<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
+    setup_shop(&h, group("web", 3, 4)).await;
+    wait_healthy(&h, "web", 3, 3 * MIN).await;
+    let before = vm_names(&h, "web").await;
     h.crash().await;
 
     // A new controller with an empty store and the same desired state.
     let h2 = Harness::start(cloud.clone(), memory_store()).await;
-    setup(&h2, group("web", 3, 4)).await;
-    h2.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    wait_for("3 healthy adopted SEs", 3 * MIN, || async {
-        h2.healthy("web") == 3
-    })
-    .await;
+    setup_shop(&h2, group("web", 3, 4)).await;
+    wait_healthy(&h2, "web", 3, 3 * MIN).await;
     tokio::time::sleep(MIN).await;
-    let after: BTreeSet<String> = h2.vms("web").await.into_iter().map(|v| v.name).collect();
+    let after = vm_names(&h2, "web").await;
     assert_eq!(before, after, "adopted, not recreated");
-    let recorded: BTreeSet<String> = h2
-        .status()
-        .group("web")
-        .unwrap()
-        .ses
-        .iter()
-        .map(|s| s.name.clone())
-        .collect();
-    assert_eq!(recorded, before, "exactly our SEs were adopted");
+    assert_eq!(h2.se_names("web"), before, "exactly our SEs were adopted");
     assert!(
         h2.status()
             .group("web")
@@ -339,12 +308,7 @@ async fn a_lost_store_adopts_its_ses_by_tags_and_never_touches_others() {
     );
     // The VIP the new controller found sits on the SE it names as primary.
     let bound = h2.status().vs("shop").unwrap().bound_to.clone().unwrap();
-    let primary = h2
-        .vms("web")
-        .await
-        .into_iter()
-        .find(|v| v.name == bound)
-        .unwrap();
+    let primary = vm_named(&h2, "web", &bound).await;
     let vips = cloud.list_vips(&VipQuery::default()).await.unwrap();
     assert_eq!(vips.len(), 1, "{vips:?}");
     assert_eq!(vips[0].vm.as_ref(), Some(&primary.id));
@@ -357,12 +321,8 @@ async fn a_lost_store_adopts_its_ses_by_tags_and_never_touches_others() {
 async fn an_image_upgrade_rolls_one_se_at_a_time() {
     let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
     let mut g = group("web", 3, 5);
-    setup(&h, g.clone()).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    wait_for("3 healthy SEs", 3 * MIN, || async { h.healthy("web") == 3 }).await;
+    setup_shop(&h, g.clone()).await;
+    wait_healthy(&h, "web", 3, 3 * MIN).await;
 
     g.template.image = "se-2".into();
     h.ctl.apply_se_group(g).await.unwrap();
@@ -377,20 +337,6 @@ async fn an_image_upgrade_rolls_one_se_at_a_time() {
         );
         max_vms = max_vms.max(vms.len());
         let new = vms.iter().filter(|v| v.image == "se-2").count();
-        if std::env::var("DBG").is_ok() {
-            let st = h.status();
-            let g = st.group("web").unwrap();
-            eprintln!(
-                "DBG vms={} new={new} healthy={healthy} desired={:?} rec={:?} ses={:?}",
-                vms.len(),
-                g.desired,
-                g.recommendation.as_ref().map(|r| r.reason.clone()),
-                g.ses
-                    .iter()
-                    .map(|s| (s.name.clone(), s.phase.clone(), s.health, s.image.clone()))
-                    .collect::<Vec<_>>()
-            );
-        }
         if seen_images.last() != Some(&new) {
             seen_images.push(new);
         }
@@ -425,11 +371,7 @@ async fn the_fault_layer_does_not_make_duplicates_or_leaks() {
     let layered = Arc::new(FaultInjector::new(mem.clone(), faults));
     let cloud: Arc<dyn CloudConnector> = layered.clone();
     let h = Harness::start(cloud, memory_store()).await;
-    setup(&h, group("web", 3, 6)).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
+    setup_shop(&h, group("web", 3, 6)).await;
     h.ctl
         .apply_virtual_service(vs("cart", "web"))
         .await
@@ -547,7 +489,7 @@ async fn an_inflight_create_recorded_before_a_crash_is_issued_once() {
         .await
         .unwrap();
     let h = Harness::start(cloud.clone(), store).await;
-    wait_for("2 healthy SEs", 3 * MIN, || async { h.healthy("web") == 2 }).await;
+    wait_healthy(&h, "web", 2, 3 * MIN).await;
     tokio::time::sleep(MIN).await;
     let names: Vec<String> = h.vms("web").await.into_iter().map(|v| v.name).collect();
     assert_eq!(
@@ -679,14 +621,10 @@ async fn watch_upgrade(h: &Harness, image: &str, want: usize, healthy_min: usize
 async fn an_upgrade_at_max_ses_replaces_in_place_and_never_exceeds_it() {
     let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
     let mut g = group("web", 2, 3);
-    setup(&h, g.clone()).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
+    setup_shop(&h, g.clone()).await;
     // 150 rps wants 3 SEs: the group sits at its max.
     h.load.set("shop", 150.0);
-    wait_for("3 healthy SEs", 3 * MIN, || async { h.healthy("web") == 3 }).await;
+    wait_healthy(&h, "web", 3, 3 * MIN).await;
 
     g.template.image = "se-2".into();
     h.ctl.apply_se_group(g.clone()).await.unwrap();
@@ -723,11 +661,7 @@ async fn one_se_per_host_follows_the_hosts_and_rolls_host_by_host() {
     let h = Harness::start(Arc::new(mem), memory_store()).await;
     let mut g = group("edge", 1, 5);
     g.placement.se_per_host = true;
-    setup(&h, g.clone()).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "edge"))
-        .await
-        .unwrap();
+    setup_shop(&h, g.clone()).await;
     let hosts_of = |h: &Harness| {
         let s = h.status();
         let mut hosts: Vec<String> = s
@@ -768,18 +702,12 @@ async fn one_se_per_host_follows_the_hosts_and_rolls_host_by_host() {
 
     // A host goes away: its SE goes (the VIP first), nothing replaces it elsewhere.
     backend.set_host_ready("host-2", false).unwrap();
-    wait_for("the SE of host-2 gone", 3 * MIN, || async {
-        h.vms("edge").await.len() == 2
-    })
-    .await;
+    wait_vms(&h, "edge", 2, 3 * MIN).await;
     assert_eq!(hosts_of(&h), ["host-1", "host-3"]);
     assert!(h.status().vs("shop").unwrap().dns.is_some(), "still served");
     // It comes back: so does its SE.
     backend.set_host_ready("host-2", true).unwrap();
-    wait_for("an SE on host-2 again", 3 * MIN, || async {
-        h.healthy("edge") == 3
-    })
-    .await;
+    wait_healthy(&h, "edge", 3, 3 * MIN).await;
     assert_eq!(hosts_of(&h), ["host-1", "host-2", "host-3"]);
 
     // An upgrade replaces host by host: never two new SEs on one host, never a host without
@@ -835,32 +763,22 @@ async fn orphaned_ses_are_reported_then_swept_and_nothing_else_is_touched() {
         strato_controller::controller::TEMPLATE_TAG.into(),
         "abc".into(),
     );
-    let se_like = |name: &str| strato_core::VmSpec {
+    let se_like = |name: &str| VmSpec {
         group: Some("old".into()),
         tags: tags.clone(),
-        ..strato_core::VmSpec::new(name, strato_core::Size::shape(1, 512), "se-1")
+        ..VmSpec::new(name, Size::shape(1, 512), "se-1")
     };
     let orphan = cloud.create_vm(&se_like("old-1")).await.unwrap();
     // The same under another owner, and a VM of ours that is no SE (no template tag).
     let theirs = foreign.create_vm(&se_like("old-1")).await.unwrap();
     let plain = cloud
-        .create_vm(&strato_core::VmSpec {
-            group: Some("old".into()),
-            ..strato_core::VmSpec::new("old-2", strato_core::Size::shape(1, 512), "x")
-        })
+        .create_vm(&plain_vm("old-2", Some("old")))
         .await
         .unwrap();
 
     let h = Harness::start(cloud.clone(), memory_store()).await;
-    setup(&h, group("web", 1, 2)).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    wait_for("one healthy SE", 3 * MIN, || async {
-        h.healthy("web") == 1
-    })
-    .await;
+    setup_shop(&h, group("web", 1, 2)).await;
+    wait_healthy(&h, "web", 1, 3 * MIN).await;
 
     let found = h.ctl.orphans().await.unwrap();
     assert_eq!(found.len(), 1, "{found:?}");
