@@ -5,7 +5,7 @@
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
-use aws_sdk_ec2::operation::run_instances::RunInstancesOutput;
+use aws_sdk_ec2::operation::run_instances::{RunInstancesError, RunInstancesOutput};
 use aws_sdk_ec2::types::{Instance, InstanceState, InstanceStateName, InstanceType, Reservation};
 use aws_smithy_mocks::{
     MockResponse, MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock,
@@ -15,7 +15,9 @@ use aws_smithy_types::body::SdkBody;
 use std::sync::{Arc, Mutex};
 use strato_aws::{AwsConnector, AwsSettings};
 use strato_core::layers::{LayerConfig, stack};
-use strato_core::{CloudConnector, ErrorKind, NAME_TAG, OwnerId, Size, Tags, VmId, VmSpec};
+use strato_core::{
+    CloudConnector, ErrorKind, GroupSpec, NAME_TAG, OwnerId, Size, Tags, VmId, VmSpec,
+};
 
 const AMI: &str = "ami-12c6146b";
 
@@ -81,6 +83,44 @@ fn instance(id: &str, spec: &VmSpec) -> Instance {
         .build()
 }
 
+/// RunInstances' answer: the instance of [`spec`] under `id`.
+fn launched_one(id: &str) -> RunInstancesOutput {
+    RunInstancesOutput::builder()
+        .instances(instance(id, &spec()))
+        .build()
+}
+
+/// RunInstances' answer: these instances (a batch).
+fn launched(insts: Vec<Instance>) -> MockResponse<RunInstancesOutput, RunInstancesError> {
+    MockResponse::Output(
+        RunInstancesOutput::builder()
+            .set_instances(Some(insts))
+            .build(),
+    )
+}
+
+/// DescribeInstances' answer: the instance of [`spec`] under `id`.
+fn described(id: &str) -> DescribeInstancesOutput {
+    DescribeInstancesOutput::builder()
+        .reservations(
+            Reservation::builder()
+                .instances(instance(id, &spec()))
+                .build(),
+        )
+        .build()
+}
+
+/// The group the batch tests scale.
+fn web_group() -> GroupSpec {
+    GroupSpec {
+        name: "web".into(),
+        size: Size::Native("t3.micro".into()),
+        image: AMI.into(),
+        network: None,
+        tags: Default::default(),
+    }
+}
+
 fn no_instances() -> Rule {
     mock!(Client::describe_instances)
         .match_requests(|r| r.instance_ids().is_empty())
@@ -99,11 +139,7 @@ async fn a_retried_run_instances_carries_the_same_token_and_gets_the_same_instan
             MockResponse::Http(ec2_error(500, "InternalError", "req-lost"))
         } else {
             // EC2's dedupe: the same token answers with the instance of the first call.
-            MockResponse::Output(
-                RunInstancesOutput::builder()
-                    .instances(instance("i-0first", &spec()))
-                    .build(),
-            )
+            MockResponse::Output(launched_one("i-0first"))
         }
     });
     let lookup = no_instances();
@@ -163,26 +199,14 @@ async fn request_limit_exceeded_bursts_are_absorbed_by_the_retry_layer() {
 
 #[tokio::test(start_paused = true)]
 async fn a_new_instance_not_yet_visible_is_retried_not_treated_as_gone() {
-    let run = mock!(Client::run_instances).then_output(|| {
-        RunInstancesOutput::builder()
-            .instances(instance("i-0new", &spec()))
-            .build()
-    });
+    let run = mock!(Client::run_instances).then_output(|| launched_one("i-0new"));
     let lookup = no_instances();
     let get = mock!(Client::describe_instances)
         .match_requests(|r| !r.instance_ids().is_empty())
         .sequence()
         .http_response(|| ec2_error(400, "InvalidInstanceID.NotFound", "req-nyv"))
         .times(2)
-        .output(|| {
-            DescribeInstancesOutput::builder()
-                .reservations(
-                    Reservation::builder()
-                        .instances(instance("i-0new", &spec()))
-                        .build(),
-                )
-                .build()
-        })
+        .output(|| described("i-0new"))
         .repeatedly()
         .build();
 
@@ -202,15 +226,7 @@ async fn a_new_instance_not_yet_visible_is_retried_not_treated_as_gone() {
         .sequence()
         .http_response(|| ec2_error(400, "InvalidInstanceID.NotFound", "req-nyv"))
         .times(3)
-        .output(|| {
-            DescribeInstancesOutput::builder()
-                .reservations(
-                    Reservation::builder()
-                        .instances(instance("i-0new", &spec()))
-                        .build(),
-                )
-                .build()
-        })
+        .output(|| described("i-0new"))
         .build();
     let inner = Arc::new(bare(&[&run, &lookup, &get]));
     let vm = inner.create_vm(&spec()).await.unwrap();
@@ -251,7 +267,6 @@ async fn capacity_and_quota_errors_are_typed() {
 /// fits, so the group still reaches its size in few calls, with members named by ordinal.
 #[tokio::test(start_paused = true)]
 async fn a_group_batch_over_quota_is_halved_until_it_fits() {
-    use strato_core::GroupSpec;
     let sizes: Arc<Mutex<Vec<i32>>> = Arc::default();
     let seen = sizes.clone();
     let run = mock!(Client::run_instances).then_compute_response(move |req| {
@@ -275,21 +290,11 @@ async fn a_group_batch_over_quota_is_halved_until_it_fits() {
                     .build()
             })
             .collect();
-        MockResponse::Output(
-            RunInstancesOutput::builder()
-                .set_instances(Some(insts))
-                .build(),
-        )
+        launched(insts)
     });
     let members = no_instances();
     let c = bare(&[&run, &members]);
-    let spec = GroupSpec {
-        name: "web".into(),
-        size: Size::Native("t3.micro".into()),
-        image: AMI.into(),
-        network: None,
-        tags: Default::default(),
-    };
+    let spec = web_group();
     let g = c
         .scale_group(&spec, 10)
         .await
@@ -308,7 +313,6 @@ async fn a_group_batch_over_quota_is_halved_until_it_fits() {
 /// error is Partial and lists every instance made, so none is forgotten.
 #[tokio::test(start_paused = true)]
 async fn a_group_that_cannot_grow_further_reports_what_it_made() {
-    use strato_core::GroupSpec;
     let calls: Arc<Mutex<u32>> = Arc::default();
     let seen = calls.clone();
     let run = mock!(Client::run_instances).then_compute_response(move |req| {
@@ -326,11 +330,7 @@ async fn a_group_that_cannot_grow_further_reports_what_it_made() {
                     .build()
             })
             .collect();
-        MockResponse::Output(
-            RunInstancesOutput::builder()
-                .set_instances(Some(insts))
-                .build(),
-        )
+        launched(insts)
     });
     let members = no_instances();
     let settings = AwsSettings {
@@ -338,13 +338,7 @@ async fn a_group_that_cannot_grow_further_reports_what_it_made() {
         ..Default::default()
     };
     let c = bare_with(&[&run, &members], settings);
-    let spec = GroupSpec {
-        name: "web".into(),
-        size: Size::Native("t3.micro".into()),
-        image: AMI.into(),
-        network: None,
-        tags: Default::default(),
-    };
+    let spec = web_group();
     let e = c.scale_group(&spec, 5).await.unwrap_err();
     match e.kind() {
         ErrorKind::Partial { succeeded, failed } => {

@@ -2,40 +2,67 @@
 //! crash-restart lookups, batched group scaling call counts, VIP records surviving a restart,
 //! public VIPs, size read-back. Needs `STRATO_TEST_MOTO_URL` (`./scripts/test`).
 
-use strato_aws::AwsSettings;
+use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
+use std::sync::Arc;
+use strato_aws::{AwsConnector, AwsSettings};
 use strato_core::{
-    CloudConnector, CloudConnectorExt, ErrorKind, GroupSpec, Size, VipQuery, VipSpec, VmQuery,
-    VmSpec, VmState,
+    CloudConnector, CloudConnectorExt, ErrorKind, GroupSpec, OwnerId, Size, Vip, VipQuery, VipSpec,
+    Vm, VmId, VmQuery, VmSpec, VmState,
 };
-use strato_testkit::moto::{self, counted, region::connector as region, settings};
+use strato_testkit::moto::{self, Moto, counted, region::connector as region, settings};
 use strato_testkit::unique_owner;
 
-/// Live instances of an owner, counted with the raw SDK (not through strato).
-async fn raw_live_count(url: &str, region: &str, owner: &strato_core::OwnerId) -> usize {
-    moto::live_instances(&moto::raw_client(url, region), owner)
+/// A connector of `owner` launching in the test's subnet (no VPC set, unlike
+/// [`Moto::connector`]).
+fn connector(m: &Moto, owner: OwnerId) -> Arc<AwsConnector> {
+    moto::connector(&m.url, m.region, owner, settings(&m.subnet))
+}
+
+/// The instance type every test VM uses unless it checks sizes.
+fn micro() -> Size {
+    Size::Native("t3.micro".into())
+}
+
+/// Launches a `t3.micro` VM named `name`.
+async fn launch(c: &AwsConnector, name: &str) -> Vm {
+    c.create_vm(&VmSpec::new(name, micro(), moto::AMI))
         .await
-        .len()
+        .unwrap()
+}
+
+/// The owner's Elastic IPs, read with the raw SDK.
+async fn elastic_ips_of(c: &AwsConnector, owner: &OwnerId) -> DescribeAddressesOutput {
+    c.ec2()
+        .describe_addresses()
+        .filters(moto::owner_filter(owner))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The VIPs bound to `vm`.
+async fn vips_on(c: &AwsConnector, vm: &VmId) -> Vec<Vip> {
+    c.list_vips(&VipQuery {
+        vm: Some(vm.clone()),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
 async fn a_restarted_connector_finds_its_vm_instead_of_launching_another() {
-    let url = moto::moto_url();
-    let region = region::RESTART;
-    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
+    let m = Moto::new(region::RESTART).await;
     let owner = unique_owner("restart");
-    let spec =
-        VmSpec::new("se-1", Size::Native("t3.micro".into()), moto::AMI).with_tag("role", "se");
-    let first = moto::connector(&url, region, owner.clone(), settings(&subnet))
-        .create_vm(&spec)
-        .await
-        .unwrap();
+    let spec = VmSpec::new("se-1", micro(), moto::AMI).with_tag("role", "se");
+    let first = connector(&m, owner.clone()).create_vm(&spec).await.unwrap();
     // A new process (no memory of the first call); moto ignores ClientToken, so only the tag
     // lookup prevents a second instance.
-    let (again, calls) = counted(&url, region, owner.clone(), settings(&subnet));
+    let (again, calls) = counted(&m.url, m.region, owner.clone(), settings(&m.subnet));
     let second = again.create_vm(&spec).await.unwrap();
     assert_eq!(first.id, second.id);
     assert_eq!(calls.get("RunInstances"), 0, "{:?}", calls.snapshot());
-    assert_eq!(raw_live_count(&url, region, &owner).await, 1);
+    assert_eq!(m.raw_live_instances(&owner).await.len(), 1);
     // The same name with another spec is refused and launches nothing.
     let other = VmSpec::new("se-1", Size::Native("t3.small".into()), moto::AMI);
     assert_eq!(
@@ -44,15 +71,13 @@ async fn a_restarted_connector_finds_its_vm_instead_of_launching_another() {
     );
     assert_eq!(calls.get("RunInstances"), 0);
     again.delete_vm(&first.id).await.unwrap();
-    assert_eq!(raw_live_count(&url, region, &owner).await, 0);
+    assert_eq!(m.raw_live_instances(&owner).await.len(), 0);
 }
 
 #[tokio::test]
 async fn shapes_map_to_types_and_read_back_as_shapes() {
-    let url = moto::moto_url();
-    let region = region::SHAPES;
-    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
-    let c = moto::connector(&url, region, unique_owner("shape"), settings(&subnet));
+    let m = Moto::new(region::SHAPES).await;
+    let c = connector(&m, unique_owner("shape"));
     let vm = c
         .create_vm(&VmSpec::new("shape-1", Size::shape(2, 4096), moto::AMI))
         .await
@@ -90,17 +115,15 @@ async fn shapes_map_to_types_and_read_back_as_shapes() {
 
 #[tokio::test]
 async fn groups_scale_in_ceil_n_over_batch_calls_and_shrink_old_templates_first() {
-    let url = moto::moto_url();
-    let region = region::GROUPS;
-    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
+    let m = Moto::new(region::GROUPS).await;
     let s = AwsSettings {
         batch_size: Some(4),
-        ..settings(&subnet)
+        ..settings(&m.subnet)
     };
-    let (c, calls) = counted(&url, region, unique_owner("grp"), s);
+    let (c, calls) = counted(&m.url, m.region, unique_owner("grp"), s);
     let spec = GroupSpec {
         name: "web".into(),
-        size: Size::Native("t3.micro".into()),
+        size: micro(),
         image: moto::AMI.into(),
         network: None,
         tags: Default::default(),
@@ -162,27 +185,11 @@ async fn groups_scale_in_ceil_n_over_batch_calls_and_shrink_old_templates_first(
 
 #[tokio::test]
 async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elastic_ip() {
-    let url = moto::moto_url();
-    let region = region::VIPS;
-    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
+    let m = Moto::new(region::VIPS).await;
     let owner = unique_owner("vip");
-    let c = moto::connector(&url, region, owner.clone(), settings(&subnet));
-    let a = c
-        .create_vm(&VmSpec::new(
-            "a",
-            Size::Native("t3.micro".into()),
-            moto::AMI,
-        ))
-        .await
-        .unwrap();
-    let b = c
-        .create_vm(&VmSpec::new(
-            "b",
-            Size::Native("t3.micro".into()),
-            moto::AMI,
-        ))
-        .await
-        .unwrap();
+    let c = connector(&m, owner.clone());
+    let a = launch(&c, "a").await;
+    let b = launch(&c, "b").await;
     let mut spec = VipSpec::new("public-web", a.id.clone());
     spec.public = true;
     let vip = c.allocate_vip(&spec).await.unwrap();
@@ -192,7 +199,7 @@ async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elas
     assert_ne!(Some(vip.address), a.private_ip);
 
     // A new connector (a restarted controller) sees the VIP from EC2 alone.
-    let fresh = moto::connector(&url, region, owner.clone(), settings(&subnet));
+    let fresh = connector(&m, owner.clone());
     let listed = fresh.list_vips(&VipQuery::default()).await.unwrap();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert_eq!(
@@ -238,26 +245,11 @@ async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elas
             .any(|e| Some(e.as_str()) == eip.network_interface_id()),
         "EIP not on b's ENI: {eip:?}"
     );
-    assert_eq!(
-        c.list_vips(&VipQuery {
-            vm: Some(b.id.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .len(),
-        1
-    );
+    assert_eq!(vips_on(&c, &b.id).await.len(), 1);
 
     // Deleting the VM that holds a public VIP releases its Elastic IP.
     c.delete_vm(&b.id).await.unwrap();
-    let left = c
-        .ec2()
-        .describe_addresses()
-        .filters(moto::owner_filter(&owner))
-        .send()
-        .await
-        .unwrap();
+    let left = elastic_ips_of(&c, &owner).await;
     assert!(
         left.addresses().is_empty(),
         "Elastic IPs leaked: {:?}",
@@ -268,18 +260,9 @@ async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elas
 
 #[tokio::test]
 async fn list_by_state_and_stop_start_round_trip() {
-    let url = moto::moto_url();
-    let region = region::STATES;
-    let (_, subnet) = moto::vpc_and_subnet(&url, region).await;
-    let c = moto::connector(&url, region, unique_owner("state"), settings(&subnet));
-    let vm = c
-        .create_vm(&VmSpec::new(
-            "s-1",
-            Size::Native("t3.micro".into()),
-            moto::AMI,
-        ))
-        .await
-        .unwrap();
+    let m = Moto::new(region::STATES).await;
+    let c = connector(&m, unique_owner("state"));
+    let vm = launch(&c, "s-1").await;
     let stopped = c.stop_vm(&vm.id).await.unwrap();
     assert!(
         matches!(stopped.state, VmState::Stopping | VmState::Stopped),
@@ -305,15 +288,13 @@ async fn list_by_state_and_stop_start_round_trip() {
 
 #[tokio::test]
 async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
-    let url = moto::moto_url();
-    let region = region::NICS;
-    let (vpc, subnet) = moto::vpc_and_subnet(&url, region).await;
+    let m = Moto::new(region::NICS).await;
     let owner = unique_owner("nic");
     let s = AwsSettings {
-        vpc: Some(vpc),
-        ..settings(&subnet)
+        vpc: Some(m.vpc.clone()),
+        ..settings(&m.subnet)
     };
-    let c = moto::connector(&url, region, owner.clone(), s);
+    let c = moto::connector(&m.url, m.region, owner.clone(), s);
     let net = c
         .create_network(&strato_core::NetworkSpec::new(
             "backend",
@@ -321,14 +302,7 @@ async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
         ))
         .await
         .unwrap();
-    let vm = c
-        .create_vm(&VmSpec::new(
-            "se",
-            Size::Native("t3.micro".into()),
-            moto::AMI,
-        ))
-        .await
-        .unwrap();
+    let vm = launch(&c, "se").await;
     let spec = strato_core::NicSpec {
         network: net.id.clone(),
         address: None,
@@ -344,13 +318,7 @@ async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
     vip.public = true;
     let v = c.allocate_vip(&vip).await.unwrap();
     assert_eq!(v.network, net.id);
-    let listed = c
-        .list_vips(&VipQuery {
-            vm: Some(vm.id.clone()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let listed = vips_on(&c, &vm.id).await;
     assert_eq!(
         listed.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
         vec!["backend-vip"]
@@ -359,13 +327,7 @@ async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
     // Detaching deletes the ENI, and with it the VIP; its Elastic IP is released.
     c.detach_nic(&vm.id, &nic.id).await.unwrap();
     assert!(c.list_vips(&VipQuery::default()).await.unwrap().is_empty());
-    let eips = c
-        .ec2()
-        .describe_addresses()
-        .filters(moto::owner_filter(&owner))
-        .send()
-        .await
-        .unwrap();
+    let eips = elastic_ips_of(&c, &owner).await;
     assert!(eips.addresses().is_empty(), "{:?}", eips.addresses());
     assert_eq!(c.get_vm(&vm.id).await.unwrap().nics.len(), 1);
     // The primary NIC is not strato's to detach.

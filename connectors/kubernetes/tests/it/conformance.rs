@@ -1,38 +1,15 @@
 //! The conformance suite against the in-process fake API server, through a real `kube::Client`
 //! over HTTP: once with Multus (networks and NICs) and once without (networks unsupported).
 
+use crate::common::{connector, owner};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use strato_conformance::{Target, run_all};
 use strato_core::{NetworkSpec, OwnerId, Size, VmSpec};
-use strato_kubernetes::{KubernetesConfig, KubernetesConnector};
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-/// An owner id unique to this process and call.
-fn owner(tag: &str) -> OwnerId {
-    OwnerId::new(format!(
-        "t{}-{tag}-{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ))
-    .unwrap()
-}
-
-async fn connector(url: &str, owner: OwnerId) -> KubernetesConnector {
-    let cfg = KubernetesConfig {
-        cluster_url: Some(url.to_owned()),
-        ..Default::default()
-    };
-    KubernetesConnector::connect(cfg, owner)
-        .await
-        .expect("connect to the fake")
-}
 
 async fn target(url: &str) -> Target {
     Target {
-        connector: Arc::new(connector(url, owner("c")).await),
-        foreign: Arc::new(connector(url, owner("f")).await),
+        connector: Arc::new(connector(url).await),
+        foreign: Arc::new(connector(url).await),
         size: Size::shape(1, 512),
         image: "registry.example/strato/service-engine:1.0".into(),
         network: None,
@@ -92,8 +69,8 @@ async fn conformance_through_the_registry_within_rbac() {
     };
     let ctx = ConnectContext::default();
     let mut t = target(&url).await;
-    t.connector = reg.connect(&profile(&owner("r")), &ctx).await.unwrap();
-    t.foreign = reg.connect(&profile(&owner("s")), &ctx).await.unwrap();
+    t.connector = reg.connect(&profile(&owner()), &ctx).await.unwrap();
+    t.foreign = reg.connect(&profile(&owner()), &ctx).await.unwrap();
     run_all(&t).await;
     // Hosts through the same stack, whether or not the suite's host check ran: the nodes rules
     // of the ClusterRole must be used too.

@@ -1,41 +1,16 @@
 //! API errors end to end: the fake answers real `Status` bodies, kube parses them, the
 //! connector maps them once (error.rs), and the core retry layer absorbs what is retryable.
 
+use crate::common::{connector, connector_with};
 use axum::http::Method;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use strato_core::layers::{LayerConfig, RetryConfig, stack};
-use strato_core::{CloudConnector, ErrorKind, GroupSpec, OwnerId, Size, VipSpec, VmSpec};
+use strato_core::{CloudConnector, ErrorKind, GroupSpec, Size, VipSpec, VmSpec};
 use strato_kube_fake::Fault;
 use strato_kubernetes::{KubernetesConfig, KubernetesConnector, from_status};
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn owner() -> OwnerId {
-    OwnerId::new(format!(
-        "t{}-e{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ))
-    .unwrap()
-}
-
-async fn connector_with(url: &str, cfg: KubernetesConfig) -> KubernetesConnector {
-    let cfg = KubernetesConfig {
-        cluster_url: Some(url.to_owned()),
-        ..cfg
-    };
-    KubernetesConnector::connect(cfg, owner())
-        .await
-        .expect("connect to the fake")
-}
-
-async fn connector(url: &str) -> KubernetesConnector {
-    connector_with(url, KubernetesConfig::default()).await
-}
 
 fn vm(name: &str) -> VmSpec {
     VmSpec::new(name, Size::shape(1, 256), "se:1")
@@ -44,6 +19,21 @@ fn vm(name: &str) -> VmSpec {
 fn kube_client(url: &str) -> kube::Client {
     strato_kubernetes::install_crypto_provider();
     kube::Client::try_from(kube::Config::new(url.parse().unwrap())).unwrap()
+}
+
+/// The connector under the core layers, retrying with a fixed seed from `initial_backoff`.
+fn with_retries(bare: KubernetesConnector, initial_backoff: Duration) -> Arc<dyn CloudConnector> {
+    stack(
+        Arc::new(bare),
+        &LayerConfig {
+            retry: RetryConfig {
+                seed: Some(7),
+                initial_backoff,
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+    )
 }
 
 fn count(fake: &strato_kube_fake::FakeKube, prefix: &str) -> usize {
@@ -211,17 +201,7 @@ async fn a_429_with_retry_after_is_absorbed_by_the_retry_layer() {
     );
     assert_eq!(e.vendor().unwrap().code, "429 TooManyRequests");
 
-    let layered: Arc<dyn CloudConnector> = stack(
-        Arc::new(bare),
-        &LayerConfig {
-            retry: RetryConfig {
-                seed: Some(7),
-                initial_backoff: Duration::from_millis(10),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    );
+    let layered = with_retries(bare, Duration::from_millis(10));
     fake.inject(
         Fault::new(429, 2)
             .retry_after(1)
@@ -257,17 +237,7 @@ async fn server_errors_are_transient_and_retried_without_duplicating_the_create(
     assert_eq!(e.kind(), &ErrorKind::Transient, "{e}");
     assert_eq!(e.vendor().unwrap().code, "503 ServiceUnavailable");
 
-    let layered: Arc<dyn CloudConnector> = stack(
-        Arc::new(bare),
-        &LayerConfig {
-            retry: RetryConfig {
-                seed: Some(7),
-                initial_backoff: Duration::from_millis(5),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-    );
+    let layered = with_retries(bare, Duration::from_millis(5));
     fake.inject(Fault::new(500, 2).method(Method::POST).path("/pods"));
     let made = layered.create_vm(&vm("t1")).await.expect("5xx retried");
     // The same create again (a caller retrying after a lost answer) returns the same pod.

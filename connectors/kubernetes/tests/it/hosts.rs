@@ -1,32 +1,11 @@
 //! Hosts are nodes: `list_hosts` and VMs pinned to a node (`VmSpec::host` -> `spec.nodeName`),
 //! through a real `kube::Client` against the fake API server.
 
+use crate::common::{connector, network};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU32, Ordering};
 use strato_core::*;
 use strato_kube_fake::{FakeKube, Fault};
-use strato_kubernetes::{HOST_ANNOTATION, KubernetesConfig, KubernetesConnector};
-
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn owner() -> OwnerId {
-    OwnerId::new(format!(
-        "t{}-h{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ))
-    .unwrap()
-}
-
-async fn connector(url: &str) -> KubernetesConnector {
-    let cfg = KubernetesConfig {
-        cluster_url: Some(url.to_owned()),
-        ..Default::default()
-    };
-    KubernetesConnector::connect(cfg, owner())
-        .await
-        .expect("connect to the fake")
-}
+use strato_kubernetes::HOST_ANNOTATION;
 
 fn vm(name: &str, host: Option<&str>) -> VmSpec {
     let mut spec = VmSpec::new(name, Size::shape(1, 1024), "registry.example/se:22.1");
@@ -237,13 +216,7 @@ async fn an_unknown_node_is_an_invalid_spec_naming_host() {
 async fn a_pinned_vm_keeps_its_node_when_a_nic_replaces_its_pod() {
     let (url, fake) = strato_kube_fake::start().await;
     let c = connector(&url).await;
-    let net = c
-        .create_network(&NetworkSpec::new(
-            "data",
-            Some("10.60.0.0/24".parse().unwrap()),
-        ))
-        .await
-        .unwrap();
+    let net = network(&c, "data", "10.60.0.0/24").await;
     let pinned = c.create_vm(&vm("se-p", Some("node-3"))).await.unwrap();
     // The unpinned VM lands on node-3 too (the only schedulable node for a moment).
     fake.set_node_unschedulable("node-1", true).unwrap();

@@ -2,6 +2,7 @@
 //! dependency tree (cloud SDKs included), so one binary per crate keeps the build's disk and
 //! link time small.
 
+mod common;
 mod conformance;
 mod errors;
 mod hosts;

@@ -1,7 +1,7 @@
 //! The Kubernetes objects behind each strato resource, read back from the fake API server.
 
+use crate::common::{connector, connector_with, network, owner};
 use serde_json::Value;
-use std::sync::atomic::{AtomicU32, Ordering};
 use strato_core::config::Config;
 use strato_core::registry::{ConnectContext, Registry};
 use strato_core::*;
@@ -10,37 +10,18 @@ use strato_kubernetes::{
     KubernetesConfig, KubernetesConnector, KubernetesFactory, Multus, VipMode,
 };
 
-static SEQ: AtomicU32 = AtomicU32::new(0);
-
-fn owner() -> OwnerId {
-    OwnerId::new(format!(
-        "t{}-m{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ))
-    .unwrap()
-}
-
-async fn connector_with(url: &str, cfg: KubernetesConfig) -> KubernetesConnector {
-    let cfg = KubernetesConfig {
-        cluster_url: Some(url.to_owned()),
-        ..cfg
-    };
-    KubernetesConnector::connect(cfg, owner())
-        .await
-        .expect("connect to the fake")
-}
-
-async fn connector(url: &str) -> KubernetesConnector {
-    connector_with(url, KubernetesConfig::default()).await
-}
-
 fn vm(name: &str) -> VmSpec {
     VmSpec::new(name, Size::shape(2, 4096), "registry.example/se:22.1").with_tag("team", "lb")
 }
 
 fn s<'a>(v: &'a Value, ptr: &str) -> &'a str {
     v.pointer(ptr).and_then(Value::as_str).unwrap_or_default()
+}
+
+/// The uid of the pod `name` in the default namespace: a new uid is a replaced pod.
+fn pod_uid(fake: &strato_kube_fake::FakeKube, name: &str) -> String {
+    let pod = fake.object("pods", "default", name).expect("the pod");
+    s(&pod, "/metadata/uid").to_owned()
 }
 
 async fn running(c: &KubernetesConnector, id: &VmId) -> Vm {
@@ -144,13 +125,7 @@ async fn a_foreign_pod_with_the_same_name_is_already_exists_and_never_deleted() 
 async fn attaching_a_nic_replaces_the_pod_and_the_vip_follows() {
     let (url, fake) = strato_kube_fake::start().await;
     let c = connector(&url).await;
-    let net = c
-        .create_network(&NetworkSpec::new(
-            "data",
-            Some("10.50.0.0/24".parse().unwrap()),
-        ))
-        .await
-        .unwrap();
+    let net = network(&c, "data", "10.50.0.0/24").await;
     let nad = fake
         .object("network-attachment-definitions", "default", "data")
         .unwrap();
@@ -167,11 +142,7 @@ async fn attaching_a_nic_replaces_the_pod_and_the_vip_follows() {
         .allocate_vip(&VipSpec::new("web", made.id.clone()))
         .await
         .unwrap();
-    let uid_before = s(
-        &fake.object("pods", "default", "se-n").unwrap(),
-        "/metadata/uid",
-    )
-    .to_owned();
+    let uid_before = pod_uid(&fake, "se-n");
 
     let addr: std::net::IpAddr = "10.50.0.9".parse().unwrap();
     let nic = c
@@ -225,13 +196,7 @@ async fn attaching_a_nic_replaces_the_pod_and_the_vip_follows() {
         .id,
         nic.id
     );
-    assert_eq!(
-        s(
-            &fake.object("pods", "default", "se-n").unwrap(),
-            "/metadata/uid"
-        ),
-        uid_after
-    );
+    assert_eq!(pod_uid(&fake, "se-n"), uid_after);
 
     let e = c.delete_network(&net.id).await.unwrap_err();
     assert_eq!(
@@ -565,11 +530,7 @@ async fn a_replacement_waits_for_the_terminating_pod() {
     pods.patch("held", &PatchParams::default(), &Patch::Merge(&hold))
         .await
         .unwrap();
-    let old_uid = s(
-        &fake.object("pods", "default", "held").unwrap(),
-        "/metadata/uid",
-    )
-    .to_owned();
+    let old_uid = pod_uid(&fake, "held");
 
     let c2 = c.clone();
     let id = made.id.clone();

@@ -6,8 +6,9 @@ use std::time::Duration;
 use strato_core::config::Config;
 use strato_core::registry::{ConnectContext, ConnectorFactory};
 use strato_core::{
-    CloudConnector, ErrorKind, GroupSpec, NetworkId, NetworkQuery, NetworkSpec, NicSpec, Operation,
-    OwnerId, Size, VipQuery, VipSpec, VmId, VmQuery, VmSpec, VmState, member_ordinal,
+    CloudConnector, Error, ErrorKind, Group, GroupSpec, Network, NetworkId, NetworkQuery,
+    NetworkSpec, NicSpec, Operation, OwnerId, Size, VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec,
+    VmState, member_ordinal,
 };
 use strato_memory::{MemoryBackend, MemoryCloud, MemoryFactory, MemoryFeature, MemorySettings};
 
@@ -21,6 +22,49 @@ fn spec(name: &str) -> VmSpec {
 
 fn cloud(settings: MemorySettings) -> MemoryCloud {
     MemoryCloud::from_settings(settings, owner("team-a")).unwrap()
+}
+
+/// Creates a network with an address range.
+async fn network(c: &impl CloudConnector, name: &str, cidr: &str) -> Network {
+    c.create_network(&NetworkSpec::new(name, Some(cidr.parse().unwrap())))
+        .await
+        .unwrap()
+}
+
+/// The owner's VMs (the first page).
+async fn owned_vms(c: &impl CloudConnector) -> Vec<Vm> {
+    c.list_vms(&VmQuery::default()).await.unwrap().items
+}
+
+/// The owner's networks (the first page).
+async fn owned_networks(c: &impl CloudConnector) -> Vec<Network> {
+    c.list_networks(&NetworkQuery::default())
+        .await
+        .unwrap()
+        .items
+}
+
+/// A group's member names, in its order.
+fn names(g: &Group) -> Vec<&str> {
+    g.members.iter().map(|m| m.name.as_str()).collect()
+}
+
+/// A NIC on `network` with a fixed address.
+fn nic_at(network: &NetworkId, address: std::net::IpAddr) -> NicSpec {
+    NicSpec {
+        network: network.clone(),
+        address: Some(address),
+    }
+}
+
+/// Fails unless `e` is an invalid spec naming `field`.
+#[track_caller]
+fn assert_invalid(e: &Error, field: &str) {
+    assert_eq!(
+        (e.kind(), e.field()),
+        (&ErrorKind::InvalidSpec, Some(field)),
+        "{e}"
+    );
 }
 
 fn group(name: &str, image: &str) -> GroupSpec {
@@ -54,18 +98,8 @@ async fn two_instances_share_one_state_file() {
     b.stop_vm(&vm.id).await.unwrap();
     assert_eq!(a.get_vm(&vm.id).await.unwrap().state, VmState::Stopped);
 
-    let net = b
-        .create_network(&NetworkSpec::new(
-            "lab",
-            Some("10.9.0.0/24".parse().unwrap()),
-        ))
-        .await
-        .unwrap();
-    let nets = a
-        .list_networks(&NetworkQuery::default())
-        .await
-        .unwrap()
-        .items;
+    let net = network(&b, "lab", "10.9.0.0/24").await;
+    let nets = owned_networks(&a).await;
     assert_eq!(
         nets.iter().map(|n| &n.id).collect::<Vec<_>>(),
         vec![&net.id]
@@ -73,7 +107,7 @@ async fn two_instances_share_one_state_file() {
 
     // A third process started later sees everything.
     let c = cloud(settings);
-    let all = c.list_vms(&VmQuery::default()).await.unwrap().items;
+    let all = owned_vms(&c).await;
     assert_eq!(all.iter().map(|v| &v.id).collect::<Vec<_>>(), vec![&vm.id]);
     c.delete_vm(&vm.id).await.unwrap();
     assert!(a.get_vm(&vm.id).await.unwrap_err().is_not_found());
@@ -151,23 +185,14 @@ async fn new_vms_are_invisible_for_a_while() {
     let e = c.get_vm(&vm.id).await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::NotYetVisible);
     assert!(e.is_retryable());
-    assert!(
-        c.list_vms(&VmQuery::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(owned_vms(&c).await.is_empty());
     // A retried create still finds it: idempotency does not depend on visibility.
     assert_eq!(c.create_vm(&spec("late")).await.unwrap().id, vm.id);
     assert!(c.capabilities().eventually_consistent);
 
     tokio::time::advance(Duration::from_secs(5)).await;
     assert_eq!(c.get_vm(&vm.id).await.unwrap().id, vm.id);
-    assert_eq!(
-        c.list_vms(&VmQuery::default()).await.unwrap().items.len(),
-        1
-    );
+    assert_eq!(owned_vms(&c).await.len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -210,33 +235,14 @@ async fn scale_down_removes_the_older_template_first_then_the_highest_ordinals()
     let new = g.members.iter().find(|m| m.image == "img-2").unwrap();
     assert_eq!(new.name, "web-3");
     let g = c.scale_group(&v2, 3).await.unwrap();
-    let names: Vec<&str> = g.members.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["web-0", "web-1", "web-3"]);
+    assert_eq!(names(&g), ["web-0", "web-1", "web-3"]);
     let g = c.scale_group(&v2, 1).await.unwrap();
-    assert_eq!(
-        g.members
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect::<Vec<_>>(),
-        ["web-3"]
-    );
+    assert_eq!(names(&g), ["web-3"]);
     // Growing again fills the lowest free ordinals.
     let g = c.scale_group(&v2, 3).await.unwrap();
-    assert_eq!(
-        g.members
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect::<Vec<_>>(),
-        ["web-0", "web-1", "web-3"]
-    );
+    assert_eq!(names(&g), ["web-0", "web-1", "web-3"]);
     let g = c.scale_group(&v2, 2).await.unwrap();
-    assert_eq!(
-        g.members
-            .iter()
-            .map(|m| m.name.as_str())
-            .collect::<Vec<_>>(),
-        ["web-0", "web-1"]
-    );
+    assert_eq!(names(&g), ["web-0", "web-1"]);
     let listed = c
         .list_vms(&VmQuery {
             group: Some("web".into()),
@@ -254,13 +260,7 @@ async fn addresses_are_never_handed_out_twice() {
         ..Default::default()
     });
     // A /28 has 14 host addresses; the first is the gateway: 13 for VMs, NICs and VIPs.
-    let net = c
-        .create_network(&NetworkSpec::new(
-            "small",
-            Some("192.168.5.0/28".parse().unwrap()),
-        ))
-        .await
-        .unwrap();
+    let net = network(&c, "small", "192.168.5.0/28").await;
     let mut addresses = BTreeSet::new();
     let mut vms = Vec::new();
     for i in 0..6 {
@@ -284,13 +284,7 @@ async fn addresses_are_never_handed_out_twice() {
     }
     let fixed = "192.168.5.14".parse().unwrap();
     let nic = c
-        .attach_nic(
-            &vms[0].id,
-            &NicSpec {
-                network: net.id.clone(),
-                address: Some(fixed),
-            },
-        )
+        .attach_nic(&vms[0].id, &nic_at(&net.id, fixed))
         .await
         .unwrap();
     assert_eq!(nic.address, Some(fixed));
@@ -302,31 +296,15 @@ async fn addresses_are_never_handed_out_twice() {
     assert_eq!(e.kind(), &ErrorKind::NoCapacity, "{e}");
     // A fixed address in use or outside the network is refused, naming it.
     let e = c
-        .attach_nic(
-            &vms[1].id,
-            &NicSpec {
-                network: net.id.clone(),
-                address: Some(fixed),
-            },
-        )
+        .attach_nic(&vms[1].id, &nic_at(&net.id, fixed))
         .await
         .unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::Conflict, "{e}");
     let e = c
-        .attach_nic(
-            &vms[1].id,
-            &NicSpec {
-                network: net.id.clone(),
-                address: Some("10.1.1.1".parse().unwrap()),
-            },
-        )
+        .attach_nic(&vms[1].id, &nic_at(&net.id, "10.1.1.1".parse().unwrap()))
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field()),
-        (&ErrorKind::InvalidSpec, Some("address")),
-        "{e}"
-    );
+    assert_invalid(&e, "address");
     // A network in use cannot go; once emptied it can.
     assert_eq!(
         c.delete_network(&net.id).await.unwrap_err().kind(),
@@ -345,26 +323,14 @@ async fn addresses_are_never_handed_out_twice() {
 #[tokio::test(start_paused = true)]
 async fn the_clouds_own_resources_are_never_touched() {
     let c = cloud(MemorySettings::default());
-    assert!(
-        c.list_vms(&VmQuery::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(owned_vms(&c).await.is_empty());
     // The backend's own VM exists (it holds an address on the default network) but is not ours.
     let e = c.delete_vm(&VmId::new("vm-00000000")).await.unwrap_err();
     assert!(e.is_not_found(), "{e}");
     let default = NetworkId::new(strato_memory::DEFAULT_NETWORK);
     let net = c.get_network(&default).await.unwrap();
     assert!(net.ownership.is_none());
-    assert!(
-        c.list_networks(&NetworkQuery::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert!(owned_networks(&c).await.is_empty());
     let all = c
         .list_networks(&NetworkQuery {
             include_unowned: true,
@@ -403,10 +369,7 @@ async fn bad_specs_name_the_field_and_value() {
         "{e}"
     );
     let e = c.create_vm(&spec("Web")).await.unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field()),
-        (&ErrorKind::InvalidSpec, Some("name"))
-    );
+    assert_invalid(&e, "name");
     let e = c
         .create_network(&NetworkSpec::new("n", Some("10.1.2.3/24".parse().unwrap())))
         .await

@@ -6,18 +6,14 @@
 
 use crate::common;
 
-use crate::common::TEMPLATE;
+use crate::common::{assert_invalid, assert_no_vms, pinned, spec};
 use std::collections::BTreeMap;
-use strato_core::{CloudConnector, ErrorKind, Host, HostId, Size, VmQuery, VmSpec};
+use strato_core::{CloudConnector, ErrorKind, Host, HostId, VmQuery};
 use strato_vsphere::VsphereConnector;
 use strato_vsphere::soap::{MoRef, Request};
 
 const STANDALONE: &str = "DC0_H0";
 const CLUSTER_HOSTS: [&str; 3] = ["DC0_C0_H0", "DC0_C0_H1", "DC0_C0_H2"];
-
-fn spec(name: &str) -> VmSpec {
-    VmSpec::new(name, Size::shape(1, 512), TEMPLATE)
-}
 
 /// Hosts by name.
 async fn hosts(c: &VsphereConnector) -> BTreeMap<String, Host> {
@@ -36,6 +32,13 @@ async fn at(c: &VsphereConnector, path: &str) -> MoRef {
         .await
         .unwrap()
         .unwrap_or_else(|| panic!("{path} not in vcsim's inventory"))
+}
+
+/// Runs `EnterMaintenanceMode_Task` or `ExitMaintenanceMode_Task` on `host`, without a timeout.
+async fn maintenance_task(c: &VsphereConnector, method: &'static str, host: &MoRef) {
+    let mut req = Request::new(method, host);
+    req.text("timeout", 0);
+    c.vim().run_task(req).await.unwrap();
 }
 
 #[tokio::test]
@@ -84,8 +87,7 @@ async fn a_pinned_vm_runs_on_its_host_in_that_hosts_pool_and_a_repeat_returns_it
     let by_name = hosts(&c).await;
     // A cluster host: the template runs on the standalone host, so the clone has to move.
     let target = by_name[CLUSTER_HOSTS[1]].id.clone();
-    let mut s = spec("se-1");
-    s.host = Some(target.clone());
+    let s = pinned("se-1", target.clone());
     let vm = c.create_vm(&s).await.unwrap();
     assert_eq!(vm.host.as_ref(), Some(&target), "{vm:?}");
     let o = c
@@ -121,8 +123,7 @@ async fn a_pinned_vm_runs_on_its_host_in_that_hosts_pool_and_a_repeat_returns_it
     assert_eq!(e.kind(), &ErrorKind::AlreadyExists, "{e}");
 
     // One per host, the standalone host included; an unpinned VM still reports its host.
-    let mut on_standalone = spec("se-2");
-    on_standalone.host = Some(by_name[STANDALONE].id.clone());
+    let on_standalone = pinned("se-2", by_name[STANDALONE].id.clone());
     let vm2 = c.create_vm(&on_standalone).await.unwrap();
     assert_eq!(vm2.host, on_standalone.host);
     let free = c.create_vm(&spec("free")).await.unwrap();
@@ -139,14 +140,11 @@ async fn a_pinned_vm_runs_on_its_host_in_that_hosts_pool_and_a_repeat_returns_it
 async fn an_unknown_host_is_an_invalid_spec_naming_host_and_clones_nothing() {
     let c = common::connector("hx").await;
     for bogus in ["host-999999", "vm-1", "DC0_C0_H0"] {
-        let mut s = spec("pinned");
-        s.host = Some(HostId::new(bogus));
-        let e = c.create_vm(&s).await.unwrap_err();
-        assert_eq!(
-            (e.kind(), e.field()),
-            (&ErrorKind::InvalidSpec, Some("host")),
-            "{e}"
-        );
+        let e = c
+            .create_vm(&pinned("pinned", HostId::new(bogus)))
+            .await
+            .unwrap_err();
+        assert_invalid(&e, "host");
         let msg = e.to_string();
         assert!(msg.contains(bogus), "names the value: {msg}");
         assert!(
@@ -154,13 +152,7 @@ async fn an_unknown_host_is_an_invalid_spec_naming_host_and_clones_nothing() {
             "says which hosts exist: {msg}"
         );
     }
-    assert!(
-        c.list_vms(&VmQuery::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert_no_vms(&c).await;
     c.logout().await.unwrap();
 }
 
@@ -180,20 +172,16 @@ async fn a_configured_cluster_pool_limits_the_hosts_to_that_cluster() {
     let everywhere = common::connector("hc").await;
     let all = hosts(&everywhere).await;
     everywhere.logout().await.unwrap();
-    let mut s = spec("outside");
-    s.host = Some(all[STANDALONE].id.clone());
-    let e = c.create_vm(&s).await.unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field()),
-        (&ErrorKind::InvalidSpec, Some("host")),
-        "{e}"
-    );
+    let e = c
+        .create_vm(&pinned("outside", all[STANDALONE].id.clone()))
+        .await
+        .unwrap_err();
+    assert_invalid(&e, "host");
     assert!(
         e.to_string().contains("host/DC0_C0"),
         "names the scope: {e}"
     );
-    let mut s = spec("inside");
-    s.host = Some(by_name[CLUSTER_HOSTS[0]].id.clone());
+    let s = pinned("inside", by_name[CLUSTER_HOSTS[0]].id.clone());
     let vm = c.create_vm(&s).await.unwrap();
     assert_eq!(vm.host, s.host);
     c.delete_vm(&vm.id).await.unwrap();
@@ -210,16 +198,12 @@ async fn a_host_in_maintenance_mode_is_not_ready_until_it_exits() {
     let before = hosts(&c).await;
     assert!(before.values().all(|h| h.ready), "{before:?}");
     let host = MoRef::new("HostSystem", before[CLUSTER_HOSTS[2]].id.as_str());
-    let mut enter = Request::new("EnterMaintenanceMode_Task", &host);
-    enter.text("timeout", 0);
-    c.vim().run_task(enter).await.unwrap();
+    maintenance_task(&c, "EnterMaintenanceMode_Task", &host).await;
     let during = hosts(&c).await;
     for (name, h) in &during {
         assert_eq!(h.ready, name != CLUSTER_HOSTS[2], "{h:?}");
     }
-    let mut exit = Request::new("ExitMaintenanceMode_Task", &host);
-    exit.text("timeout", 0);
-    c.vim().run_task(exit).await.unwrap();
+    maintenance_task(&c, "ExitMaintenanceMode_Task", &host).await;
     assert_eq!(hosts(&c).await, before);
     c.logout().await.unwrap();
 }

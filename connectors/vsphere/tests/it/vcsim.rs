@@ -3,20 +3,23 @@
 
 use crate::common;
 
-use crate::common::{DV_NET, STANDARD_NET, TEMPLATE};
+use crate::common::{
+    DV_NET, STANDARD_NET, TEMPLATE, assert_invalid, assert_no_vms, network, nic_on, pinned, spec,
+};
 use std::sync::Arc;
 use strato_core::config::Config;
 use strato_core::registry::{ConnectContext, Registry};
 use strato_core::{
-    CloudConnector, CloudConnectorExt, ErrorKind, NetworkQuery, NetworkSpec, NicSpec, Size,
-    VipSpec, VmQuery, VmSpec,
+    CloudConnector, CloudConnectorExt, ErrorKind, NetworkQuery, Size, Vip, VipSpec, VmId, VmQuery,
+    VmSpec,
 };
 use strato_vsphere::convert::{self, CloneTarget};
 use strato_vsphere::soap::MoRef;
 use strato_vsphere::{VsphereConnector, VsphereFactory};
 
-fn spec(name: &str) -> VmSpec {
-    VmSpec::new(name, Size::shape(1, 512), TEMPLATE)
+/// Allocates the VIP `name` in front of `vm`.
+async fn vip(c: &VsphereConnector, name: &str, vm: &VmId) -> strato_core::Result<Vip> {
+    c.allocate_vip(&VipSpec::new(name, vm.clone())).await
 }
 
 #[tokio::test]
@@ -38,11 +41,7 @@ async fn tls_is_verified_unless_insecure() {
     let e = VsphereConnector::connect(cfg.clone(), common::owner("tls"))
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field()),
-        (&ErrorKind::InvalidSpec, Some("ca_file")),
-        "{e}"
-    );
+    assert_invalid(&e, "ca_file");
     assert!(
         e.to_string().contains("insecure"),
         "the error says how to fix it: {e}"
@@ -103,18 +102,8 @@ async fn native_sizes_and_bad_memory_are_refused_naming_size() {
         ))
         .await
         .unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field()),
-        (&ErrorKind::InvalidSpec, Some("image")),
-        "{e}"
-    );
-    assert!(
-        c.list_vms(&VmQuery::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert_invalid(&e, "image");
+    assert_no_vms(&c).await;
     c.logout().await.unwrap();
 }
 
@@ -191,28 +180,10 @@ async fn nics_join_distributed_portgroups_with_switch_and_portgroup_key() {
         .await
         .unwrap();
     assert_eq!(vm.nics[0].network, standard.id);
-    let nic = c
-        .attach_nic(
-            &vm.id,
-            &NicSpec {
-                network: dv.id.clone(),
-                address: None,
-            },
-        )
-        .await
-        .unwrap();
+    let nic = c.attach_nic(&vm.id, &nic_on(&dv.id)).await.unwrap();
     assert_eq!((nic.network.clone(), nic.device_index), (dv.id.clone(), 1));
     // Idempotent by client token.
-    let again = c
-        .attach_nic(
-            &vm.id,
-            &NicSpec {
-                network: dv.id.clone(),
-                address: None,
-            },
-        )
-        .await
-        .unwrap();
+    let again = c.attach_nic(&vm.id, &nic_on(&dv.id)).await.unwrap();
     assert_eq!(again.id, nic.id);
     let devices = c
         .vim()
@@ -259,41 +230,22 @@ async fn nics_join_distributed_portgroups_with_switch_and_portgroup_key() {
 #[tokio::test]
 async fn the_vip_pool_is_the_networks_cidr_and_survives_a_restart() {
     let c = common::connector("pool").await;
-    let net = c
-        .create_network(&NetworkSpec::new(
-            "tiny",
-            Some("10.99.0.0/30".parse().unwrap()),
-        ))
-        .await
-        .unwrap();
+    let net = network(&c, "tiny", "10.99.0.0/30").await;
     let vm = c
         .create_vm(&spec("pool").with_network(net.id.clone()))
         .await
         .unwrap();
-    let a = c
-        .allocate_vip(&VipSpec::new("a", vm.id.clone()))
-        .await
-        .unwrap();
-    let b = c
-        .allocate_vip(&VipSpec::new("b", vm.id.clone()))
-        .await
-        .unwrap();
+    let a = vip(&c, "a", &vm.id).await.unwrap();
+    let b = vip(&c, "b", &vm.id).await.unwrap();
     let mut got = vec![a.address.to_string(), b.address.to_string()];
     got.sort();
     assert_eq!(got, ["10.99.0.1", "10.99.0.2"]);
-    let e = c
-        .allocate_vip(&VipSpec::new("c", vm.id.clone()))
-        .await
-        .unwrap_err();
+    let e = vip(&c, "c", &vm.id).await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::NoCapacity, "{e}");
     let mut outside = VipSpec::new("d", vm.id.clone());
     outside.address = Some("10.98.0.1".parse().unwrap());
     let e = c.allocate_vip(&outside).await.unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field()),
-        (&ErrorKind::InvalidSpec, Some("address")),
-        "{e}"
-    );
+    assert_invalid(&e, "address");
 
     // A new process of the same owner finds the allocations in vCenter.
     let again = VsphereConnector::connect(common::config(), c.info().owner.clone())
@@ -301,10 +253,7 @@ async fn the_vip_pool_is_the_networks_cidr_and_survives_a_restart() {
         .unwrap();
     assert_eq!(again.get_vip(&a.id).await.unwrap().address, a.address);
     again.release_vip(&a.id).await.unwrap();
-    let c2 = c
-        .allocate_vip(&VipSpec::new("c", vm.id.clone()))
-        .await
-        .unwrap();
+    let c2 = vip(&c, "c", &vm.id).await.unwrap();
     assert_eq!(
         c2.address, a.address,
         "a released address is handed out again"
@@ -381,13 +330,7 @@ async fn the_factory_builds_a_connector_from_a_profile() {
         .unwrap();
     assert_eq!(c.info().kind, "vsphere");
     assert_eq!(c.info().owner, owner);
-    assert!(
-        c.list_vms(&VmQuery::default())
-            .await
-            .unwrap()
-            .items
-            .is_empty()
-    );
+    assert_no_vms(&*c).await;
 }
 
 /// SOAP round trips per operation: vCenter's latency is per call, so these are budgets.
@@ -426,10 +369,11 @@ async fn soap_calls_per_operation() {
     // Pinned to the template's host, the clone lands there as on vCenter (no move): the host
     // listing and the host's pool are the price of the pin.
     let on = hosts.iter().find(|h| h.name == "DC0_H0").unwrap();
-    let mut pinned = spec("calls-pinned");
-    pinned.host = Some(on.id.clone());
     let b = vim.calls();
-    let vm = c.create_vm(&pinned).await.unwrap();
+    let vm = c
+        .create_vm(&pinned("calls-pinned", on.id.clone()))
+        .await
+        .unwrap();
     let create_pinned = count("create_vm pinned", b);
     c.delete_vm(&vm.id).await.unwrap();
     assert!(
@@ -449,13 +393,7 @@ async fn concurrent_allocations_from_two_processes_never_share_an_address() {
             .await
             .unwrap(),
     );
-    let net = a
-        .create_network(&NetworkSpec::new(
-            "race",
-            Some("10.97.0.0/27".parse().unwrap()),
-        ))
-        .await
-        .unwrap();
+    let net = network(&a, "race", "10.97.0.0/27").await;
     let va = a
         .create_vm(&spec("race-a").with_network(net.id.clone()))
         .await
@@ -501,19 +439,11 @@ async fn a_group_spec_every_member_would_fail_on_is_one_invalid_spec() {
         tags: Default::default(),
     };
     let e = c.scale_group(&g, 3).await.unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field()),
-        (&ErrorKind::InvalidSpec, Some("image")),
-        "{e}"
-    );
+    assert_invalid(&e, "image");
     g.image = TEMPLATE.into();
     g.size = Size::Native("m5.large".into());
     let e = c.scale_group(&g, 3).await.unwrap_err();
-    assert_eq!(
-        (e.kind(), e.field()),
-        (&ErrorKind::InvalidSpec, Some("size")),
-        "{e}"
-    );
+    assert_invalid(&e, "size");
     assert!(c.get_group("web").await.unwrap().members.is_empty());
     c.logout().await.unwrap();
 }

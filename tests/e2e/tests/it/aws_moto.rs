@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use strato_controller::agent::LoadModel;
 use strato_controller::engines::Role;
+use strato_controller::model::SeGroup;
 use strato_controller::store::{RedbStore, StateStore};
 use strato_core::Operation;
 use strato_core::layers::{FaultConfig, FaultInjector, InjectedFault, LayerConfig};
@@ -47,6 +48,34 @@ async fn assert_vip_on(m: &Moto, aws: &dyn CloudConnector, name: &str, addr: IpA
         ips.contains(&addr),
         "{addr} is not a private IP of {se}'s primary ENI ({id}): {ips:?}"
     );
+}
+
+/// Asserts the instance `id` (`what`, for the message) is terminated or terminating in EC2.
+async fn assert_terminated(aws: &dyn CloudConnector, id: &VmId, what: &str) {
+    let st = aws.get_vm(id).await.map(|v| v.state);
+    assert!(
+        matches!(st, Ok(VmState::Deleted | VmState::Deleting)) || st.is_err(),
+        "{what} ({id}) is not terminated: {st:?}"
+    );
+}
+
+/// The names of the live SEs of group `web` in EC2.
+async fn se_names_in_ec2(aws: &dyn CloudConnector) -> Vec<String> {
+    vms(aws, "web").await.into_iter().map(|v| v.name).collect()
+}
+
+/// Sets up group `g` (named `web`) and the service `shop` on it, and waits (`what`) until
+/// `healthy` SEs are healthy and the VIP is bound.
+async fn serve_shop(h: &Harness, g: SeGroup, healthy: usize, what: &str) {
+    h.setup(g, None).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    h.wait_for(what, 30 * SEC, || async {
+        h.healthy("web") == healthy && h.vip_bound("shop")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -170,11 +199,7 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
     })
     .await;
     for id in &ids {
-        let st = aws.get_vm(&VmId::new(id.clone())).await.map(|v| v.state);
-        assert!(
-            matches!(st, Ok(VmState::Deleted | VmState::Deleting)) || st.is_err(),
-            "{id}: {st:?}"
-        );
+        assert_terminated(&*aws, &VmId::new(id.clone()), "an SE's instance").await;
     }
     h.wait_for("the group forgotten", 10 * SEC, || async {
         h.status().group("web").is_none()
@@ -194,15 +219,7 @@ async fn load_scales_out_on_ec2_at_once_and_in_only_after_the_window() {
         .await;
     let g = group("web", 1, 4);
     let window = g.autoscale.scale_down_window;
-    h.setup(g, None).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    h.wait_for("one healthy SE with the VIP", 30 * SEC, || async {
-        h.healthy("web") == 1 && h.vip_bound("shop")
-    })
-    .await;
+    serve_shop(&h, g, 1, "one healthy SE with the VIP").await;
     let addr = h.status().vs("shop").unwrap().address.unwrap();
 
     // 150 rps on SEs of 100 rps at a 50 % target: 3 SEs.
@@ -263,12 +280,7 @@ async fn load_scales_out_on_ec2_at_once_and_in_only_after_the_window() {
     .await;
     // The scaled-in instances are terminated, not just forgotten; the VIP stayed on the survivor.
     for vm in out.iter().filter(|v| v.id != left[0].id) {
-        let st = aws.get_vm(&vm.id).await.map(|v| v.state);
-        assert!(
-            matches!(st, Ok(VmState::Deleted | VmState::Deleting)) || st.is_err(),
-            "{}: {st:?}",
-            vm.name
-        );
+        assert_terminated(&*aws, &vm.id, &vm.name).await;
     }
     assert_vip_on(&m, &*aws, "shop", addr, &left[0].name).await;
     assert_eq!(
@@ -338,11 +350,7 @@ async fn a_dead_se_is_replaced_on_ec2_after_its_vip_moved() {
         "a replacement healthy and the dead SE gone",
         30 * SEC,
         || async {
-            let names: Vec<String> = vms(&*aws, "web")
-                .await
-                .into_iter()
-                .map(|v| v.name)
-                .collect();
+            let names = se_names_in_ec2(&*aws).await;
             h.healthy("web") == 2 && names.len() == 2 && !names.contains(&dead)
         },
     )
@@ -387,11 +395,7 @@ async fn a_dead_se_is_replaced_on_ec2_after_its_vip_moved() {
     assert_eq!(after.address, Some(addr), "the VIP keeps its address");
     assert_eq!(after.dns, before.dns);
     assert_vip_on(&m, &*aws, "shop", addr, &new_primary).await;
-    let st = aws.get_vm(&dead_id).await.map(|v| v.state);
-    assert!(
-        matches!(st, Ok(VmState::Deleted | VmState::Deleting)) || st.is_err(),
-        "the dead SE's instance {dead_id} is not terminated: {st:?}"
-    );
+    assert_terminated(&*aws, &dead_id, "the dead SE's instance").await;
     assert_eq!(m.raw_live_instances(&o).await.len(), 2);
 
     // Now the primary's instance is terminated behind the controller's back: its ENI goes
@@ -403,11 +407,7 @@ async fn a_dead_se_is_replaced_on_ec2_after_its_vip_moved() {
         "the VIP back on a live SE and a replacement healthy",
         30 * SEC,
         || async {
-            let names: Vec<String> = vms(&*aws, "web")
-                .await
-                .into_iter()
-                .map(|v| v.name)
-                .collect();
+            let names = se_names_in_ec2(&*aws).await;
             h.healthy("web") == 2
                 && names.len() == 2
                 && !names.contains(&new_primary)
@@ -475,15 +475,7 @@ async fn a_restart_mid_scale_on_ec2_makes_no_duplicate_and_an_empty_store_adopts
     let load = Arc::new(LoadModel::new());
     let store: Arc<dyn StateStore> = Arc::new(RedbStore::open(&db).unwrap());
     let h = real_time().start(cloud.clone(), store, load.clone()).await;
-    h.setup(group("web", 1, 6), None).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    h.wait_for("one healthy SE with the VIP", 30 * SEC, || async {
-        h.healthy("web") == 1 && h.vip_bound("shop")
-    })
-    .await;
+    serve_shop(&h, group("web", 1, 6), 1, "one healthy SE with the VIP").await;
     let addr = h.status().vs("shop").unwrap().address.unwrap();
 
     // 250 rps: 5 SEs. Crash while a create has reached EC2 but its answer is not recorded yet
@@ -507,11 +499,7 @@ async fn a_restart_mid_scale_on_ec2_makes_no_duplicate_and_an_empty_store_adopts
             })
             .unwrap_or_default();
         if !unanswered.is_empty() {
-            let in_ec2: Vec<String> = vms(&*aws, "web")
-                .await
-                .into_iter()
-                .map(|v| v.name)
-                .collect();
+            let in_ec2 = se_names_in_ec2(&*aws).await;
             let hit: Vec<String> = unanswered
                 .into_iter()
                 .filter(|n| in_ec2.contains(n))
@@ -595,15 +583,11 @@ async fn a_restart_mid_scale_on_ec2_makes_no_duplicate_and_an_empty_store_adopts
     let h3 = real_time()
         .start(cloud.clone(), memory_store(), load.clone())
         .await;
-    h3.setup(group("web", 1, 6), None).await;
-    h3.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    h3.wait_for(
+    serve_shop(
+        &h3,
+        group("web", 1, 6),
+        5,
         "5 healthy adopted SEs and the VIP bound",
-        30 * SEC,
-        || async { h3.healthy("web") == 5 && h3.vip_bound("shop") },
     )
     .await;
     tokio::time::sleep(3 * SEC).await;
@@ -672,15 +656,7 @@ async fn an_adopting_controller_puts_the_vip_on_the_primary_it_chose() {
     let h = real_time()
         .start(cloud.clone(), memory_store(), Arc::new(LoadModel::new()))
         .await;
-    h.setup(group("web", 2, 4), None).await;
-    h.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    h.wait_for("2 healthy SEs and a bound VIP", 30 * SEC, || async {
-        h.healthy("web") == 2 && h.vip_bound("shop")
-    })
-    .await;
+    serve_shop(&h, group("web", 2, 4), 2, "2 healthy SEs and a bound VIP").await;
     let addr = h.status().vs("shop").unwrap().address.unwrap();
     h.crash().await;
 
@@ -696,15 +672,11 @@ async fn an_adopting_controller_puts_the_vip_on_the_primary_it_chose() {
     let h2 = real_time()
         .start(cloud, memory_store(), Arc::new(LoadModel::new()))
         .await;
-    h2.setup(group("web", 2, 4), None).await;
-    h2.ctl
-        .apply_virtual_service(vs("shop", "web"))
-        .await
-        .unwrap();
-    h2.wait_for(
+    serve_shop(
+        &h2,
+        group("web", 2, 4),
+        2,
         "2 healthy adopted SEs and the VIP bound",
-        30 * SEC,
-        || async { h2.healthy("web") == 2 && h2.vip_bound("shop") },
     )
     .await;
     let v = h2.status().vs("shop").unwrap().clone();

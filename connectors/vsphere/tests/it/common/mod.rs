@@ -5,7 +5,10 @@
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
-use strato_core::OwnerId;
+use strato_core::{
+    CloudConnector, Error, ErrorKind, HostId, Network, NetworkId, NetworkSpec, NicSpec, OwnerId,
+    Size, VmQuery, VmSpec,
+};
 use strato_vsphere::{VsphereConfig, VsphereConnector};
 
 /// The template the tests clone: a VM of vcsim's default inventory.
@@ -14,6 +17,49 @@ pub const TEMPLATE: &str = "DC0_H0_VM0";
 pub const STANDARD_NET: &str = "VM Network";
 /// vcsim's distributed portgroup.
 pub const DV_NET: &str = "DC0_DVPG0";
+
+/// A VM cloned from the template.
+pub fn spec(name: &str) -> VmSpec {
+    VmSpec::new(name, Size::shape(1, 512), TEMPLATE)
+}
+
+/// A VM cloned from the template and pinned to `host`.
+pub fn pinned(name: &str, host: HostId) -> VmSpec {
+    let mut s = spec(name);
+    s.host = Some(host);
+    s
+}
+
+/// A NIC on `network`, its address left to the cloud.
+pub fn nic_on(network: &NetworkId) -> NicSpec {
+    NicSpec {
+        network: network.clone(),
+        address: None,
+    }
+}
+
+/// Creates a network with an address range (the VIP pool), which the test deletes.
+pub async fn network(c: &VsphereConnector, name: &str, cidr: &str) -> Network {
+    c.create_network(&NetworkSpec::new(name, Some(cidr.parse().unwrap())))
+        .await
+        .unwrap()
+}
+
+/// Fails unless `e` is an invalid spec naming `field`.
+#[track_caller]
+pub fn assert_invalid(e: &Error, field: &str) {
+    assert_eq!(
+        (e.kind(), e.field()),
+        (&ErrorKind::InvalidSpec, Some(field)),
+        "{e}"
+    );
+}
+
+/// Fails unless the owner has no VM.
+pub async fn assert_no_vms(c: &(impl CloudConnector + ?Sized)) {
+    let vms = c.list_vms(&VmQuery::default()).await.unwrap().items;
+    assert!(vms.is_empty(), "{vms:?}");
+}
 
 /// A variable the fixture's `up` script writes; missing means the backend was not started.
 pub fn env(name: &str) -> String {
