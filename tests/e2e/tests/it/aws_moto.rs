@@ -10,7 +10,6 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use strato_controller::agent::LoadModel;
-use strato_controller::engines::Role;
 use strato_controller::model::SeGroup;
 use strato_controller::store::{RedbStore, StateStore};
 use strato_core::Operation;
@@ -154,27 +153,8 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
         vec![addr]
     );
 
-    // The agents received their configuration: the primary and a secondary, the VIP routed by
-    // the cloud (the agent does not configure it), the members.
-    h.wait_for("both agents configured", 10 * SEC, || async {
-        v.placement.iter().all(|se| {
-            h.fleet
-                .plane(se)
-                .and_then(|p| p.config())
-                .is_some_and(|c| c.virtual_services.len() == 1)
-        })
-    })
-    .await;
-    let pl = h.fleet.plane(&primary).unwrap().config().unwrap();
-    let e = &pl.virtual_services[0];
-    assert_eq!(
-        (e.name.as_str(), e.role, e.vip, e.configure_vip, e.serving),
-        ("shop", Role::Primary, Some(addr), false, 2)
-    );
-    assert_eq!(e.members, vs("shop", "web").members);
-    let sec = h.fleet.plane(&v.placement[1]).unwrap().config().unwrap();
-    assert_eq!(sec.virtual_services[0].role, Role::Secondary);
-    assert_eq!(sec.virtual_services[0].vip, Some(addr));
+    // The agents received their configuration: the primary and a secondary.
+    assert_primary_and_secondary_configured(&h, &v, "web").await;
 
     // Teardown: the service releases its VIP and name, the group terminates every instance.
     h.ctl.delete_virtual_service("shop").await.unwrap();

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use strato_controller::agent::LoadModel;
 use strato_controller::controller::SePhase;
-use strato_controller::engines::Role;
 use strato_controller::model::*;
 use strato_core::{OWNER_TAG, OwnerId, Size};
 use strato_kube_fake::FakeKube;
@@ -299,24 +298,7 @@ async fn one_se_pod_per_node_with_a_vip_service_dns_and_agent_configs() {
     dns.shutdown().await;
 
     // The agents of the placement received their configuration; the third SE carries nothing.
-    h.wait_for("both agents configured", 10 * SEC, || async {
-        v.placement.iter().all(|se| {
-            h.fleet
-                .plane(se)
-                .and_then(|p| p.config())
-                .is_some_and(|c| c.virtual_services.len() == 1)
-        })
-    })
-    .await;
-    let pl = h.fleet.plane(&primary).unwrap().config().unwrap();
-    let e = &pl.virtual_services[0];
-    assert_eq!(
-        (e.name.as_str(), e.role, e.vip, e.configure_vip, e.serving),
-        ("shop", Role::Primary, Some(addr), false, 2)
-    );
-    assert_eq!(e.members, vs("shop", "edge").members);
-    let sec = h.fleet.plane(&v.placement[1]).unwrap().config().unwrap();
-    assert_eq!(sec.virtual_services[0].role, Role::Secondary);
+    assert_primary_and_secondary_configured(&h, &v, "edge").await;
     let third: Vec<&Pod> = pods
         .iter()
         .filter(|p| !v.placement.contains(&p.name))

@@ -12,6 +12,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 use strato_controller::ControllerOptions;
+use strato_controller::controller::VsStatus;
+use strato_controller::engines::Role;
 use strato_controller::model::{IpamPool, SeGroup};
 use strato_core::layers::{Around, LayerConfig, Layered};
 use strato_core::{CloudConnector, OwnerId};
@@ -79,4 +81,35 @@ pub fn group(name: &str, min: u32, max: u32) -> SeGroup {
 /// bottom), so pool addresses are valid secondary IPs of the SEs' ENIs.
 pub fn pool() -> IpamPool {
     strato_testkit::pool(SUBNET_CIDR, &[("10.0.0.0", "10.0.0.199")])
+}
+
+/// Waits until every SE carrying `v` got a configuration with it, then checks what each agent
+/// was told: the primary (`v.bound_to`) carries the VIP `v.address`, routed by the cloud (the
+/// agent does not configure it), served by two SEs, with `group`'s members; the second SE is a
+/// secondary of the same VIP.
+pub async fn assert_primary_and_secondary_configured(h: &Harness, v: &VsStatus, group: &str) {
+    h.wait_for(
+        "both agents configured",
+        10 * Duration::from_secs(1),
+        || async {
+            v.placement.iter().all(|se| {
+                h.fleet
+                    .plane(se)
+                    .and_then(|p| p.config())
+                    .is_some_and(|c| c.virtual_services.len() == 1)
+            })
+        },
+    )
+    .await;
+    let primary = v.bound_to.as_deref().expect("a primary");
+    let pl = h.fleet.plane(primary).unwrap().config().unwrap();
+    let e = &pl.virtual_services[0];
+    assert_eq!(
+        (e.name.as_str(), e.role, e.vip, e.configure_vip, e.serving),
+        (v.name.as_str(), Role::Primary, v.address, false, 2)
+    );
+    assert_eq!(e.members, vs(&v.name, group).members);
+    let sec = h.fleet.plane(&v.placement[1]).unwrap().config().unwrap();
+    assert_eq!(sec.virtual_services[0].role, Role::Secondary);
+    assert_eq!(sec.virtual_services[0].vip, v.address);
 }
