@@ -14,6 +14,7 @@
 
 use super::group::Se;
 use super::{Controller, scaling};
+use crate::engines::EngineReport;
 use crate::model::{HaMode, SeGroup};
 use std::collections::HashMap;
 use tokio::time::Instant;
@@ -43,13 +44,13 @@ impl Controller {
         if serving.len() < 2 {
             return None;
         }
-        // Utilisation and services of each serving SE; any stale report and nothing moves.
+        // Utilisation and report of each serving SE; any stale report and nothing moves.
         let mut util: HashMap<&str, f64> = HashMap::with_capacity(serving.len());
-        let mut carried: HashMap<&str, usize> = HashMap::with_capacity(serving.len());
+        let mut reports: HashMap<&str, &EngineReport> = HashMap::with_capacity(serving.len());
         for se in &serving {
             let r = self.fresh_report(&st, se, now)?;
             util.insert(se, scaling::utilisation(g, 1, r.rps, r.connections));
-            carried.insert(se, r.virtual_services.len());
+            reports.insert(se, r);
         }
         let (&hot, &hot_util) = util
             .iter()
@@ -58,7 +59,7 @@ impl Controller {
         if hot_util <= g.autoscale.target_utilisation + band {
             return None;
         }
-        let report = self.fresh_report(&st, hot, now)?;
+        let report = reports[hot];
         let cap = g.placement.max_vs_per_se as usize;
         // (moves the VIP, hotter SE after the move, candidate): the best is the smallest.
         let mut best: Option<(bool, f64, Move)> = None;
@@ -71,7 +72,7 @@ impl Controller {
             let Some((&to, &to_util)) = util
                 .iter()
                 .filter(|(se, _)| !rt.placement.iter().any(|p| p == **se))
-                .filter(|(se, _)| cap == 0 || carried[**se] < cap)
+                .filter(|(se, _)| cap == 0 || reports[**se].virtual_services.len() < cap)
                 .min_by(|a, b| a.1.total_cmp(b.1).then_with(|| a.0.cmp(b.0)))
             else {
                 continue;
