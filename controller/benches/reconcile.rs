@@ -17,7 +17,7 @@ use strato_controller::runtime::ObjectRef;
 use strato_controller::store::MemoryStore;
 use strato_controller::{Controller, ControllerOptions};
 use strato_core::{CloudConnector, CloudConnectorExt, OwnerId, Size, VmQuery};
-use strato_memory::{MemoryCloud, MemorySettings};
+use strato_memory::{MemoryConfig, MemoryConnector};
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -81,12 +81,12 @@ async fn main() {
         groups * vs_per_group
     );
 
-    let settings = MemorySettings {
+    let settings = MemoryConfig {
         boot_latency: Duration::ZERO,
-        ..MemorySettings::default()
+        ..MemoryConfig::default()
     };
     let cloud: Arc<dyn CloudConnector> =
-        Arc::new(MemoryCloud::from_settings(settings, OwnerId::new("bench").unwrap()).unwrap());
+        Arc::new(MemoryConnector::from_settings(settings, OwnerId::new("bench").unwrap()).unwrap());
     let clouds = BTreeMap::from([("mem".to_owned(), cloud.clone())]);
     let ctl = Controller::new(
         Arc::new(MemoryStore::new()),

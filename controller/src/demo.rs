@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use strato_core::{CloudConnector, CloudConnectorExt, OwnerId, Size, VmQuery};
-use strato_memory::{MemoryCloud, MemorySettings};
+use strato_memory::{MemoryConfig, MemoryConnector};
 
 /// Options of the demo.
 #[derive(Clone, Debug, clap::Args)]
@@ -116,11 +116,11 @@ async fn replay(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
 
-    let settings = MemorySettings {
+    let settings = MemoryConfig {
         boot_latency: Duration::from_secs(30),
-        ..MemorySettings::default()
+        ..MemoryConfig::default()
     };
-    let cloud: Arc<dyn CloudConnector> = Arc::new(MemoryCloud::from_settings(
+    let cloud: Arc<dyn CloudConnector> = Arc::new(MemoryConnector::from_settings(
         settings,
         OwnerId::new("strato-demo")?,
     )?);

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 use strato_core::layers::{Around, Call, Layered};
 use strato_core::{CloudInfo, GroupSpec, NicSpec, Operation, Result, VipSpec, VmSpec};
-use strato_memory::{MemoryCloud, MemorySettings};
+use strato_memory::{MemoryConfig, MemoryConnector};
 
 type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
@@ -34,13 +34,13 @@ impl Recorder {
 }
 
 async fn cloud() -> (Arc<dyn CloudConnector>, Recorder) {
-    let settings = MemorySettings {
+    let settings = MemoryConfig {
         boot_latency: Duration::ZERO,
         ..Default::default()
     };
     let owner = strato_core::OwnerId::new("t").unwrap();
     let bare: Arc<dyn CloudConnector> =
-        Arc::new(MemoryCloud::from_settings(settings, owner).unwrap());
+        Arc::new(MemoryConnector::from_settings(settings, owner).unwrap());
     // Some state to plan against, made directly (not recorded).
     let size: Size = "1x1g".parse().unwrap();
     let a1 = bare

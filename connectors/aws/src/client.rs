@@ -4,7 +4,7 @@
 //! `groups`) as inherent methods; the trait impl below only forwards.
 
 use crate::capabilities::CAPABILITIES;
-use crate::config::AwsSettings;
+use crate::config::AwsConfig;
 use crate::convert::{self, LIVE_STATES};
 use crate::error::{CLOUD, Context, map_sdk_error};
 use aws_config::BehaviorVersion;
@@ -27,7 +27,7 @@ use tokio::time::Instant;
 pub struct AwsConnector {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) info: CloudInfo,
-    pub(crate) settings: AwsSettings,
+    pub(crate) settings: AwsConfig,
     /// Ids this connector created and when, so that a "does not exist" answer shortly after is
     /// read as EC2's eventual consistency (NotYetVisible, retried) and not as a deletion.
     recent: Mutex<HashMap<String, Instant>>,
@@ -69,7 +69,7 @@ pub fn static_ec2_config(
 impl AwsConnector {
     /// Builds a connector from a profile's settings: credentials and (unless set) region from
     /// aws-config's default chain. Does not call AWS.
-    pub async fn connect(owner: OwnerId, settings: AwsSettings) -> Result<Self> {
+    pub async fn connect(owner: OwnerId, settings: AwsConfig) -> Result<Self> {
         settings.validate()?;
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(r) = &settings.region {
@@ -102,7 +102,7 @@ impl AwsConnector {
     pub fn from_conf(
         conf: aws_sdk_ec2::config::Builder,
         owner: OwnerId,
-        settings: AwsSettings,
+        settings: AwsConfig,
     ) -> Self {
         let attempts = settings.sdk_max_attempts.unwrap_or(1);
         let retry = if attempts <= 1 {
@@ -135,7 +135,7 @@ impl AwsConnector {
     }
 
     /// The profile settings.
-    pub fn settings(&self) -> &AwsSettings {
+    pub fn settings(&self) -> &AwsConfig {
         &self.settings
     }
 

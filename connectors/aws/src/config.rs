@@ -21,7 +21,7 @@ use strato_core::{Error, ErrorKind, Operation, Result};
 /// ```
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct AwsSettings {
+pub struct AwsConfig {
     /// Region; aws-config's chain (`AWS_REGION`, the shared config file) when absent.
     #[serde(default)]
     pub region: Option<String>,
@@ -81,7 +81,7 @@ fn bad(field: &str, msg: String) -> Error {
     Error::new(ErrorKind::InvalidSpec, Operation::Configure, msg).with_field(field)
 }
 
-impl AwsSettings {
+impl AwsConfig {
     /// Checks the settings without calling AWS.
     pub fn validate(&self) -> Result<()> {
         let prefixed = |field: &str, value: &Option<String>, prefix: &str| -> Result<()> {
@@ -190,7 +190,7 @@ mod tests {
 
     #[test]
     fn parses_a_profile_and_refuses_unknown_keys() {
-        let s: AwsSettings = toml::from_str(
+        let s: AwsConfig = toml::from_str(
             r#"
             region = "eu-west-1"
             endpoint_url = "http://127.0.0.1:5000"
@@ -204,7 +204,7 @@ mod tests {
         assert_eq!(s.region.as_deref(), Some("eu-west-1"));
         assert_eq!(s.attempt_timeout, Some(Duration::from_secs(10)));
         s.validate().unwrap();
-        let e = toml::from_str::<AwsSettings>("regoin = \"x\"").unwrap_err();
+        let e = toml::from_str::<AwsConfig>("regoin = \"x\"").unwrap_err();
         assert!(e.to_string().contains("regoin"), "{e}");
     }
 
@@ -212,35 +212,35 @@ mod tests {
     fn bad_values_name_the_field_and_value() {
         let cases = [
             (
-                AwsSettings {
+                AwsConfig {
                     vpc: Some("subnet-1".into()),
                     ..Default::default()
                 },
                 "vpc",
             ),
             (
-                AwsSettings {
+                AwsConfig {
                     endpoint_url: Some("localhost:5000".into()),
                     ..Default::default()
                 },
                 "endpoint_url",
             ),
             (
-                AwsSettings {
+                AwsConfig {
                     batch_size: Some(5000),
                     ..Default::default()
                 },
                 "batch_size",
             ),
             (
-                AwsSettings {
+                AwsConfig {
                     shape_families: vec!["z9".into()],
                     ..Default::default()
                 },
                 "shape_families",
             ),
             (
-                AwsSettings {
+                AwsConfig {
                     region: Some("EU West".into()),
                     ..Default::default()
                 },

@@ -1,7 +1,7 @@
 //! The `aws` kind for the connector registry.
 
 use crate::client::AwsConnector;
-use crate::config::AwsSettings;
+use crate::config::AwsConfig;
 use serde::Deserialize;
 use std::sync::Arc;
 use strato_core::config::{Profile, parse_settings};
@@ -10,11 +10,11 @@ use strato_core::{CloudConnector, Result, async_trait};
 
 /// Parses the settings; a wrong type names its key (serde's message alone says only
 /// "invalid type: string, expected a sequence").
-fn settings(profile: &Profile) -> Result<AwsSettings> {
-    parse_settings::<AwsSettings>(profile).map_err(|e| {
+fn settings(profile: &Profile) -> Result<AwsConfig> {
+    parse_settings::<AwsConfig>(profile).map_err(|e| {
         let culprit = profile.settings.iter().find(|(k, v)| {
             let one = toml::Table::from_iter([((*k).clone(), (*v).clone())]);
-            AwsSettings::deserialize(toml::Value::Table(one)).is_err()
+            AwsConfig::deserialize(toml::Value::Table(one)).is_err()
         });
         match culprit {
             Some((k, _)) => strato_core::Error::new(

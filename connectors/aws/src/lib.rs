@@ -10,7 +10,7 @@
 //!
 //! Credentials and region come from aws-config's default chain ([`AwsConnector::connect`]);
 //! the profile may set region, endpoint URL, default VPC/subnet, security groups, AMI and type
-//! ([`AwsSettings`]). EC2 error codes are mapped once in [`error`]. Idempotency: every create
+//! ([`AwsConfig`]). EC2 error codes are mapped once in [`error`]. Idempotency: every create
 //! carries a ClientToken derived from the request and is also looked up by its tags first (moto
 //! and crash-restarts), see the crate README.
 
@@ -33,7 +33,7 @@ mod vms;
 
 pub use capabilities::{CAPABILITIES, RATE_LIMITS};
 pub use client::{AwsConnector, static_ec2_config};
-pub use config::AwsSettings;
+pub use config::AwsConfig;
 pub use counter::ApiCallCounter;
 pub use factory::AwsFactory;
 pub use groups::{free_runs, victims};

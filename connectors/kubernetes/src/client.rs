@@ -2,7 +2,7 @@
 
 use crate::config::{Auth, KubernetesConfig, Multus};
 use crate::convert::{self, POD_LABEL};
-use crate::error::{self, KIND};
+use crate::error::{self, CLOUD};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, Preconditions};
@@ -37,7 +37,7 @@ impl fmt::Debug for KubernetesConnector {
 }
 
 fn configure(msg: String) -> Error {
-    Error::new(ErrorKind::InvalidSpec, Operation::Configure, msg).with_cloud(KIND)
+    Error::new(ErrorKind::InvalidSpec, Operation::Configure, msg).with_cloud(CLOUD)
 }
 
 /// Builds the client configuration the settings describe: a bare URL, a kubeconfig (with its
@@ -129,7 +129,7 @@ impl KubernetesConnector {
             }
         };
         let info = CloudInfo {
-            kind: KIND,
+            kind: CLOUD,
             account,
             region: cfg.namespace.clone(),
             owner,
@@ -198,7 +198,7 @@ impl KubernetesConnector {
             .map_err(|e| error::map(op, &res, e))?
         {
             Some(o) if convert::owned_by(o.meta(), self.owner()) => Ok(o),
-            _ => Err(Error::not_found(op, res).with_cloud(KIND)),
+            _ => Err(Error::not_found(op, res).with_cloud(CLOUD)),
         }
     }
 
@@ -244,7 +244,7 @@ impl KubernetesConnector {
                     };
                     return Err(
                         Error::new(ErrorKind::AlreadyExists, op, format!("{res} {why}"))
-                            .with_cloud(KIND)
+                            .with_cloud(CLOUD)
                             .with_resource(&res)
                             .with_vendor(
                                 "409 AlreadyExists",
@@ -261,7 +261,7 @@ impl KubernetesConnector {
             op,
             format!("{res} kept appearing and disappearing during create"),
         )
-        .with_cloud(KIND))
+        .with_cloud(CLOUD))
     }
 
     /// Deletes an owned object by name, only if it is still the object that was read (uid
@@ -285,7 +285,7 @@ impl KubernetesConnector {
             return Ok(());
         };
         if !convert::owned_by(obj.meta(), self.owner()) {
-            return Err(Error::not_found(op, res).with_cloud(KIND));
+            return Err(Error::not_found(op, res).with_cloud(CLOUD));
         }
         self.delete_uid(api, op, &res, name, obj.meta().uid.clone(), None)
             .await
@@ -353,7 +353,7 @@ impl KubernetesConnector {
                     pod.name_any()
                 ),
             )
-            .with_cloud(KIND)
+            .with_cloud(CLOUD)
         })
     }
 
@@ -410,7 +410,7 @@ impl CloudConnector for KubernetesConnector {
     async fn start_vm(&self, _id: &VmId) -> Result<Vm> {
         Err(Error::unsupported(
             Operation::StartVm,
-            KIND,
+            CLOUD,
             "a pod cannot be stopped and started again; delete it and create it anew",
         ))
     }
@@ -418,7 +418,7 @@ impl CloudConnector for KubernetesConnector {
     async fn stop_vm(&self, _id: &VmId) -> Result<Vm> {
         Err(Error::unsupported(
             Operation::StopVm,
-            KIND,
+            CLOUD,
             "a pod cannot be stopped and started again; delete it and create it anew",
         ))
     }

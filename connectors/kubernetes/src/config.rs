@@ -164,7 +164,7 @@ fn redact_url(u: &str) -> String {
 fn bad(field: &str, msg: String) -> Error {
     Error::new(ErrorKind::InvalidSpec, Operation::Configure, msg)
         .with_field(field)
-        .with_cloud(crate::KIND)
+        .with_cloud(crate::CLOUD)
 }
 
 impl KubernetesConfig {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use strato_core::{Error, ErrorKind, Operation};
 
 /// The connector kind, used in every error.
-pub const KIND: &str = "kubernetes";
+pub const CLOUD: &str = "kubernetes";
 
 /// The kind a `Status` maps to.
 pub fn kind_of(status: &Status) -> ErrorKind {
@@ -71,7 +71,7 @@ pub fn map(op: Operation, resource: &str, err: kube::Error) -> Error {
             op,
             format!("{resource}: connection to the API server failed: {e}"),
         )
-        .with_cloud(KIND)
+        .with_cloud(CLOUD)
         .with_resource(resource),
         kube::Error::Service(e) => {
             let text = e.to_string();
@@ -88,7 +88,7 @@ pub fn map(op: Operation, resource: &str, err: kube::Error) -> Error {
                 op,
                 format!("{resource}: request to the API server failed: {text}"),
             )
-            .with_cloud(KIND)
+            .with_cloud(CLOUD)
             .with_resource(resource)
         }
         kube::Error::Auth(e) => Error::new(
@@ -96,10 +96,10 @@ pub fn map(op: Operation, resource: &str, err: kube::Error) -> Error {
             op,
             format!("{resource}: authentication failed: {e}"),
         )
-        .with_cloud(KIND)
+        .with_cloud(CLOUD)
         .with_resource(resource),
         other => Error::new(ErrorKind::Internal, op, format!("{resource}: {other}"))
-            .with_cloud(KIND)
+            .with_cloud(CLOUD)
             .with_resource(resource),
     }
 }
@@ -118,7 +118,7 @@ pub fn from_status(op: Operation, resource: &str, status: &Status) -> Error {
         }
     );
     let mut e = Error::new(kind, op, format!("{resource}: {}", status.message))
-        .with_cloud(KIND)
+        .with_cloud(CLOUD)
         .with_resource(resource)
         .with_vendor(vendor_code, status.message.clone(), None);
     if let Some(field) = status.details.as_ref().and_then(|d| {
@@ -221,7 +221,7 @@ mod tests {
         let e = from_status(Operation::CreateVm, "pod \"a\"", &s);
         assert_eq!(e.kind(), &ErrorKind::InvalidSpec);
         assert_eq!(e.field(), Some("spec.containers[0].image"));
-        assert_eq!(e.cloud(), Some(KIND));
+        assert_eq!(e.cloud(), Some(CLOUD));
         let v = e.vendor().unwrap();
         assert_eq!(v.code, "422 Invalid");
         assert!(v.message.contains("spec.containers[0].image"));

@@ -16,7 +16,7 @@ pub struct KubernetesFactory;
 #[async_trait]
 impl ConnectorFactory for KubernetesFactory {
     fn kind(&self) -> &'static str {
-        crate::KIND
+        crate::CLOUD
     }
 
     fn validate(&self, profile: &Profile) -> Result<()> {

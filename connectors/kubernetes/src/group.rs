@@ -4,7 +4,7 @@
 
 use crate::client::KubernetesConnector;
 use crate::convert::{self, DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL};
-use crate::error::{self, KIND};
+use crate::error::{self, CLOUD};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -87,9 +87,9 @@ impl KubernetesConnector {
     pub(crate) async fn scale_deployment(&self, spec: &GroupSpec, size: u32) -> Result<Group> {
         let op = Operation::ScaleGroup;
         spec.validate()
-            .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let want = convert::deployment_for(spec, size, self.owner(), &self.cfg)
-            .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let token = spec.template_token(self.owner());
         let res = format!("deployment {:?}", spec.name);
         let api = self.deployments();
@@ -118,7 +118,7 @@ impl KubernetesConnector {
                     op,
                     format!("{res} exists and belongs to another owner"),
                 )
-                .with_cloud(KIND)
+                .with_cloud(CLOUD)
                 .with_resource(&res));
             }
             if size == 0 {
@@ -154,7 +154,7 @@ impl KubernetesConnector {
                 op,
                 format!("{res} kept changing under {CONFLICT_ROUNDS} read-modify-write rounds"),
             )
-            .with_cloud(KIND)
+            .with_cloud(CLOUD)
             .with_resource(&res));
         }
         let members = self.members(op, &spec.name).await?;
@@ -164,7 +164,7 @@ impl KubernetesConnector {
     pub(crate) async fn read_group(&self, name: &str) -> Result<Group> {
         let op = Operation::GetGroup;
         validate_label("group", name, MAX_GROUP_NAME_LEN)
-            .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let res = format!("deployment {name:?}");
         let dep: Option<Deployment> = self
             .deployments()

@@ -4,7 +4,7 @@
 
 use crate::client::KubernetesConnector;
 use crate::convert;
-use crate::error::{self, KIND};
+use crate::error::{self, CLOUD};
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Api, ListParams};
 use strato_core::*;
@@ -32,7 +32,7 @@ impl KubernetesConnector {
                         op,
                         "nodes: the API server returned the same continue token twice",
                     )
-                    .with_cloud(KIND));
+                    .with_cloud(CLOUD));
                 }
                 Some(c) => lp = lp.continue_token(&c),
                 None => return Ok(hosts),
@@ -43,7 +43,7 @@ impl KubernetesConnector {
     /// Checks the node a VM is pinned to exists: a pod bound to a missing node would be
     /// accepted and never run.
     pub(crate) async fn check_node(&self, op: Operation, host: &HostId) -> Result<()> {
-        convert::validate_host(host).map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+        convert::validate_host(host).map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let res = format!("node {:?}", host.as_str());
         match self.nodes().get_opt(host.as_str()).await {
             Ok(Some(_)) => Ok(()),
@@ -55,7 +55,7 @@ impl KubernetesConnector {
                 ),
             )
             .with_operation(op)
-            .with_cloud(KIND)),
+            .with_cloud(CLOUD)),
             Err(e) => Err(error::map(op, &res, e)),
         }
     }

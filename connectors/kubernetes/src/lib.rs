@@ -34,7 +34,7 @@ pub use capabilities::{MAX_NICS, MAX_PAGE, capabilities};
 pub use client::{KubernetesConnector, kube_config};
 pub use config::{Auth, KubernetesConfig, Multus, VipMode};
 pub use convert::{DEPLOYMENT_LABEL, HOST_ANNOTATION, NETWORKS_ANNOTATION, POD_LABEL, POD_NETWORK};
-pub use error::{KIND, from_status, kind_of};
+pub use error::{CLOUD, from_status, kind_of};
 pub use factory::KubernetesFactory;
 
 /// Installs rustls's `ring` provider as the process default, unless a provider is installed

@@ -7,7 +7,7 @@ use crate::client::KubernetesConnector;
 use crate::convert::{
     self, NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION, NetworkSelection, POD_NETWORK,
 };
-use crate::error::{self, KIND};
+use crate::error::{self, CLOUD};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
@@ -23,7 +23,7 @@ impl KubernetesConnector {
         } else {
             Err(Error::unsupported(
                 op,
-                KIND,
+                CLOUD,
                 "the cluster has no Multus (no k8s.cni.cncf.io/v1 NetworkAttachmentDefinition API); pods only have the cluster network",
             ))
         }
@@ -33,14 +33,14 @@ impl KubernetesConnector {
         let op = Operation::CreateNetwork;
         self.need_multus(op)?;
         spec.validate()
-            .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         if spec.name == POD_NETWORK {
             return Err(Error::invalid_spec(
                 "name",
                 format!("name {POD_NETWORK:?} is reserved for the cluster network"),
             )
             .with_operation(op)
-            .with_cloud(KIND));
+            .with_cloud(CLOUD));
         }
         let obj = convert::nad_for(spec, self.owner(), &self.cfg);
         let token = spec.client_token(self.owner());
@@ -70,7 +70,7 @@ impl KubernetesConnector {
             .map_err(|e| error::map(op, &res, e))?
         {
             Some(o) => Ok(convert::network_of(&o)),
-            None => Err(Error::not_found(op, res).with_cloud(KIND)),
+            None => Err(Error::not_found(op, res).with_cloud(CLOUD)),
         }
     }
 
@@ -123,7 +123,7 @@ impl KubernetesConnector {
                 op,
                 format!("network {POD_NETWORK:?} (the cluster network)"),
             )
-            .with_cloud(KIND));
+            .with_cloud(CLOUD));
         }
         // Refuse while an owned pod still uses it: deleting it would break that pod's next start.
         let pods = self
@@ -145,7 +145,7 @@ impl KubernetesConnector {
                     p.name_any()
                 ),
             )
-            .with_cloud(KIND)
+            .with_cloud(CLOUD)
             .with_resource(id));
         }
         self.delete_owned(
@@ -169,7 +169,7 @@ impl KubernetesConnector {
                 op,
                 format!("pod {:?}: {e}", pod.name_any()),
             )
-            .with_cloud(KIND)
+            .with_cloud(CLOUD)
         })
     }
 
@@ -181,7 +181,7 @@ impl KubernetesConnector {
         {
             return Err(Error::unsupported(
                 op,
-                KIND,
+                CLOUD,
                 &format!(
                     "vm {:?} is a member of a group (a Deployment's pod); its networks come from the group spec",
                     pod.name_any()
@@ -206,7 +206,7 @@ impl KubernetesConnector {
                 "every pod is on the cluster network already; name a Multus network",
             )
             .with_operation(op)
-            .with_cloud(KIND));
+            .with_cloud(CLOUD));
         }
         let mut sel = Self::selections(&pod, op)?;
         let names = convert::interface_names(&sel);
@@ -226,7 +226,7 @@ impl KubernetesConnector {
                 .find(|n| n.id.as_str() == names[i])
                 .ok_or_else(|| {
                     Error::new(ErrorKind::Internal, op, "attached NIC not reported")
-                        .with_cloud(KIND)
+                        .with_cloud(CLOUD)
                 });
         }
         if sel.len() + 1 >= crate::capabilities::MAX_NICS as usize {
@@ -240,7 +240,7 @@ impl KubernetesConnector {
                     crate::capabilities::MAX_NICS
                 ),
             )
-            .with_cloud(KIND));
+            .with_cloud(CLOUD));
         }
         let index = (1..)
             .find(|k| !names.contains(&format!("net{k}")))
@@ -271,7 +271,7 @@ impl KubernetesConnector {
                 "eth0 is the pod's primary interface and cannot be detached",
             )
             .with_operation(op)
-            .with_cloud(KIND));
+            .with_cloud(CLOUD));
         }
         let pod = self.get_owned(&self.pods(), op, "pod", vm.as_str()).await?;
         let mut sel = Self::selections(&pod, op)?;

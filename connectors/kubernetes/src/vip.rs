@@ -3,7 +3,7 @@
 use crate::client::KubernetesConnector;
 use crate::config::VipMode;
 use crate::convert::{self, POD_LABEL, POD_NETWORK};
-use crate::error::{self, KIND};
+use crate::error::{self, CLOUD};
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
@@ -21,18 +21,18 @@ impl KubernetesConnector {
                     svc.name_any()
                 ),
             )
-            .with_cloud(KIND)
+            .with_cloud(CLOUD)
         })
     }
 
     pub(crate) async fn create_service(&self, spec: &VipSpec) -> Result<Vip> {
         let op = Operation::AllocateVip;
         spec.validate()
-            .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         if spec.public {
             return Err(Error::unsupported(
                 op,
-                KIND,
+                CLOUD,
                 "public VIPs: whether a LoadBalancer address is public is up to the cluster's load-balancer controller",
             ));
         }
@@ -44,7 +44,7 @@ impl KubernetesConnector {
                 format!("network {n:?}: VIP Services live on the cluster network {POD_NETWORK:?}"),
             )
             .with_operation(op)
-            .with_cloud(KIND));
+            .with_cloud(CLOUD));
         }
         if self.cfg.vip_mode == VipMode::ExternalIps && spec.address.is_none() {
             return Err(Error::invalid_spec(
@@ -52,7 +52,7 @@ impl KubernetesConnector {
                 "vip_mode = \"external-ips\" needs the VIP's address",
             )
             .with_operation(op)
-            .with_cloud(KIND));
+            .with_cloud(CLOUD));
         }
         let pod = self
             .get_owned(&self.pods(), op, "pod", spec.vm.as_str())

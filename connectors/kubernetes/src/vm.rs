@@ -2,7 +2,7 @@
 
 use crate::client::KubernetesConnector;
 use crate::convert::{self, POD_LABEL};
-use crate::error::KIND;
+use crate::error::CLOUD;
 use kube::ResourceExt;
 use kube::api::ListParams;
 use strato_core::*;
@@ -11,7 +11,7 @@ impl KubernetesConnector {
     pub(crate) async fn create_pod(&self, spec: &VmSpec) -> Result<Vm> {
         let op = Operation::CreateVm;
         spec.validate()
-            .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         if let Some(n) = &spec.network
             && n.as_str() != convert::POD_NETWORK
         {
@@ -21,7 +21,7 @@ impl KubernetesConnector {
                     format!("network {n:?}: this cluster has no Multus, pods can only use the cluster network {:?}", convert::POD_NETWORK),
                 )
                 .with_operation(op)
-                .with_cloud(KIND));
+                .with_cloud(CLOUD));
             }
             // The primary network must exist, or the pod would hang in ContainerCreating.
             match self.get_nad(n).await {
@@ -35,7 +35,7 @@ impl KubernetesConnector {
                         ),
                     )
                     .with_operation(op)
-                    .with_cloud(KIND));
+                    .with_cloud(CLOUD));
                 }
                 Err(e) => return Err(e.with_operation(op)),
             }
@@ -44,7 +44,7 @@ impl KubernetesConnector {
             self.check_node(op, h).await?;
         }
         let pod = convert::pod_for(spec, self.owner(), &self.cfg)
-            .map_err(|e| e.with_operation(op).with_cloud(KIND))?;
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let token = spec.client_token(self.owner());
         let pod = self
             .create_idempotent(&self.pods(), op, "pod", &pod, &token)

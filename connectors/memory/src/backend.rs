@@ -1,7 +1,7 @@
 //! The shared simulated cloud: one account that any number of connectors (owners) talk to,
 //! optionally kept in a state file shared by several processes.
 
-use crate::config::MemorySettings;
+use crate::config::MemoryConfig;
 use crate::error::{Code, fail_after, state_file};
 use crate::world::{Ctx, World};
 use chrono::{DateTime, Utc};
@@ -58,7 +58,7 @@ struct Bucket {
 }
 
 struct Shared {
-    settings: MemorySettings,
+    settings: MemoryConfig,
     clock: Clock,
     world: Mutex<World>,
     bucket: Mutex<Bucket>,
@@ -88,7 +88,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl MemoryBackend {
     /// A new account. With a state file, the account in the file is used (and made when the
     /// file does not exist yet).
-    pub fn new(settings: MemorySettings) -> Result<Self, Error> {
+    pub fn new(settings: MemoryConfig) -> Result<Self, Error> {
         settings.validate()?;
         let clock = Clock::new();
         let world = match &settings.state_file {
@@ -123,7 +123,7 @@ impl MemoryBackend {
     }
 
     /// The settings this account was made with.
-    pub fn settings(&self) -> &MemorySettings {
+    pub fn settings(&self) -> &MemoryConfig {
         &self.shared.settings
     }
 

@@ -1,11 +1,11 @@
 //! What the simulated cloud does: everything, minus the features its settings disable.
 
-use crate::config::{MemoryFeature, MemorySettings};
+use crate::config::{MemoryConfig, MemoryFeature};
 use crate::world::{MAX_BATCH, MAX_NICS, MAX_PAGE};
 use strato_core::{Capabilities, GroupSupport, RateLimits, VipSupport};
 
 /// The capabilities of a memory cloud with these settings.
-pub fn capabilities(settings: &MemorySettings) -> Capabilities {
+pub fn capabilities(settings: &MemoryConfig) -> Capabilities {
     let nic = settings.has(MemoryFeature::NicAttach);
     let vip = settings.has(MemoryFeature::Vip);
     let rate_limits = match settings.mutating_per_sec {

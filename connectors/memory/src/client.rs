@@ -1,7 +1,7 @@
-//! `MemoryCloud`: one owner's connector to a [`MemoryBackend`].
+//! `MemoryConnector`: one owner's connector to a [`MemoryBackend`].
 
 use crate::backend::MemoryBackend;
-use crate::config::MemorySettings;
+use crate::config::MemoryConfig;
 use crate::world::{Ctx, World};
 use strato_core::{
     Capabilities, CloudConnector, CloudInfo, Error, Group, GroupSpec, Host, Network, NetworkId,
@@ -11,12 +11,12 @@ use strato_core::{
 
 /// The memory cloud as seen by one owner.
 #[derive(Clone, Debug)]
-pub struct MemoryCloud {
+pub struct MemoryConnector {
     backend: MemoryBackend,
     info: CloudInfo,
 }
 
-impl MemoryCloud {
+impl MemoryConnector {
     /// A connector for `owner` on a shared account.
     pub fn new(backend: MemoryBackend, owner: OwnerId) -> Self {
         let info = CloudInfo {
@@ -29,7 +29,7 @@ impl MemoryCloud {
     }
 
     /// A connector on a new account of its own (or the one in `settings.state_file`).
-    pub fn from_settings(settings: MemorySettings, owner: OwnerId) -> Result<Self> {
+    pub fn from_settings(settings: MemoryConfig, owner: OwnerId) -> Result<Self> {
         Ok(Self::new(MemoryBackend::new(settings)?, owner))
     }
 
@@ -48,7 +48,7 @@ impl MemoryCloud {
 }
 
 #[async_trait]
-impl CloudConnector for MemoryCloud {
+impl CloudConnector for MemoryConnector {
     fn info(&self) -> &CloudInfo {
         &self.info
     }

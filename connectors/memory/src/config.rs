@@ -28,7 +28,7 @@ pub enum MemoryFeature {
 /// How the simulated cloud behaves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct MemorySettings {
+pub struct MemoryConfig {
     /// Keep the cloud in this JSON file so successive processes (CLI invocations) share it.
     /// `None` keeps it in this process only.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,7 +63,7 @@ pub struct MemorySettings {
     pub hosts: u32,
 }
 
-impl Default for MemorySettings {
+impl Default for MemoryConfig {
     fn default() -> Self {
         Self {
             state_file: None,
@@ -90,7 +90,7 @@ pub const ENV_STATE_FILE: &str = "STRATO_MEMORY_STATE_FILE";
 /// Environment variable with the boot latency, as `2s` or `500ms` (`from_env`).
 pub const ENV_BOOT_LATENCY: &str = "STRATO_MEMORY_BOOT_LATENCY";
 
-impl MemorySettings {
+impl MemoryConfig {
     /// Defaults, with the state file and boot latency taken from `STRATO_MEMORY_STATE_FILE` and
     /// `STRATO_MEMORY_BOOT_LATENCY` when set.
     pub fn from_env() -> Result<Self, Error> {
@@ -167,7 +167,7 @@ mod tests {
             "boot_latency = \"2s\"\nvisibility_delay = \"300ms\"\nquota_vms = 4\ndisable = [\"stop_start\"]",
         )
         .unwrap();
-        let s = MemorySettings::from_table(&t).unwrap();
+        let s = MemoryConfig::from_table(&t).unwrap();
         assert_eq!(s.boot_latency, Duration::from_secs(2));
         assert_eq!(s.visibility_delay, Duration::from_millis(300));
         assert_eq!(s.quota_vms, Some(4));
@@ -175,12 +175,12 @@ mod tests {
         assert_eq!(s.account, "memory");
 
         let t: toml::Table = toml::from_str("boot_latncy = \"2s\"").unwrap();
-        let e = MemorySettings::from_table(&t).unwrap_err();
+        let e = MemoryConfig::from_table(&t).unwrap_err();
         assert_eq!(e.kind(), &ErrorKind::InvalidSpec);
         assert!(e.to_string().contains("boot_latncy"), "{e}");
 
         let t: toml::Table = toml::from_str("mutating_per_sec = -1.0").unwrap();
-        let e = MemorySettings::from_table(&t).unwrap_err();
+        let e = MemoryConfig::from_table(&t).unwrap_err();
         assert_eq!(e.field(), Some("mutating_per_sec"));
     }
 }

@@ -1,6 +1,6 @@
 //! Registers the memory cloud with strato's connector registry.
 
-use crate::{MemoryCloud, MemorySettings};
+use crate::{MemoryConfig, MemoryConnector};
 use std::sync::Arc;
 use strato_core::config::{Profile, parse_settings};
 use strato_core::registry::{ConnectContext, ConnectorFactory};
@@ -17,8 +17,8 @@ pub struct MemoryFactory;
 
 impl MemoryFactory {
     /// The settings of a profile, with the state file resolved.
-    pub fn settings(profile: &Profile, ctx: &ConnectContext) -> Result<MemorySettings> {
-        let mut s: MemorySettings = parse_settings(profile)?;
+    pub fn settings(profile: &Profile, ctx: &ConnectContext) -> Result<MemoryConfig> {
+        let mut s: MemoryConfig = parse_settings(profile)?;
         s.validate()?;
         let data_dir = &ctx.data_dir;
         s.state_file = match s.state_file.take() {
@@ -42,7 +42,7 @@ impl ConnectorFactory for MemoryFactory {
     }
 
     fn validate(&self, profile: &Profile) -> Result<()> {
-        parse_settings::<MemorySettings>(profile)?.validate()
+        parse_settings::<MemoryConfig>(profile)?.validate()
     }
 
     async fn connect(
@@ -51,7 +51,7 @@ impl ConnectorFactory for MemoryFactory {
         ctx: &ConnectContext,
     ) -> Result<Arc<dyn CloudConnector>> {
         let settings = Self::settings(profile, ctx)?;
-        Ok(Arc::new(MemoryCloud::from_settings(
+        Ok(Arc::new(MemoryConnector::from_settings(
             settings,
             profile.owner.clone(),
         )?))

@@ -7,8 +7,8 @@
 //! eventual consistency (`visibility_delay`), quotas and request rate limits. Transient failures
 //! and timeouts are injected by the core's fault layer on top of any connector.
 //!
-//! Several [`MemoryCloud`]s of different owners can share one [`MemoryBackend`] (one account);
-//! with [`MemorySettings::state_file`] the account lives in a JSON file shared, under a file
+//! Several [`MemoryConnector`]s of different owners can share one [`MemoryBackend`] (one account);
+//! with [`MemoryConfig::state_file`] the account lives in a JSON file shared, under a file
 //! lock, by every process that names it (successive CLI invocations see the same resources).
 //! States that change over time are computed from stored timestamps, so a VM created by one
 //! process is running for the next one once the boot latency has passed.
@@ -26,8 +26,8 @@ mod world;
 
 pub use backend::{Inventory, MemoryBackend};
 pub use capabilities::capabilities;
-pub use client::MemoryCloud;
-pub use config::{ENV_BOOT_LATENCY, ENV_STATE_FILE, MemoryFeature, MemorySettings};
+pub use client::MemoryConnector;
+pub use config::{ENV_BOOT_LATENCY, ENV_STATE_FILE, MemoryConfig, MemoryFeature};
 pub use factory::MemoryFactory;
 pub use world::{DEFAULT_NETWORK, MAX_NICS, MAX_PAGE};
 

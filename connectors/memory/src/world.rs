@@ -5,7 +5,7 @@
 //! invisible -> visible) are computed from stored timestamps rather than by timers, so they also
 //! advance across processes sharing a state file.
 
-use crate::config::{MemoryFeature, MemorySettings};
+use crate::config::{MemoryConfig, MemoryFeature};
 use crate::convert;
 use crate::error::{Code, fail, invalid, not_found, unsupported};
 use chrono::{DateTime, Utc};
@@ -37,7 +37,7 @@ const PUBLIC_POOL: &str = "203.0.113.0/24";
 pub(crate) struct Ctx<'a> {
     pub owner: &'a OwnerId,
     pub now: DateTime<Utc>,
-    pub settings: &'a MemorySettings,
+    pub settings: &'a MemoryConfig,
 }
 
 impl Ctx<'_> {

@@ -12,16 +12,16 @@ use strato_controller::agent::{
 };
 use strato_controller::engines::{EngineHealth, EngineReport};
 use strato_controller::{Controller, ControllerOptions};
-use strato_memory::{MemoryCloud, MemorySettings};
+use strato_memory::{MemoryConfig, MemoryConnector};
 
 const TOKEN: &str = "test-token-123";
 
 async fn start() -> (Controller, String) {
-    let settings = MemorySettings {
+    let settings = MemoryConfig {
         boot_latency: Duration::from_millis(50),
-        ..MemorySettings::default()
+        ..MemoryConfig::default()
     };
-    let cloud = Arc::new(MemoryCloud::from_settings(settings, owner()).unwrap());
+    let cloud = Arc::new(MemoryConnector::from_settings(settings, owner()).unwrap());
     let clouds = BTreeMap::from([(
         "mem".to_owned(),
         cloud as Arc<dyn strato_core::CloudConnector>,

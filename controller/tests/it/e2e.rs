@@ -8,7 +8,7 @@ use strato_controller::engines::Role;
 use strato_controller::model::{HaMode, SeGroup, VirtualService};
 use strato_core::layers::{FaultConfig, FaultInjector, InjectedFault};
 use strato_core::{CloudConnector, CloudConnectorExt, Size, VipQuery, VipSupport, Vm, VmSpec};
-use strato_memory::{MemoryCloud, MemoryFeature, MemorySettings};
+use strato_memory::{MemoryConfig, MemoryConnector, MemoryFeature};
 
 const MIN: Duration = Duration::from_secs(60);
 
@@ -275,7 +275,7 @@ async fn a_lost_store_adopts_its_ses_by_tags_and_never_touches_others() {
     let o = owner();
     let mem = memory_cloud(&o);
     // Another owner on the same account, with a VM in a group of the same name.
-    let foreign = MemoryCloud::new(mem.backend().clone(), owner());
+    let foreign = MemoryConnector::new(mem.backend().clone(), owner());
     let fvm = foreign
         .create_vm(&plain_vm("web-1", Some("web")))
         .await
@@ -400,12 +400,12 @@ async fn the_fault_layer_does_not_make_duplicates_or_leaks() {
 
 #[tokio::test(start_paused = true)]
 async fn guest_vips_are_configured_by_the_agent_and_move_with_failover() {
-    let settings = MemorySettings {
+    let settings = MemoryConfig {
         boot_latency: Duration::from_secs(3),
         disable: [MemoryFeature::Vip].into(),
-        ..MemorySettings::default()
+        ..MemoryConfig::default()
     };
-    let mem = MemoryCloud::from_settings(settings, owner()).unwrap();
+    let mem = MemoryConnector::from_settings(settings, owner()).unwrap();
     assert_eq!(mem.capabilities().vip, VipSupport::None);
     let h = Harness::start(Arc::new(mem), memory_store()).await;
     let mut g = group("lb", 2, 3);
@@ -738,11 +738,11 @@ async fn one_se_per_host_follows_the_hosts_and_rolls_host_by_host() {
 
 #[tokio::test(start_paused = true)]
 async fn one_se_per_host_needs_a_cloud_that_shows_hosts() {
-    let settings = MemorySettings {
+    let settings = MemoryConfig {
         hosts: 0,
-        ..MemorySettings::default()
+        ..MemoryConfig::default()
     };
-    let cloud = MemoryCloud::from_settings(settings, owner()).unwrap();
+    let cloud = MemoryConnector::from_settings(settings, owner()).unwrap();
     let h = Harness::start(Arc::new(cloud), memory_store()).await;
     let mut g = group("edge", 1, 5);
     g.placement.se_per_host = true;
@@ -754,7 +754,7 @@ async fn one_se_per_host_needs_a_cloud_that_shows_hosts() {
 async fn orphaned_ses_are_reported_then_swept_and_nothing_else_is_touched() {
     let o = owner();
     let mem = memory_cloud(&o);
-    let foreign = MemoryCloud::new(mem.backend().clone(), owner());
+    let foreign = MemoryConnector::new(mem.backend().clone(), owner());
     let cloud: Arc<dyn CloudConnector> = Arc::new(mem);
     // An SE of a group the controller no longer knows (a lost store, the group not declared
     // again): our owner, the SE template tag, group "old".

@@ -142,12 +142,12 @@ mod tests {
     use super::*;
     use crate::unique_owner;
     use strato_core::{ErrorKind, Size, VmSpec};
-    use strato_memory::{MemoryCloud, MemorySettings};
+    use strato_memory::{MemoryConfig, MemoryConnector};
 
     #[tokio::test]
     async fn hidden_vms_are_missing_from_lists_and_not_yet_visible_to_reads() {
         let owner = unique_owner("hide");
-        let mem = MemoryCloud::from_settings(MemorySettings::default(), owner).unwrap();
+        let mem = MemoryConnector::from_settings(MemoryConfig::default(), owner).unwrap();
         let hide = Hide::new(Arc::new(mem));
         let spec = |n: &str| VmSpec::new(n, Size::shape(1, 512), "img");
         let a = hide.create_vm(&spec("a")).await.unwrap();

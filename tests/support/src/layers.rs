@@ -121,14 +121,14 @@ mod tests {
     use crate::unique_owner;
     use strato_core::layers::Layered;
     use strato_core::{CloudConnector, Size, VmQuery, VmSpec};
-    use strato_memory::{MemoryCloud, MemorySettings};
+    use strato_memory::{MemoryConfig, MemoryConnector};
 
     fn cloud() -> Arc<dyn CloudConnector> {
-        let settings = MemorySettings {
+        let settings = MemoryConfig {
             boot_latency: Duration::ZERO,
-            ..MemorySettings::default()
+            ..MemoryConfig::default()
         };
-        Arc::new(MemoryCloud::from_settings(settings, unique_owner("layers")).unwrap())
+        Arc::new(MemoryConnector::from_settings(settings, unique_owner("layers")).unwrap())
     }
 
     fn spec(name: &str) -> VmSpec {

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use strato_aws::{ApiCallCounter, AwsConnector, AwsSettings, static_ec2_config};
+use strato_aws::{ApiCallCounter, AwsConfig, AwsConnector, static_ec2_config};
 use strato_core::{OWNER_TAG, OwnerId};
 
 /// A default AMI moto ships.
@@ -94,8 +94,8 @@ pub fn raw_client(url: &str, region: &str) -> aws_sdk_ec2::Client {
 }
 
 /// Settings launching in `subnet`.
-pub fn settings(subnet: &str) -> AwsSettings {
-    AwsSettings {
+pub fn settings(subnet: &str) -> AwsConfig {
+    AwsConfig {
         subnet: Some(subnet.to_owned()),
         ..Default::default()
     }
@@ -106,7 +106,7 @@ pub fn connector(
     url: &str,
     region: &str,
     owner: OwnerId,
-    settings: AwsSettings,
+    settings: AwsConfig,
 ) -> Arc<AwsConnector> {
     Arc::new(AwsConnector::from_conf(conf(url, region), owner, settings))
 }
@@ -116,7 +116,7 @@ pub fn counted(
     url: &str,
     region: &str,
     owner: OwnerId,
-    settings: AwsSettings,
+    settings: AwsConfig,
 ) -> (Arc<AwsConnector>, ApiCallCounter) {
     let counter = ApiCallCounter::new();
     let conf = conf(url, region).interceptor(counter.clone());
@@ -227,7 +227,7 @@ impl Moto {
 
     /// The bare AWS connector of `owner`, launching in the subnet.
     pub fn connector(&self, owner: &OwnerId) -> Arc<AwsConnector> {
-        let settings = AwsSettings {
+        let settings = AwsConfig {
             vpc: Some(self.vpc.clone()),
             ..settings(&self.subnet)
         };

@@ -2,7 +2,7 @@
 //! Needs `STRATO_TEST_MOTO_URL` (`./scripts/test` starts fixtures/moto).
 
 use std::sync::Arc;
-use strato_aws::AwsSettings;
+use strato_aws::AwsConfig;
 use strato_conformance::{Target, run_all};
 use strato_core::{NetworkSpec, Size};
 use strato_testkit::moto::{self, region::connector as region};
@@ -12,7 +12,7 @@ use strato_testkit::unique_owner;
 async fn conformance_on_moto() {
     let url = moto::moto_url();
     let (vpc, subnet) = moto::vpc_and_subnet(&url, region::CONFORMANCE).await;
-    let settings = AwsSettings {
+    let settings = AwsConfig {
         vpc: Some(vpc.clone()),
         subnet: Some(subnet.clone()),
         ..Default::default()

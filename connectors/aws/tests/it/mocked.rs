@@ -13,7 +13,7 @@ use aws_smithy_mocks::{
 use aws_smithy_runtime_api::http::{Response, StatusCode};
 use aws_smithy_types::body::SdkBody;
 use std::sync::{Arc, Mutex};
-use strato_aws::{AwsConnector, AwsSettings};
+use strato_aws::{AwsConfig, AwsConnector};
 use strato_core::layers::{LayerConfig, stack};
 use strato_core::{
     CloudConnector, ErrorKind, GroupSpec, NAME_TAG, OwnerId, Size, Tags, VmId, VmSpec,
@@ -26,10 +26,10 @@ fn owner() -> OwnerId {
 }
 
 fn bare(rules: &[&Rule]) -> AwsConnector {
-    bare_with(rules, AwsSettings::default())
+    bare_with(rules, AwsConfig::default())
 }
 
-fn bare_with(rules: &[&Rule], settings: AwsSettings) -> AwsConnector {
+fn bare_with(rules: &[&Rule], settings: AwsConfig) -> AwsConnector {
     let mut mocks = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
     for r in rules {
         mocks = mocks.with_rule(r);
@@ -333,7 +333,7 @@ async fn a_group_that_cannot_grow_further_reports_what_it_made() {
         launched(insts)
     });
     let members = no_instances();
-    let settings = AwsSettings {
+    let settings = AwsConfig {
         batch_size: Some(2),
         ..Default::default()
     };

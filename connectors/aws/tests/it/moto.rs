@@ -4,7 +4,7 @@
 
 use aws_sdk_ec2::operation::describe_addresses::DescribeAddressesOutput;
 use std::sync::Arc;
-use strato_aws::{AwsConnector, AwsSettings};
+use strato_aws::{AwsConfig, AwsConnector};
 use strato_core::{
     CloudConnector, CloudConnectorExt, ErrorKind, GroupSpec, OwnerId, Size, Vip, VipQuery, VipSpec,
     Vm, VmId, VmQuery, VmSpec, VmState,
@@ -116,7 +116,7 @@ async fn shapes_map_to_types_and_read_back_as_shapes() {
 #[tokio::test]
 async fn groups_scale_in_ceil_n_over_batch_calls_and_shrink_old_templates_first() {
     let m = Moto::new(region::GROUPS).await;
-    let s = AwsSettings {
+    let s = AwsConfig {
         batch_size: Some(4),
         ..settings(&m.subnet)
     };
@@ -290,7 +290,7 @@ async fn list_by_state_and_stop_start_round_trip() {
 async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
     let m = Moto::new(region::NICS).await;
     let owner = unique_owner("nic");
-    let s = AwsSettings {
+    let s = AwsConfig {
         vpc: Some(m.vpc.clone()),
         ..settings(&m.subnet)
     };

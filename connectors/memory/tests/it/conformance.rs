@@ -10,7 +10,7 @@ use strato_core::layers::{
     FaultConfig, FaultInjector, LayerConfig, Layered, Retry, RetryConfig, stack,
 };
 use strato_core::{CloudConnector, NetworkSpec, OwnerId, Size};
-use strato_memory::{Inventory, MemoryBackend, MemoryCloud, MemoryFeature, MemorySettings};
+use strato_memory::{Inventory, MemoryBackend, MemoryConfig, MemoryConnector, MemoryFeature};
 
 fn owner(tag: &str) -> OwnerId {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -39,11 +39,11 @@ fn target(connector: Arc<dyn CloudConnector>, foreign: Arc<dyn CloudConnector>) 
     }
 }
 
-async fn run(settings: MemorySettings) -> Inventory {
+async fn run(settings: MemoryConfig) -> Inventory {
     let backend = MemoryBackend::new(settings).unwrap();
     let before = backend.inventory().unwrap();
-    let c = Arc::new(MemoryCloud::new(backend.clone(), owner("a")));
-    let f = Arc::new(MemoryCloud::new(backend.clone(), owner("b")));
+    let c = Arc::new(MemoryConnector::new(backend.clone(), owner("a")));
+    let f = Arc::new(MemoryConnector::new(backend.clone(), owner("b")));
     run_all(&target(c, f)).await;
     let after = backend.inventory().unwrap();
     assert_eq!(before, after, "the account changed: something leaked");
@@ -52,26 +52,26 @@ async fn run(settings: MemorySettings) -> Inventory {
 
 #[tokio::test(start_paused = true)]
 async fn clean() {
-    run(MemorySettings::default()).await;
+    run(MemoryConfig::default()).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn all_checks_at_once_on_one_account() {
-    let backend = MemoryBackend::new(MemorySettings {
+    let backend = MemoryBackend::new(MemoryConfig {
         visibility_delay: Duration::from_secs(1),
         ..Default::default()
     })
     .unwrap();
     let before = backend.inventory().unwrap();
-    let c = Arc::new(MemoryCloud::new(backend.clone(), owner("a")));
-    let f = Arc::new(MemoryCloud::new(backend.clone(), owner("b")));
+    let c = Arc::new(MemoryConnector::new(backend.clone(), owner("a")));
+    let f = Arc::new(MemoryConnector::new(backend.clone(), owner("b")));
     run_concurrently(&target(c, f)).await;
     assert_eq!(backend.inventory().unwrap(), before);
 }
 
 #[tokio::test(start_paused = true)]
 async fn eventually_consistent_and_slow_to_boot() {
-    run(MemorySettings {
+    run(MemoryConfig {
         visibility_delay: Duration::from_secs(3),
         boot_latency: Duration::from_secs(40),
         ..Default::default()
@@ -81,7 +81,7 @@ async fn eventually_consistent_and_slow_to_boot() {
 
 #[tokio::test(start_paused = true)]
 async fn without_optional_features() {
-    run(MemorySettings {
+    run(MemoryConfig {
         disable: [
             MemoryFeature::StopStart,
             MemoryFeature::NetworkCreate,
@@ -97,7 +97,7 @@ async fn without_optional_features() {
 
 #[tokio::test(start_paused = true)]
 async fn vips_that_cannot_move() {
-    run(MemorySettings {
+    run(MemoryConfig {
         disable: [MemoryFeature::VipMove].into(),
         ..Default::default()
     })
@@ -107,7 +107,7 @@ async fn vips_that_cannot_move() {
 #[tokio::test(start_paused = true)]
 async fn persisted_in_a_state_file() {
     let dir = tempfile::tempdir().unwrap();
-    run(MemorySettings {
+    run(MemoryConfig {
         state_file: Some(dir.path().join("cloud.json")),
         ..Default::default()
     })
@@ -116,9 +116,9 @@ async fn persisted_in_a_state_file() {
 
 #[tokio::test(start_paused = true)]
 async fn behind_faults_with_retries_ends_in_the_same_state() {
-    let clean = run(MemorySettings::default()).await;
+    let clean = run(MemoryConfig::default()).await;
 
-    let backend = MemoryBackend::new(MemorySettings::default()).unwrap();
+    let backend = MemoryBackend::new(MemoryConfig::default()).unwrap();
     let faults = FaultConfig {
         fail_fraction: 0.1,
         lost_response_fraction: 0.1,
@@ -128,7 +128,7 @@ async fn behind_faults_with_retries_ends_in_the_same_state() {
         seed: 7,
         ..Default::default()
     };
-    let bare: Arc<dyn CloudConnector> = Arc::new(MemoryCloud::new(backend.clone(), owner("a")));
+    let bare: Arc<dyn CloudConnector> = Arc::new(MemoryConnector::new(backend.clone(), owner("a")));
     let injector = Arc::new(FaultInjector::new(bare, faults));
     let retry = RetryConfig {
         max_attempts: 10,
@@ -137,7 +137,7 @@ async fn behind_faults_with_retries_ends_in_the_same_state() {
         ..Default::default()
     };
     let connector = Layered::wrap(injector.clone(), Retry::new(retry));
-    let foreign = Arc::new(MemoryCloud::new(backend.clone(), owner("b")));
+    let foreign = Arc::new(MemoryConnector::new(backend.clone(), owner("b")));
     run_all(&target(connector, foreign)).await;
     assert!(
         injector.injected() > 10,
@@ -156,7 +156,7 @@ async fn behind_faults_with_retries_ends_in_the_same_state() {
 /// a cloud that throttles: the suite passes without the caller ever seeing `Throttled`.
 #[tokio::test(start_paused = true)]
 async fn throttling_cloud_behind_the_production_layers() {
-    let backend = MemoryBackend::new(MemorySettings {
+    let backend = MemoryBackend::new(MemoryConfig {
         mutating_per_sec: Some(5.0),
         mutating_burst: 3,
         account: format!("throttled-{}", std::process::id()),
@@ -164,11 +164,11 @@ async fn throttling_cloud_behind_the_production_layers() {
     })
     .unwrap();
     let before = backend.inventory().unwrap();
-    let bare: Arc<dyn CloudConnector> = Arc::new(MemoryCloud::new(backend.clone(), owner("a")));
+    let bare: Arc<dyn CloudConnector> = Arc::new(MemoryConnector::new(backend.clone(), owner("a")));
     let connector = stack(bare, &LayerConfig::default());
     // The foreign owner shares the account's limit but has no layers: its calls are rare.
     let foreign: Arc<dyn CloudConnector> = stack(
-        Arc::new(MemoryCloud::new(backend.clone(), owner("b"))),
+        Arc::new(MemoryConnector::new(backend.clone(), owner("b"))),
         &LayerConfig::default(),
     );
     run_all(&target(connector, foreign)).await;

@@ -10,7 +10,7 @@ use strato_core::{
     NetworkSpec, NicSpec, Operation, OwnerId, Size, VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec,
     VmState, member_ordinal,
 };
-use strato_memory::{MemoryBackend, MemoryCloud, MemoryFactory, MemoryFeature, MemorySettings};
+use strato_memory::{MemoryBackend, MemoryConfig, MemoryConnector, MemoryFactory, MemoryFeature};
 
 fn owner(s: &str) -> OwnerId {
     OwnerId::new(s).unwrap()
@@ -20,8 +20,8 @@ fn spec(name: &str) -> VmSpec {
     VmSpec::new(name, Size::shape(1, 512), "img")
 }
 
-fn cloud(settings: MemorySettings) -> MemoryCloud {
-    MemoryCloud::from_settings(settings, owner("team-a")).unwrap()
+fn cloud(settings: MemoryConfig) -> MemoryConnector {
+    MemoryConnector::from_settings(settings, owner("team-a")).unwrap()
 }
 
 /// Creates a network with an address range.
@@ -80,7 +80,7 @@ fn group(name: &str, image: &str) -> GroupSpec {
 #[tokio::test(start_paused = true)]
 async fn two_instances_share_one_state_file() {
     let dir = tempfile::tempdir().unwrap();
-    let settings = MemorySettings {
+    let settings = MemoryConfig {
         state_file: Some(dir.path().join("sub/cloud.json")),
         boot_latency: Duration::from_secs(2),
         ..Default::default()
@@ -121,18 +121,18 @@ async fn corrupt_state_file_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cloud.json");
     std::fs::write(&path, "{ not json").unwrap();
-    let settings = MemorySettings {
+    let settings = MemoryConfig {
         state_file: Some(path.clone()),
         ..Default::default()
     };
-    let e = MemoryCloud::from_settings(settings, owner("team-a")).unwrap_err();
+    let e = MemoryConnector::from_settings(settings, owner("team-a")).unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::Internal);
     assert!(e.to_string().contains("cloud.json"), "{e}");
 }
 
 #[tokio::test(start_paused = true)]
 async fn quota_makes_scale_up_partial_and_reports_every_member_made() {
-    let c = cloud(MemorySettings {
+    let c = cloud(MemoryConfig {
         quota_vms: Some(3),
         ..Default::default()
     });
@@ -166,7 +166,7 @@ async fn quota_makes_scale_up_partial_and_reports_every_member_made() {
     assert_eq!(e.vendor().unwrap().code, "Memory.QuotaExceeded");
 
     // Another owner's VMs count against the same account.
-    let other = MemoryCloud::new(c.backend().clone(), owner("team-b"));
+    let other = MemoryConnector::new(c.backend().clone(), owner("team-b"));
     assert_eq!(
         other.create_vm(&spec("x")).await.unwrap_err().kind(),
         &ErrorKind::QuotaExceeded
@@ -177,7 +177,7 @@ async fn quota_makes_scale_up_partial_and_reports_every_member_made() {
 
 #[tokio::test(start_paused = true)]
 async fn new_vms_are_invisible_for_a_while() {
-    let c = cloud(MemorySettings {
+    let c = cloud(MemoryConfig {
         visibility_delay: Duration::from_secs(5),
         ..Default::default()
     });
@@ -197,7 +197,7 @@ async fn new_vms_are_invisible_for_a_while() {
 
 #[tokio::test(start_paused = true)]
 async fn boot_latency_and_stop_start() {
-    let c = cloud(MemorySettings {
+    let c = cloud(MemoryConfig {
         boot_latency: Duration::from_secs(30),
         ..Default::default()
     });
@@ -226,7 +226,7 @@ async fn boot_latency_and_stop_start() {
 
 #[tokio::test(start_paused = true)]
 async fn scale_down_removes_the_older_template_first_then_the_highest_ordinals() {
-    let c = cloud(MemorySettings::default());
+    let c = cloud(MemoryConfig::default());
     let v1 = group("web", "img-1");
     let v2 = group("web", "img-2");
     c.scale_group(&v1, 3).await.unwrap();
@@ -255,7 +255,7 @@ async fn scale_down_removes_the_older_template_first_then_the_highest_ordinals()
 
 #[tokio::test(start_paused = true)]
 async fn addresses_are_never_handed_out_twice() {
-    let c = cloud(MemorySettings {
+    let c = cloud(MemoryConfig {
         boot_latency: Duration::ZERO,
         ..Default::default()
     });
@@ -322,7 +322,7 @@ async fn addresses_are_never_handed_out_twice() {
 
 #[tokio::test(start_paused = true)]
 async fn the_clouds_own_resources_are_never_touched() {
-    let c = cloud(MemorySettings::default());
+    let c = cloud(MemoryConfig::default());
     assert!(owned_vms(&c).await.is_empty());
     // The backend's own VM exists (it holds an address on the default network) but is not ours.
     let e = c.delete_vm(&VmId::new("vm-00000000")).await.unwrap_err();
@@ -351,7 +351,7 @@ async fn the_clouds_own_resources_are_never_touched() {
 
 #[tokio::test(start_paused = true)]
 async fn bad_specs_name_the_field_and_value() {
-    let c = cloud(MemorySettings::default());
+    let c = cloud(MemoryConfig::default());
     let e = c
         .create_vm(&spec("web").with_network("net-nope"))
         .await
@@ -384,7 +384,7 @@ async fn bad_specs_name_the_field_and_value() {
         .unwrap_err();
     assert_eq!(e.field(), Some("page_token"), "{e}");
     // The same name under another owner is another VM.
-    let other = MemoryCloud::new(c.backend().clone(), owner("team-b"));
+    let other = MemoryConnector::new(c.backend().clone(), owner("team-b"));
     let a = c.create_vm(&spec("web")).await.unwrap();
     let b = other.create_vm(&spec("web")).await.unwrap();
     assert_ne!(a.id, b.id);
@@ -398,7 +398,7 @@ async fn bad_specs_name_the_field_and_value() {
 
 #[tokio::test(start_paused = true)]
 async fn mutating_calls_are_rate_limited() {
-    let c = cloud(MemorySettings {
+    let c = cloud(MemoryConfig {
         mutating_per_sec: Some(2.0),
         mutating_burst: 2,
         ..Default::default()
@@ -417,7 +417,7 @@ async fn mutating_calls_are_rate_limited() {
 
 #[tokio::test(start_paused = true)]
 async fn disabled_features_are_unsupported_naming_the_operation() {
-    let c = cloud(MemorySettings {
+    let c = cloud(MemoryConfig {
         disable: [
             MemoryFeature::StopStart,
             MemoryFeature::Vip,
@@ -480,7 +480,7 @@ async fn factory_builds_a_persistent_cloud_from_a_profile() {
 
 #[test]
 fn backend_debug_shows_settings() {
-    let b = MemoryBackend::new(MemorySettings::default()).unwrap();
+    let b = MemoryBackend::new(MemoryConfig::default()).unwrap();
     assert!(format!("{b:?}").contains("boot_latency"));
 }
 
@@ -494,7 +494,7 @@ async fn child_process_writer() {
         return;
     };
     let prefix = std::env::var("STRATO_MEMORY_TEST_CHILD_PREFIX").unwrap();
-    let settings = MemorySettings {
+    let settings = MemoryConfig {
         state_file: Some(path.into()),
         ..Default::default()
     };
@@ -528,7 +528,7 @@ async fn processes_sharing_a_state_file_never_clobber_each_other() {
     for mut child in children {
         assert!(child.wait().unwrap().success());
     }
-    let c = cloud(MemorySettings {
+    let c = cloud(MemoryConfig {
         state_file: Some(path),
         ..Default::default()
     });

@@ -11,7 +11,7 @@ use strato_controller::store::StateStore;
 use strato_core::CloudConnector;
 use strato_core::OwnerId;
 use strato_core::layers::Layered;
-use strato_memory::{MemoryCloud, MemorySettings};
+use strato_memory::{MemoryConfig, MemoryConnector};
 pub use strato_testkit::{
     Harness, HarnessConfig, ThrottleReads, dns_query, memory_store, vs, wait_for,
 };
@@ -25,12 +25,12 @@ pub fn owner() -> OwnerId {
 }
 
 /// A memory cloud with a short boot latency.
-pub fn memory_cloud(owner: &OwnerId) -> MemoryCloud {
-    let settings = MemorySettings {
+pub fn memory_cloud(owner: &OwnerId) -> MemoryConnector {
+    let settings = MemoryConfig {
         boot_latency: Duration::from_secs(3),
-        ..MemorySettings::default()
+        ..MemoryConfig::default()
     };
-    MemoryCloud::from_settings(settings, owner.clone()).unwrap()
+    MemoryConnector::from_settings(settings, owner.clone()).unwrap()
 }
 
 /// An SE group on the memory cloud booting `se-1` (see [`strato_testkit::group`]).
@@ -75,6 +75,6 @@ impl StartOnMemory for Harness {
 }
 
 /// The memory cloud behind a [`ThrottleReads`] switch.
-pub fn layered(cloud: MemoryCloud, switch: ThrottleReads) -> Arc<dyn CloudConnector> {
+pub fn layered(cloud: MemoryConnector, switch: ThrottleReads) -> Arc<dyn CloudConnector> {
     Layered::wrap(Arc::new(cloud), switch)
 }
