@@ -1,4 +1,5 @@
-//! `MemoryConnector`: one owner's connector to a [`MemoryBackend`].
+//! `MemoryConnector`: one owner's connector to a [`MemoryBackend`], and the trait impl, which
+//! only forwards to the `_impl` methods of the resource files (`vms.rs`, `networks.rs`, ...).
 
 use crate::backend::MemoryBackend;
 use crate::config::MemoryConfig;
@@ -38,7 +39,8 @@ impl MemoryConnector {
         &self.backend
     }
 
-    fn call<R>(
+    /// Runs one call on the account as this connector's owner.
+    pub(crate) fn call<R>(
         &self,
         op: Operation,
         f: impl FnOnce(&mut World, &Ctx) -> Result<R, Error>,
@@ -58,89 +60,83 @@ impl CloudConnector for MemoryConnector {
     }
 
     async fn create_vm(&self, spec: &VmSpec) -> Result<Vm> {
-        self.call(Operation::CreateVm, |w, c| w.create_vm(c, spec))
+        self.create_vm_impl(spec).await
     }
 
     async fn get_vm(&self, id: &VmId) -> Result<Vm> {
-        self.call(Operation::GetVm, |w, c| w.get_vm(c, id))
+        self.get_vm_impl(id).await
     }
 
     async fn list_vms(&self, query: &VmQuery) -> Result<Page<Vm>> {
-        self.call(Operation::ListVms, |w, c| w.list_vms(c, query))
+        self.list_vms_impl(query).await
     }
 
     async fn delete_vm(&self, id: &VmId) -> Result<()> {
-        self.call(Operation::DeleteVm, |w, c| w.delete_vm(c, id))
+        self.delete_vm_impl(id).await
     }
 
     async fn start_vm(&self, id: &VmId) -> Result<Vm> {
-        self.call(Operation::StartVm, |w, c| w.start_vm(c, id))
+        self.start_stop_impl(id, true).await
     }
 
     async fn stop_vm(&self, id: &VmId) -> Result<Vm> {
-        self.call(Operation::StopVm, |w, c| w.stop_vm(c, id))
+        self.start_stop_impl(id, false).await
     }
 
     async fn create_network(&self, spec: &NetworkSpec) -> Result<Network> {
-        self.call(Operation::CreateNetwork, |w, c| w.create_network(c, spec))
+        self.create_network_impl(spec).await
     }
 
     async fn get_network(&self, id: &NetworkId) -> Result<Network> {
-        self.call(Operation::GetNetwork, |w, c| w.get_network(c, id))
+        self.get_network_impl(id).await
     }
 
     async fn list_networks(&self, query: &NetworkQuery) -> Result<Page<Network>> {
-        self.call(Operation::ListNetworks, |w, c| w.list_networks(c, query))
+        self.list_networks_impl(query).await
     }
 
     async fn delete_network(&self, id: &NetworkId) -> Result<()> {
-        self.call(Operation::DeleteNetwork, |w, c| w.delete_network(c, id))
+        self.delete_network_impl(id).await
     }
 
     async fn attach_nic(&self, vm: &VmId, spec: &NicSpec) -> Result<Nic> {
-        self.call(Operation::AttachNic, |w, c| w.attach_nic(c, vm, spec))
+        self.attach_nic_impl(vm, spec).await
     }
 
     async fn detach_nic(&self, vm: &VmId, nic: &NicId) -> Result<()> {
-        self.call(Operation::DetachNic, |w, c| w.detach_nic(c, vm, nic))
+        self.detach_nic_impl(vm, nic).await
     }
 
     async fn allocate_vip(&self, spec: &VipSpec) -> Result<Vip> {
-        self.call(Operation::AllocateVip, |w, c| w.allocate_vip(c, spec))
+        self.allocate_vip_impl(spec).await
     }
 
     async fn get_vip(&self, id: &VipId) -> Result<Vip> {
-        self.call(Operation::GetVip, |w, c| w.get_vip(c, id))
+        self.get_vip_impl(id).await
     }
 
     async fn list_vips(&self, query: &VipQuery) -> Result<Vec<Vip>> {
-        self.call(Operation::ListVips, |w, c| w.list_vips(c, query))
+        self.list_vips_impl(query).await
     }
 
     async fn move_vip(&self, id: &VipId, to: &VmId) -> Result<Vip> {
-        self.call(Operation::MoveVip, |w, c| w.move_vip(c, id, to))
+        self.move_vip_impl(id, to).await
     }
 
     async fn release_vip(&self, id: &VipId) -> Result<()> {
-        self.call(Operation::ReleaseVip, |w, c| w.release_vip(c, id))
+        self.release_vip_impl(id).await
     }
 
     async fn scale_group(&self, spec: &GroupSpec, size: u32) -> Result<Group> {
-        self.call(Operation::ScaleGroup, |w, c| w.scale_group(c, spec, size))
+        self.scale_group_impl(spec, size).await
     }
 
     async fn get_group(&self, name: &str) -> Result<Group> {
-        self.call(Operation::GetGroup, |w, c| w.get_group(c, name))
+        self.get_group_impl(name).await
     }
 
     async fn list_hosts(&self) -> Result<Vec<Host>> {
-        if self.backend().settings().hosts == 0 {
-            return Err(crate::error::unsupported(
-                Operation::ListHosts,
-                "this memory cloud shows no hosts (settings.hosts = 0)",
-            ));
-        }
-        self.call(Operation::ListHosts, |w, c| Ok(w.list_hosts(c)))
+        self.list_hosts_impl().await
     }
 
     // No session to end.

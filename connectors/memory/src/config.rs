@@ -1,10 +1,11 @@
 //! Settings of the simulated cloud, as read from a `kind = "memory"` profile.
 
+use crate::error::bad_setting;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
-use strato_core::{Error, ErrorKind, Operation};
+use strato_core::Error;
 
 /// A feature the simulated cloud can be told to lack, so callers (and the conformance suite)
 /// can exercise the `Unsupported` paths of a cloud that does not have it.
@@ -100,7 +101,7 @@ impl MemoryConfig {
         }
         if let Ok(v) = std::env::var(ENV_BOOT_LATENCY) {
             s.boot_latency = humantime_serde::re::humantime::parse_duration(&v).map_err(|e| {
-                bad(
+                bad_setting(
                     "boot_latency",
                     format!("{ENV_BOOT_LATENCY}={v:?} is not a duration like 2s or 500ms: {e}"),
                 )
@@ -113,7 +114,7 @@ impl MemoryConfig {
     /// Reads settings from a profile table, naming the offending key on error.
     pub fn from_table(table: &toml::Table) -> Result<Self, Error> {
         let s: Self = table.clone().try_into().map_err(|e: toml::de::Error| {
-            bad("memory", format!("memory settings: {}", e.message()))
+            bad_setting("memory", format!("memory settings: {}", e.message()))
         })?;
         s.validate()?;
         Ok(s)
@@ -124,16 +125,19 @@ impl MemoryConfig {
         if let Some(r) = self.mutating_per_sec
             && !(r.is_finite() && r > 0.0)
         {
-            return Err(bad(
+            return Err(bad_setting(
                 "mutating_per_sec",
                 format!("mutating_per_sec {r} must be a positive number"),
             ));
         }
         if self.mutating_per_sec.is_some() && self.mutating_burst == 0 {
-            return Err(bad("mutating_burst", "mutating_burst must be at least 1"));
+            return Err(bad_setting(
+                "mutating_burst",
+                "mutating_burst must be at least 1",
+            ));
         }
         if self.hosts > MAX_HOSTS {
-            return Err(bad(
+            return Err(bad_setting(
                 "hosts",
                 format!("hosts {} is more than {MAX_HOSTS}", self.hosts),
             ));
@@ -141,7 +145,7 @@ impl MemoryConfig {
         if let Some(p) = &self.state_file
             && p.as_os_str().is_empty()
         {
-            return Err(bad("state_file", "state_file must not be empty"));
+            return Err(bad_setting("state_file", "state_file must not be empty"));
         }
         Ok(())
     }
@@ -151,15 +155,10 @@ impl MemoryConfig {
     }
 }
 
-fn bad(field: &str, message: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidSpec, Operation::Configure, message)
-        .with_field(field)
-        .with_cloud(crate::CLOUD)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strato_core::ErrorKind;
 
     #[test]
     fn reads_a_profile_table_and_refuses_unknown_keys() {

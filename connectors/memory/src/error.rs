@@ -5,6 +5,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use strato_core::{Error, ErrorKind, Operation};
 
+// Every code below maps to a kind in `Code::kind` and nowhere else; the resource files only
+// say which code the simulated cloud answers with.
+
 /// Codes the simulated cloud answers with (kept as the vendor code of the error).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Code {
@@ -93,6 +96,43 @@ pub(crate) fn fail_after(
 /// Not found, naming the resource.
 pub(crate) fn not_found(op: Operation, what: &str, id: &str) -> Error {
     fail(op, Code::NotFound, format!("{what} {id} not found")).with_resource(id)
+}
+
+/// Exists but is not readable yet (eventual consistency).
+pub(crate) fn not_yet_visible(op: Operation, what: &str, id: &str) -> Error {
+    fail(
+        op,
+        Code::NotYetVisible,
+        format!("{what} {id} is not visible yet"),
+    )
+    .with_resource(id)
+}
+
+/// A create whose name is taken by a resource made from another request.
+pub(crate) fn name_taken(op: Operation, what: &str, name: &str, id: &str) -> Error {
+    fail(
+        op,
+        Code::NameTaken,
+        format!("a {what} named {name:?} ({id}) exists and was made from a different spec"),
+    )
+    .with_resource(id)
+}
+
+/// A batch that made some of what it was asked for: the ids made, and why the rest was not.
+pub(crate) fn partial(
+    op: Operation,
+    message: String,
+    succeeded: Vec<String>,
+    failed: Vec<Error>,
+) -> Error {
+    Error::new(ErrorKind::Partial { succeeded, failed }, op, message).with_cloud(crate::CLOUD)
+}
+
+/// A setting of the profile is wrong.
+pub(crate) fn bad_setting(field: &str, message: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidSpec, Operation::Configure, message)
+        .with_field(field)
+        .with_cloud(crate::CLOUD)
 }
 
 /// Invalid input, naming the field and value.

@@ -12,6 +12,20 @@
 //! lock, by every process that names it (successive CLI invocations see the same resources).
 //! States that change over time are computed from stored timestamps, so a VM created by one
 //! process is running for the next one once the boot latency has passed.
+//!
+//! Files:
+//! - `lib.rs`: these docs, [`CLOUD`] and the re-exports.
+//! - `config.rs`: [`MemoryConfig`].
+//! - `client.rs`: [`MemoryConnector`]; its trait impl only forwards to the `_impl` methods below.
+//! - `vms.rs`, `networks.rs` (with the per-network IPAM), `nics.rs`, `vips.rs`, `groups.rs`,
+//!   `hosts.rs`: one per resource, each the connector's `_impl` methods and what the call does to
+//!   the simulated state.
+//! - `world.rs`: the simulated state itself: records, ids, ownership, idempotent creates, paging.
+//! - `backend.rs`: [`MemoryBackend`], the shared account: its clock, rate limit and state file.
+//! - `convert.rs`: stored records -> strato's model.
+//! - `error.rs`: the simulated cloud's error codes and the kind each maps to.
+//! - `capabilities.rs`: [`capabilities`].
+//! - `factory.rs`: [`MemoryFactory`].
 
 #![deny(missing_docs)]
 
@@ -22,6 +36,12 @@ mod config;
 mod convert;
 mod error;
 mod factory;
+mod groups;
+mod hosts;
+mod networks;
+mod nics;
+mod vips;
+mod vms;
 mod world;
 
 pub use backend::{Inventory, MemoryBackend};
