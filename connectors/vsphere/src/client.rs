@@ -1,9 +1,10 @@
 //! The vSphere connector and its `CloudConnector` implementation.
 
-use crate::capabilities::CAPABILITIES;
+use crate::CLOUD;
+use crate::capabilities::capabilities;
 use crate::config::VsphereConfig;
 use crate::convert::{self, Backing, CloneTarget, NicDevice, SpecMeta, VipRecord};
-use crate::error::{CLOUD, CallError, MapCall, map};
+use crate::error::{CallError, MapCall, map};
 use crate::soap::{MoRef, Request};
 use crate::vim::{ObjectContent, Vim};
 use futures::StreamExt;
@@ -97,10 +98,6 @@ fn shape(op: Operation, size: &Size) -> Result<(u32, u64)> {
     Ok((cpus, mem))
 }
 
-fn is_gone(e: &CallError) -> bool {
-    e.fault_code() == Some("ManagedObjectNotFound")
-}
-
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
@@ -123,7 +120,7 @@ impl VsphereConnector {
                     field_keys.insert(name.to_owned(), key);
                 }
                 // Another strato process defined it meanwhile.
-                Err(e) if e.fault_code() == Some("DuplicateName") => {
+                Err(e) if e.is_duplicate_name() => {
                     field_keys = vim.custom_fields().await.op(Operation::Configure)?;
                 }
                 Err(e) => return Err(map(Operation::Configure, e)),
@@ -134,7 +131,7 @@ impl VsphereConnector {
         let account = vim.sc().instance_uuid.clone();
         Ok(Self {
             info: CloudInfo {
-                kind: "vsphere",
+                kind: CLOUD,
                 account,
                 region: inv.datacenter_name.clone(),
                 owner,
@@ -335,7 +332,7 @@ impl VsphereConnector {
                     out.sort_by(|a, b| (&a.0.name, &a.0.id).cmp(&(&b.0.name, &b.0.id)));
                     return Ok(out);
                 }
-                Err(e) if is_gone(&e) && attempt < 4 => continue,
+                Err(e) if e.is_gone() && attempt < 4 => continue,
                 Err(e) => return Err(map(op, e)),
             }
         }
@@ -349,7 +346,7 @@ impl VsphereConnector {
             .await
         {
             Ok(o) => o,
-            Err(e) if is_gone(&e) => {
+            Err(e) if e.is_gone() => {
                 return Err(Error::not_found(op, format!("vm {id}")).with_cloud(CLOUD));
             }
             Err(e) => return Err(map(op, e)),
@@ -575,7 +572,7 @@ impl VsphereConnector {
                     .await
                 {
                     Ok(o) => o,
-                    Err(e) if is_gone(&e) => return Err(not_found()),
+                    Err(e) if e.is_gone() => return Err(not_found()),
                     Err(e) => return Err(map(op, e)),
                 };
                 let dvs = o
@@ -592,7 +589,7 @@ impl VsphereConnector {
             "Network" => {
                 let o = match self.vim.props(&r, &["name"]).await {
                     Ok(o) => o,
-                    Err(e) if is_gone(&e) => return Err(not_found()),
+                    Err(e) if e.is_gone() => return Err(not_found()),
                     Err(e) => return Err(map(op, e)),
                 };
                 Ok(Backing::Standard {
@@ -698,7 +695,7 @@ impl VsphereConnector {
         if !on {
             match self.vim.run_task(Request::new("PowerOnVM_Task", vm)).await {
                 Ok(_) => {}
-                Err(e) if matches!(e.fault_code(), Some("InvalidPowerState")) => {}
+                Err(e) if e.is_invalid_power_state() => {}
                 Err(e) => return Err(map(op, e)),
             }
         }
@@ -773,7 +770,7 @@ impl VsphereConnector {
                 ));
             }
             // Someone else (another strato process) cloned the same name meanwhile.
-            Err(e) if e.fault_code() == Some("DuplicateName") => {
+            Err(e) if e.is_duplicate_name() => {
                 let briefs = self.briefs().await.op(op)?;
                 match self
                     .find_existing(op, &briefs, spec, &own.token, &inv_name)
@@ -794,7 +791,7 @@ impl VsphereConnector {
             Err(e) if e.is_not_found() => {
                 // Gone is fine; someone else's is NotFound.
                 return match self.vim.props(&convert::vm_ref(id), &["name"]).await {
-                    Err(e) if is_gone(&e) => Ok(()),
+                    Err(e) if e.is_gone() => Ok(()),
                     Err(e) => Err(map(op, e)),
                     Ok(_) => Err(e),
                 };
@@ -805,14 +802,14 @@ impl VsphereConnector {
         if vm.state == strato_core::VmState::Running {
             match self.vim.run_task(Request::new("PowerOffVM_Task", &r)).await {
                 Ok(_) => {}
-                Err(e) if is_gone(&e) => return Ok(()),
-                Err(e) if e.fault_code() == Some("InvalidPowerState") => {}
+                Err(e) if e.is_gone() => return Ok(()),
+                Err(e) if e.is_invalid_power_state() => {}
                 Err(e) => return Err(map(op, e)),
             }
         }
         match self.vim.run_task(Request::new("Destroy_Task", &r)).await {
             Ok(_) => Ok(()),
-            Err(e) if is_gone(&e) => Ok(()),
+            Err(e) if e.is_gone() => Ok(()),
             Err(e) => Err(map(op, e)),
         }
     }
@@ -835,8 +832,8 @@ impl VsphereConnector {
         {
             Ok(_) => {}
             // Changed meanwhile to what was asked.
-            Err(e) if e.fault_code() == Some("InvalidPowerState") => {}
-            Err(e) if is_gone(&e) => {
+            Err(e) if e.is_invalid_power_state() => {}
+            Err(e) if e.is_gone() => {
                 return Err(Error::not_found(op, format!("vm {id}")).with_cloud(CLOUD));
             }
             Err(e) => return Err(map(op, e)),
@@ -926,7 +923,7 @@ impl VsphereConnector {
         }
         let o = match self.vim.props(&r, &paths).await {
             Ok(o) => o,
-            Err(e) if is_gone(&e) => return Ok(None),
+            Err(e) if e.is_gone() => return Ok(None),
             Err(e) => return Err(map(op, e)),
         };
         let mut switches = BTreeMap::new();
@@ -1106,7 +1103,7 @@ impl VsphereConnector {
             .await
         {
             Ok(_) => Ok(()),
-            Err(e) if is_gone(&e) => Ok(()),
+            Err(e) if e.is_gone() => Ok(()),
             Err(e) => Err(map(op, e)),
         }
     }
@@ -1132,7 +1129,7 @@ impl VsphereConnector {
         {
             return Ok(nic.clone());
         }
-        if devices.len() >= CAPABILITIES.max_nics_per_vm as usize {
+        if devices.len() >= capabilities(&self.cfg).max_nics_per_vm as usize {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 op,
@@ -1155,7 +1152,7 @@ impl VsphereConnector {
         req.close();
         match self.vim.run_task(req).await {
             Ok(_) => {}
-            Err(e) if is_gone(&e) => {
+            Err(e) if e.is_gone() => {
                 return Err(Error::not_found(op, format!("vm {vm_id}")).with_cloud(CLOUD));
             }
             Err(e) => return Err(map(op, e)),
@@ -1278,7 +1275,7 @@ impl VsphereConnector {
     ) -> Result<()> {
         let o = match self.vim.props(vm, &["customValue"]).await {
             Ok(o) => o,
-            Err(e) if is_gone(&e) => {
+            Err(e) if e.is_gone() => {
                 return Err(Error::not_found(op, format!("vm {}", vm.value)).with_cloud(CLOUD));
             }
             Err(e) => return Err(map(op, e)),
@@ -1685,7 +1682,7 @@ impl CloudConnector for VsphereConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        CAPABILITIES
+        capabilities(&self.cfg)
     }
 
     async fn create_vm(&self, spec: &VmSpec) -> Result<Vm> {
@@ -1717,7 +1714,7 @@ impl CloudConnector for VsphereConnector {
             vms,
             query.page_size,
             query.page_token.as_deref(),
-            CAPABILITIES.max_page_size,
+            capabilities(&self.cfg).max_page_size,
         )
         .map_err(|e| e.with_operation(op).with_cloud(CLOUD))
     }
@@ -1757,7 +1754,7 @@ impl CloudConnector for VsphereConnector {
             nets,
             query.page_size,
             query.page_token.as_deref(),
-            CAPABILITIES.max_page_size,
+            capabilities(&self.cfg).max_page_size,
         )
         .map_err(|e| e.with_operation(op).with_cloud(CLOUD))
     }

@@ -128,7 +128,7 @@ impl fmt::Debug for Credentials {
 fn bad(field: &str, msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidSpec, Operation::Configure, msg)
         .with_field(field)
-        .with_cloud("vsphere")
+        .with_cloud(crate::CLOUD)
 }
 
 impl VsphereConfig {

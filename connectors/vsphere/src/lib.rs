@@ -8,6 +8,9 @@
 
 #![deny(missing_docs)]
 
+/// The cloud name: the registry kind, `CloudInfo::kind`, and the cloud errors carry.
+pub const CLOUD: &str = "vsphere";
+
 pub mod capabilities;
 pub mod config;
 pub mod convert;
@@ -15,7 +18,7 @@ pub mod error;
 pub mod soap;
 pub mod vim;
 
-pub use capabilities::CAPABILITIES;
+pub use capabilities::capabilities;
 pub use config::VsphereConfig;
 pub mod client;
 pub mod factory;
