@@ -25,9 +25,9 @@ struct Inventory {
     datacenter: MoRef,
     datacenter_name: String,
     vm_folder: MoRef,
-    pool: Option<MoRef>,
-    // The cluster or standalone compute resource of the configured pool: VMs can only run on
-    // its hosts. None: every host of the datacenter (the pool follows the host).
+    resource_pool: Option<MoRef>,
+    // The cluster or standalone compute resource of the configured resource pool: VMs can only run on
+    // its hosts. None: every host of the datacenter (the resource pool follows the host).
     compute: Option<MoRef>,
     datastore: Option<MoRef>,
 }
@@ -208,15 +208,15 @@ impl VsphereConnector {
             Some(f) => find("folder", format!("{dc_name}/{}", f.trim_matches('/'))).await?,
             None => root_vm_folder,
         };
-        let (pool, compute) = match &cfg.resource_pool {
+        let (resource_pool, compute) = match &cfg.resource_pool {
             Some(p) => {
                 let obj = find(
                     "resource_pool",
                     format!("{dc_name}/{}", p.trim_matches('/')),
                 )
                 .await?;
-                let is_pool = matches!(obj.kind.as_str(), "ResourcePool" | "VirtualApp");
-                let (prop, what) = if is_pool {
+                let is_resource_pool = matches!(obj.kind.as_str(), "ResourcePool" | "VirtualApp");
+                let (prop, what) = if is_resource_pool {
                     ("owner", "compute resource")
                 } else {
                     // A cluster or standalone host: its root pool.
@@ -233,7 +233,7 @@ impl VsphereConnector {
                             "resource_pool",
                         )
                     })?;
-                if is_pool {
+                if is_resource_pool {
                     (Some(obj), Some(other))
                 } else {
                     (Some(other), Some(obj))
@@ -249,7 +249,7 @@ impl VsphereConnector {
             datacenter: dc.obj.clone(),
             datacenter_name: dc_name,
             vm_folder,
-            pool,
+            resource_pool,
             compute,
             datastore,
         })
@@ -447,8 +447,12 @@ impl VsphereConnector {
     }
 
     /// The resource pool a clone of `template` goes to.
-    async fn pool_for(&self, op: Operation, template: &ObjectContent) -> Result<Option<MoRef>> {
-        if let Some(p) = &self.inv.pool {
+    async fn resource_pool_for(
+        &self,
+        op: Operation,
+        template: &ObjectContent,
+    ) -> Result<Option<MoRef>> {
+        if let Some(p) = &self.inv.resource_pool {
             return Ok(Some(p.clone()));
         }
         if let Some(p) = template
@@ -537,13 +541,13 @@ impl VsphereConnector {
 
     /// The resource pool of a VM pinned to `host`: the configured pool (whose compute resource
     /// the host belongs to), else the root pool of the host's cluster or standalone host.
-    async fn pool_for_host(
+    async fn resource_pool_for_host(
         &self,
         op: Operation,
         host: &MoRef,
         compute: Option<MoRef>,
     ) -> Result<Option<MoRef>> {
-        if let Some(p) = &self.inv.pool {
+        if let Some(p) = &self.inv.resource_pool {
             return Ok(Some(p.clone()));
         }
         let compute = match compute {
@@ -661,10 +665,10 @@ impl VsphereConnector {
                 .map(|h| h.value);
             if on.as_deref() != Some(want.as_str()) {
                 let host = convert::host_ref(want);
-                let pool = self.pool_for_host(op, &host, None).await?;
+                let resource_pool = self.resource_pool_for_host(op, &host, None).await?;
                 tracing::info!(vm = %spec.name, host = %want, "vsphere: moving the clone to its pinned host");
                 self.vim
-                    .run_task(convert::relocate_request(vm, pool.as_ref(), &host))
+                    .run_task(convert::relocate_request(vm, resource_pool.as_ref(), &host))
                     .await
                     .op(op)?;
             }
@@ -731,9 +735,12 @@ impl VsphereConnector {
             )
             .await
             .op(op)?;
-        let pool = match &pin {
-            Some((host, compute)) => self.pool_for_host(op, host, compute.clone()).await?,
-            None => self.pool_for(op, &t).await?,
+        let resource_pool = match &pin {
+            Some((host, compute)) => {
+                self.resource_pool_for_host(op, host, compute.clone())
+                    .await?
+            }
+            None => self.resource_pool_for(op, &t).await?,
         };
         let backing = match &spec.network {
             Some(n) => Some(self.backing(op, n).await?),
@@ -747,7 +754,7 @@ impl VsphereConnector {
             folder: &self.inv.vm_folder,
             name: &inv_name,
             datastore: self.inv.datastore.as_ref(),
-            pool: pool.as_ref(),
+            resource_pool: resource_pool.as_ref(),
             host: pin.as_ref().map(|(h, _)| h),
             cpus,
             memory_mib: mem,

@@ -420,8 +420,9 @@ pub struct CloneTarget<'a> {
     /// Datastore, when not the template's.
     pub datastore: Option<&'a MoRef>,
     /// Resource pool.
-    pub pool: Option<&'a MoRef>,
-    /// Host to run on (a host of the pool's cluster or the standalone host of the pool).
+    pub resource_pool: Option<&'a MoRef>,
+    /// Host to run on (a host of the resource pool's cluster or the standalone host of the
+    /// resource pool).
     pub host: Option<&'a MoRef>,
     /// vCPUs and memory.
     pub cpus: u32,
@@ -444,8 +445,8 @@ pub fn clone_request(template: &MoRef, t: &CloneTarget<'_>) -> Request {
     if let Some(ds) = t.datastore {
         r.moref("datastore", ds);
     }
-    if let Some(pool) = t.pool {
-        r.moref("pool", pool);
+    if let Some(resource_pool) = t.resource_pool {
+        r.moref("pool", resource_pool);
     }
     if let Some(host) = t.host {
         r.moref("host", host);
@@ -472,13 +473,13 @@ pub fn clone_request(template: &MoRef, t: &CloneTarget<'_>) -> Request {
     r
 }
 
-/// A `RelocateVM_Task` moving a VM to `host` (and `pool`, which must be of the host's compute
-/// resource). RelocateSpec order: folder, datastore, diskMoveType, pool, host.
-pub fn relocate_request(vm: &MoRef, pool: Option<&MoRef>, host: &MoRef) -> Request {
+/// A `RelocateVM_Task` moving a VM to `host` (and `resource_pool`, which must be of the host's
+/// compute resource). RelocateSpec order: folder, datastore, diskMoveType, pool, host.
+pub fn relocate_request(vm: &MoRef, resource_pool: Option<&MoRef>, host: &MoRef) -> Request {
     let mut r = Request::new("RelocateVM_Task", vm);
     r.open("spec");
-    if let Some(pool) = pool {
-        r.moref("pool", pool);
+    if let Some(resource_pool) = resource_pool {
+        r.moref("pool", resource_pool);
     }
     r.moref("host", host).close();
     r
@@ -502,7 +503,7 @@ mod tests {
     #[test]
     fn clone_spec_is_in_wsdl_order() {
         let folder = MoRef::new("Folder", "group-v3");
-        let pool = MoRef::new("ResourcePool", "resgroup-9");
+        let resource_pool = MoRef::new("ResourcePool", "resgroup-9");
         let host = MoRef::new("HostSystem", "host-21");
         let b = Backing::Distributed {
             switch_uuid: "50 2a".into(),
@@ -518,7 +519,7 @@ mod tests {
             folder: &folder,
             name: "o-web",
             datastore: None,
-            pool: Some(&pool),
+            resource_pool: Some(&resource_pool),
             host: Some(&host),
             cpus: 2,
             memory_mib: 4096,
