@@ -195,6 +195,13 @@ pub fn map(op: Operation, e: CallError) -> Error {
     err
 }
 
+/// An `InvalidSpec` error of `op` naming the spec's `field`.
+pub(crate) fn invalid(op: Operation, field: &str, msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidSpec, op, msg)
+        .with_field(field)
+        .with_cloud(CLOUD)
+}
+
 /// Shorthand for `map_err(|e| map(op, e))`.
 pub trait MapCall<T> {
     /// Maps a call error to a strato error of `op`.
