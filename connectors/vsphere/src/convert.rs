@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use strato_core::{
     GROUP_TAG, Host, HostId, NAME_TAG, NetworkId, Nic, NicId, OWNER_TAG, OwnerId, Ownership, Size,
-    TOKEN_TAG, Tags, Vm, VmId, VmState,
+    TOKEN_TAG, Tags, Vip, VipBinding, VipId, Vm, VmId, VmState,
 };
 
 /// Custom attribute holding the spec details strato reads back (image, user tags, creation time).
@@ -102,6 +102,24 @@ pub fn vip_id(network: &str, address: IpAddr) -> String {
 pub fn parse_vip_id(id: &str) -> Option<(&str, IpAddr)> {
     let (net, addr) = id.rsplit_once('/')?;
     Some((net, addr.parse().ok()?))
+}
+
+/// The strato VIP of a record bound to `vm`, owned by `owner`.
+pub fn vip_from(r: &VipRecord, vm: VmId, owner: OwnerId) -> Vip {
+    Vip {
+        id: VipId::new(vip_id(&r.network, r.address)),
+        name: r.name.clone(),
+        address: r.address,
+        public_address: None,
+        vm: Some(vm),
+        network: NetworkId::new(r.network.clone()),
+        binding: VipBinding::Guest,
+        ownership: Ownership {
+            owner,
+            group: None,
+            token: r.token.clone(),
+        },
+    }
 }
 
 /// The managed object type of a network id (vCenter ids carry their type in the prefix).

@@ -8,11 +8,87 @@ use crate::convert::{self, VipRecord};
 use crate::error::{MapCall, invalid, map};
 use crate::inventory::Brief;
 use crate::soap::MoRef;
-use std::collections::BTreeMap;
-use strato_core::{Error, NetworkId, OWNER_TAG, Operation, Result};
+use ipnet::IpNet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+use strato_core::{Error, ErrorKind, NetworkId, OWNER_TAG, Operation, Result};
 
+/// The `seq` of a record written now.
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
+}
+
+/// An address the spec asks for, when it is in the pool and not already a VIP.
+pub(crate) fn check_requested(
+    op: Operation,
+    address: IpAddr,
+    pool: &IpNet,
+    network: &NetworkId,
+    used: &BTreeSet<IpAddr>,
+) -> Result<IpAddr> {
+    if !pool.contains(&address) {
+        return Err(invalid(
+            op,
+            "address",
+            format!("address {address} is outside the VIP pool {pool} of {network}"),
+        ));
+    }
+    if used.contains(&address) {
+        return Err(Error::new(
+            ErrorKind::Conflict,
+            op,
+            format!("address {address} on {network} is already a VIP"),
+        )
+        .with_field("address")
+        .with_cloud(CLOUD));
+    }
+    Ok(address)
+}
+
+/// A free address of the pool for allocation `attempt`: the lowest at first; after a collision
+/// a random one of the next free ones, so two colliding allocators do not collide again.
+/// `seed` tells allocators apart.
+pub(crate) fn next_free(
+    op: Operation,
+    pool: &IpNet,
+    network: &NetworkId,
+    used: &BTreeSet<IpAddr>,
+    attempt: usize,
+    seed: usize,
+) -> Result<IpAddr> {
+    let free: Vec<IpAddr> = pool
+        .hosts()
+        .filter(|a| !used.contains(a))
+        .take(64)
+        .collect();
+    let pick = if attempt == 0 || free.is_empty() {
+        0
+    } else {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos() as usize)
+            .unwrap_or(0);
+        (nanos ^ seed.wrapping_mul(attempt)) % free.len()
+    };
+    free.get(pick).copied().ok_or_else(|| {
+        Error::new(
+            ErrorKind::NoCapacity,
+            op,
+            format!("the VIP pool {pool} of {network} is exhausted"),
+        )
+        .with_cloud(CLOUD)
+    })
+}
+
+/// What became of an address a record was written for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Claim {
+    /// The record is the address's only one: the address is ours.
+    Kept,
+    /// Another writer of the VM's attribute overwrote the record: write it again.
+    Overwritten,
+    /// Another allocation holds the address too; the record was taken back: pick another.
+    Taken,
 }
 
 impl VsphereConnector {
@@ -83,5 +159,41 @@ impl VsphereConnector {
                 ),
             )
         })
+    }
+
+    /// Writes `rec` to the records of `vm` and reads every record back. The pool is shared with
+    /// every strato process using this vCenter and custom attributes have no compare-and-swap:
+    /// an address is kept only when its record is the only one. Of two racing writers, the one
+    /// reading last always sees both and gives up; both may give up, then they retry on
+    /// different addresses.
+    pub(crate) async fn claim(&self, op: Operation, vm: &MoRef, rec: &VipRecord) -> Result<Claim> {
+        let added = rec.clone();
+        self.edit_vips(op, vm, move |v| {
+            v.retain(|x| x.token != added.token);
+            v.push(added);
+        })
+        .await?;
+        let holders: Vec<VipRecord> = self
+            .vip_records(op)
+            .await?
+            .into_iter()
+            .map(|(x, _)| x)
+            .filter(|x| x.network == rec.network && x.address == rec.address)
+            .collect();
+        let ours_kept = holders.iter().any(|x| x.token == rec.token);
+        match holders.as_slice() {
+            [only] if only.token == rec.token => Ok(Claim::Kept),
+            _ if !ours_kept => {
+                tracing::debug!(address = %rec.address, "vsphere: VIP record lost to a concurrent write, retrying");
+                Ok(Claim::Overwritten)
+            }
+            _ => {
+                tracing::debug!(address = %rec.address, "vsphere: VIP address taken concurrently, picking another");
+                let tok = rec.token.clone();
+                self.edit_vips(op, vm, move |v| v.retain(|x| x.token != tok))
+                    .await?;
+                Ok(Claim::Taken)
+            }
+        }
     }
 }

@@ -10,7 +10,7 @@ use crate::vim::ObjectContent;
 use std::collections::BTreeMap;
 use strato_core::{
     Error, ErrorKind, NAME_TAG, Network, NetworkId, NetworkQuery, NetworkSpec, OWNER_TAG,
-    Operation, Page, Result, TOKEN_TAG,
+    Operation, Ownership, Page, Result, TOKEN_TAG,
 };
 
 impl VsphereConnector {
@@ -23,89 +23,138 @@ impl VsphereConnector {
         let guard = self.lock(format!("net-name:{inv_name}"));
         let _g = guard.lock().await;
         let existing = self.networks(op).await?;
-        let find = |nets: &[Network]| -> Result<Option<Network>> {
-            for n in nets {
-                let Some(o) = &n.ownership else {
-                    continue;
-                };
-                if o.token == own.token {
-                    return Ok(Some(n.clone()));
-                }
-                if o.owner == *self.owner() && n.name == spec.name {
-                    return Err(Error::new(
-                        ErrorKind::AlreadyExists,
-                        op,
-                        format!(
-                            "network {:?} already exists ({}) and was made from a different spec",
-                            spec.name, n.id
-                        ),
-                    )
-                    .with_resource(&spec.name)
-                    .with_cloud(CLOUD));
-                }
-            }
-            Ok(None)
-        };
-        if let Some(n) = find(&existing)? {
+        if let Some(n) = self.earlier_network(op, &existing, spec, &own.token)? {
             return Ok(n);
         }
         let dvs = self.dvs(op, spec.parent.as_deref()).await?;
-        // An untagged portgroup with our name: a create interrupted before tagging, or a name
-        // taken outside strato.
-        let mut pg = existing
-            .iter()
-            .find(|n| {
-                n.ownership.is_none()
-                    && n.name == inv_name
-                    && n.id.as_str().starts_with("dvportgroup-")
-            })
-            .map(|n| convert::network_ref(n.id.as_str()));
-        if let Some(p) = &pg {
-            let o = self.vim.props(p, &["config.description"]).await.op(op)?;
-            if o.text("config.description") != Some(&own.token) {
+        let pg = match self
+            .interrupted_portgroup(op, &existing, spec, &inv_name, &own.token)
+            .await?
+        {
+            Some(pg) => pg,
+            None => self.add_portgroup(op, &dvs, &inv_name, &own.token).await?,
+        };
+        self.tag_network(op, &pg, spec, &own).await?;
+        self.network_by_id(op, &NetworkId::new(pg.value.clone()))
+            .await?
+            .ok_or_else(|| Error::not_found(op, format!("network {}", pg.value)).with_cloud(CLOUD))
+    }
+
+    /// The network an earlier identical request made, or `AlreadyExists` when the name is taken
+    /// by a different request; `None` when the name is free.
+    fn earlier_network(
+        &self,
+        op: Operation,
+        existing: &[Network],
+        spec: &NetworkSpec,
+        token: &str,
+    ) -> Result<Option<Network>> {
+        for n in existing {
+            let Some(o) = &n.ownership else {
+                continue;
+            };
+            if o.token == token {
+                return Ok(Some(n.clone()));
+            }
+            if o.owner == *self.owner() && n.name == spec.name {
                 return Err(Error::new(
                     ErrorKind::AlreadyExists,
                     op,
                     format!(
-                        "a portgroup named {inv_name:?} exists in vCenter and is not this request's"
+                        "network {:?} already exists ({}) and was made from a different spec",
+                        spec.name, n.id
                     ),
                 )
                 .with_resource(&spec.name)
                 .with_cloud(CLOUD));
             }
         }
-        if pg.is_none() {
-            let mut r = Request::new("AddDVPortgroup_Task", &dvs);
-            r.open("spec")
-                .text("name", &inv_name)
-                .text("numPorts", 8)
-                .text("description", &own.token)
-                .text("type", "earlyBinding")
-                .text("autoExpand", true)
-                .close();
-            self.vim.run_task(r).await.op(op)?;
-            // Through the container view: reading the switch's portgroups one by one fails
-            // when another client deletes one meanwhile.
-            pg = self
-                .networks(op)
-                .await?
-                .into_iter()
-                .find(|n| n.ownership.is_none() && n.name == inv_name)
-                .map(|n| convert::network_ref(n.id.as_str()));
-        }
-        let pg = pg.ok_or_else(|| {
-            map(
+        Ok(None)
+    }
+
+    /// An untagged portgroup with our name: this request's, interrupted before tagging (its
+    /// description is the token), or `AlreadyExists` for a name taken outside strato.
+    async fn interrupted_portgroup(
+        &self,
+        op: Operation,
+        existing: &[Network],
+        spec: &NetworkSpec,
+        inv_name: &str,
+        token: &str,
+    ) -> Result<Option<MoRef>> {
+        let Some(pg) = existing
+            .iter()
+            .find(|n| {
+                n.ownership.is_none()
+                    && n.name == inv_name
+                    && n.id.as_str().starts_with("dvportgroup-")
+            })
+            .map(|n| convert::network_ref(n.id.as_str()))
+        else {
+            return Ok(None);
+        };
+        let o = self.vim.props(&pg, &["config.description"]).await.op(op)?;
+        if o.text("config.description") != Some(token) {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
                 op,
-                CallError::Parse(format!("portgroup {inv_name} not found after its creation")),
+                format!(
+                    "a portgroup named {inv_name:?} exists in vCenter and is not this request's"
+                ),
             )
-        })?;
-        self.set_attr(&pg, TOKEN_TAG, &own.token).await.op(op)?;
-        self.set_attr(&pg, OWNER_TAG, own.owner.as_str())
+            .with_resource(&spec.name)
+            .with_cloud(CLOUD));
+        }
+        Ok(Some(pg))
+    }
+
+    /// Adds a distributed portgroup named `inv_name` to `dvs`, the token in its description.
+    async fn add_portgroup(
+        &self,
+        op: Operation,
+        dvs: &MoRef,
+        inv_name: &str,
+        token: &str,
+    ) -> Result<MoRef> {
+        let mut r = Request::new("AddDVPortgroup_Task", dvs);
+        r.open("spec")
+            .text("name", inv_name)
+            .text("numPorts", 8)
+            .text("description", token)
+            .text("type", "earlyBinding")
+            .text("autoExpand", true)
+            .close();
+        self.vim.run_task(r).await.op(op)?;
+        // Through the container view: reading the switch's portgroups one by one fails
+        // when another client deletes one meanwhile.
+        self.networks(op)
+            .await?
+            .into_iter()
+            .find(|n| n.ownership.is_none() && n.name == inv_name)
+            .map(|n| convert::network_ref(n.id.as_str()))
+            .ok_or_else(|| {
+                map(
+                    op,
+                    CallError::Parse(format!("portgroup {inv_name} not found after its creation")),
+                )
+            })
+    }
+
+    /// Writes strato's attributes (ownership, name, CIDR, spec) to a new portgroup.
+    async fn tag_network(
+        &self,
+        op: Operation,
+        pg: &MoRef,
+        spec: &NetworkSpec,
+        own: &Ownership,
+    ) -> Result<()> {
+        self.set_attr(pg, TOKEN_TAG, &own.token).await.op(op)?;
+        self.set_attr(pg, OWNER_TAG, own.owner.as_str())
             .await
             .op(op)?;
-        self.set_attr(&pg, NAME_TAG, &spec.name).await.op(op)?;
+        self.set_attr(pg, NAME_TAG, &spec.name).await.op(op)?;
         if let Some(c) = &spec.cidr {
-            self.set_attr(&pg, convert::CIDR_ATTR, &c.to_string())
+            self.set_attr(pg, convert::CIDR_ATTR, &c.to_string())
                 .await
                 .op(op)?;
         }
@@ -115,15 +164,12 @@ impl VsphereConnector {
             created: Some(chrono::Utc::now()),
         };
         self.set_attr(
-            &pg,
+            pg,
             convert::SPEC_ATTR,
             &serde_json::to_string(&meta).expect("json"),
         )
         .await
-        .op(op)?;
-        self.network_by_id(op, &NetworkId::new(pg.value.clone()))
-            .await?
-            .ok_or_else(|| Error::not_found(op, format!("network {}", pg.value)).with_cloud(CLOUD))
+        .op(op)
     }
 
     pub(crate) async fn get_network_impl(&self, id: &NetworkId) -> Result<Network> {

@@ -6,12 +6,11 @@ use crate::client::VsphereConnector;
 use crate::convert::{self, VipRecord};
 use crate::error::{MapCall, invalid};
 use crate::inventory::Brief;
-use crate::ipam::now_ms;
+use crate::ipam::{self, Claim};
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 use strato_core::{
-    Error, ErrorKind, NetworkId, Operation, Ownership, Result, Vip, VipBinding, VipId, VipQuery,
-    VipSpec, VmId,
+    Error, ErrorKind, NetworkId, Operation, Result, Vip, VipId, VipQuery, VipSpec, VmId,
 };
 
 impl VsphereConnector {
@@ -30,13 +29,71 @@ impl VsphereConnector {
         let guard = self.lock("vips".into());
         let _g = guard.lock().await;
         let records = self.vip_records(op).await?;
-        for (r, on) in &records {
+        if let Some(vip) = self.earlier_allocation(op, &records, spec, &token)? {
+            return Ok(vip);
+        }
+        let network = self.vip_network(op, spec).await?;
+        let pool = self.pool_of(op, &network).await?;
+        let mut used: BTreeSet<IpAddr> = records
+            .iter()
+            .filter(|(r, _)| r.network == network.as_str())
+            .map(|(r, _)| r.address)
+            .collect();
+        let vm = convert::vm_ref(&spec.vm);
+        for attempt in 0..8 {
+            let address = match spec.address {
+                Some(a) => ipam::check_requested(op, a, &pool, &network, &used)?,
+                None => ipam::next_free(op, &pool, &network, &used, attempt, token.len())?,
+            };
+            let rec = VipRecord {
+                name: spec.name.clone(),
+                address,
+                network: network.to_string(),
+                token: token.clone(),
+                seq: ipam::now_ms(),
+            };
+            match self.claim(op, &vm, &rec).await? {
+                Claim::Kept => {
+                    return Ok(convert::vip_from(
+                        &rec,
+                        spec.vm.clone(),
+                        self.owner().clone(),
+                    ));
+                }
+                Claim::Overwritten => {}
+                Claim::Taken => {
+                    used.insert(address);
+                }
+            }
+        }
+        Err(Error::new(
+            ErrorKind::Conflict,
+            op,
+            format!(
+                "VIP {:?}: allocation kept colliding with concurrent allocations",
+                spec.name
+            ),
+        )
+        .with_cloud(CLOUD))
+    }
+
+    /// The VIP an earlier identical request allocated, or `AlreadyExists` when the name is
+    /// taken by a different request; `None` when the name is free.
+    fn earlier_allocation(
+        &self,
+        op: Operation,
+        records: &[(VipRecord, Brief)],
+        spec: &VipSpec,
+        token: &str,
+    ) -> Result<Option<Vip>> {
+        for (r, on) in records {
             if !self.is_mine(&on.attrs) {
                 continue;
             }
             if r.token == token {
                 return self
                     .vip_of(r, on)
+                    .map(Some)
                     .ok_or_else(|| Error::not_found(op, "vip").with_cloud(CLOUD));
             }
             if r.name == spec.name {
@@ -52,6 +109,12 @@ impl VsphereConnector {
                 .with_cloud(CLOUD));
             }
         }
+        Ok(None)
+    }
+
+    /// The network a VIP is allocated on: the spec's, which the VM must have a NIC on, else
+    /// that of the VM's first NIC.
+    async fn vip_network(&self, op: Operation, spec: &VipSpec) -> Result<NetworkId> {
         let (vm, _, _) = self.owned_vm(op, &spec.vm).await?;
         let network = match &spec.network {
             Some(n) => n.clone(),
@@ -75,123 +138,7 @@ impl VsphereConnector {
                 format!("vm {} has no NIC on network {network}", spec.vm),
             ));
         }
-        let pool = self.pool_of(op, &network).await?;
-        let mut used: BTreeSet<IpAddr> = records
-            .iter()
-            .filter(|(r, _)| r.network == network.as_str())
-            .map(|(r, _)| r.address)
-            .collect();
-        let r = convert::vm_ref(&spec.vm);
-        // The pool is shared with every strato process using this vCenter and there is no
-        // compare-and-swap on attributes: write, read back, and keep the address only when ours
-        // is its sole record. Of two racing writers, the one reading last always sees both and
-        // gives up; both may give up, then they retry on different addresses.
-        for attempt in 0..8 {
-            let address = match spec.address {
-                Some(a) if !pool.contains(&a) => {
-                    return Err(invalid(
-                        op,
-                        "address",
-                        format!("address {a} is outside the VIP pool {pool} of {network}"),
-                    ));
-                }
-                Some(a) if used.contains(&a) => {
-                    return Err(Error::new(
-                        ErrorKind::Conflict,
-                        op,
-                        format!("address {a} on {network} is already a VIP"),
-                    )
-                    .with_field("address")
-                    .with_cloud(CLOUD));
-                }
-                Some(a) => a,
-                None => {
-                    // First try the lowest free address; after a collision, a random one of the
-                    // next free ones, so two colliding allocators do not collide again.
-                    let free: Vec<IpAddr> = pool
-                        .hosts()
-                        .filter(|a| !used.contains(a))
-                        .take(64)
-                        .collect();
-                    let pick = if attempt == 0 || free.is_empty() {
-                        0
-                    } else {
-                        let nanos = std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map(|d| d.subsec_nanos() as usize)
-                            .unwrap_or(0);
-                        (nanos ^ token.len().wrapping_mul(attempt)) % free.len()
-                    };
-                    *free.get(pick).ok_or_else(|| {
-                        Error::new(
-                            ErrorKind::NoCapacity,
-                            op,
-                            format!("the VIP pool {pool} of {network} is exhausted"),
-                        )
-                        .with_cloud(CLOUD)
-                    })?
-                }
-            };
-            let rec = VipRecord {
-                name: spec.name.clone(),
-                address,
-                network: network.to_string(),
-                token: token.clone(),
-                seq: now_ms(),
-            };
-            let added = rec.clone();
-            self.edit_vips(op, &r, move |v| {
-                v.retain(|x| x.token != added.token);
-                v.push(added);
-            })
-            .await?;
-            let holders: Vec<VipRecord> = self
-                .vip_records(op)
-                .await?
-                .into_iter()
-                .map(|(x, _)| x)
-                .filter(|x| x.network == rec.network && x.address == address)
-                .collect();
-            let ours_kept = holders.iter().any(|x| x.token == rec.token);
-            match holders.as_slice() {
-                [only] if only.token == rec.token => {
-                    return Ok(Vip {
-                        id: VipId::new(convert::vip_id(&rec.network, rec.address)),
-                        name: rec.name,
-                        address,
-                        public_address: None,
-                        vm: Some(spec.vm.clone()),
-                        network,
-                        binding: VipBinding::Guest,
-                        ownership: Ownership {
-                            owner: self.owner().clone(),
-                            group: None,
-                            token: rec.token,
-                        },
-                    });
-                }
-                // Another writer of this VM's attribute overwrote ours: write again.
-                _ if !ours_kept => {
-                    tracing::debug!(%address, "vsphere: VIP record lost to a concurrent write, retrying");
-                }
-                _ => {
-                    tracing::debug!(%address, "vsphere: VIP address taken concurrently, picking another");
-                    let tok = rec.token.clone();
-                    self.edit_vips(op, &r, move |v| v.retain(|x| x.token != tok))
-                        .await?;
-                    used.insert(address);
-                }
-            }
-        }
-        Err(Error::new(
-            ErrorKind::Conflict,
-            op,
-            format!(
-                "VIP {:?}: allocation kept colliding with concurrent allocations",
-                spec.name
-            ),
-        )
-        .with_cloud(CLOUD))
+        Ok(network)
     }
 
     pub(crate) async fn get_vip_impl(&self, id: &VipId) -> Result<Vip> {
@@ -240,7 +187,7 @@ impl VsphereConnector {
             // Bind on the new VM first, then unbind: an interrupted move leaves two records of
             // one token and the newer one wins, never none.
             let mut moved = rec.clone();
-            moved.seq = now_ms().max(rec.seq + 1);
+            moved.seq = ipam::now_ms().max(rec.seq + 1);
             let token = rec.token.clone();
             self.edit_vips(op, &convert::vm_ref(to), move |v| {
                 v.retain(|r| r.token != moved.token);
@@ -284,38 +231,28 @@ impl VsphereConnector {
             return Err(Error::not_found(op, format!("vip {id}")).with_cloud(CLOUD));
         }
         for b in mine {
+            match self
+                .edit_vips(op, &b.obj, |v| {
+                    v.retain(|r| !(r.network == net && r.address == addr))
+                })
+                .await
             {
-                match self
-                    .edit_vips(op, &b.obj, |v| {
-                        v.retain(|r| !(r.network == net && r.address == addr))
-                    })
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(e) if e.is_not_found() => {}
-                    Err(e) => return Err(e),
-                }
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(())
     }
 
+    /// The VIP of a record on `on`, owned by that VM's owner.
     fn vip_of(&self, r: &VipRecord, on: &Brief) -> Option<Vip> {
         let own = convert::ownership(&on.attrs)?;
-        Some(Vip {
-            id: VipId::new(convert::vip_id(&r.network, r.address)),
-            name: r.name.clone(),
-            address: r.address,
-            public_address: None,
-            vm: Some(VmId::new(on.obj.value.clone())),
-            network: NetworkId::new(r.network.clone()),
-            binding: VipBinding::Guest,
-            ownership: Ownership {
-                owner: own.owner,
-                group: None,
-                token: r.token.clone(),
-            },
-        })
+        Some(convert::vip_from(
+            r,
+            VmId::new(on.obj.value.clone()),
+            own.owner,
+        ))
     }
 
     /// The owned VIP record with this id and the VM it is on.
