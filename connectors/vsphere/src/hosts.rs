@@ -18,8 +18,8 @@ impl VsphereConnector {
             .collect())
     }
 
-    /// The HostSystems VMs can run on (those of the configured pool's compute resource, else of
-    /// the datacenter), each with its compute resource, sorted by name.
+    /// The HostSystems VMs can run on (those of the configured resource pool's compute resource,
+    /// else of the datacenter), each with its compute resource, sorted by name.
     async fn hosts(&self, op: Operation) -> Result<Vec<(Host, Option<MoRef>)>> {
         let all = self
             .vim
@@ -81,8 +81,9 @@ impl VsphereConnector {
         ))
     }
 
-    /// The resource pool of a VM pinned to `host`: the configured pool (whose compute resource
-    /// the host belongs to), else the root pool of the host's cluster or standalone host.
+    /// The resource pool of a VM pinned to `host`: the configured resource pool (whose compute
+    /// resource the host belongs to), else the root pool of the host's cluster or standalone
+    /// host.
     pub(crate) async fn resource_pool_for_host(
         &self,
         op: Operation,
@@ -122,7 +123,7 @@ impl VsphereConnector {
         {
             return Ok(Some(p));
         }
-        // A template has no pool: use its host's cluster (or standalone host) root pool.
+        // A template has no resource pool: use its host's cluster (or standalone host) root pool.
         let Some(host) = template
             .props
             .get("runtime.host")
