@@ -1,9 +1,15 @@
 //! What vCenter does natively, as strato's capability checklist.
 
+use crate::config::VsphereConfig;
 use strato_core::{Capabilities, GroupSupport, RateLimits, VipSupport};
 
-/// vSphere's capabilities.
-pub const CAPABILITIES: Capabilities = Capabilities {
+/// vSphere's capabilities. No profile setting changes them: a datacenter without a distributed
+/// switch still declares `network_create` (creating one is `Unsupported` there, naming why).
+pub fn capabilities(_config: &VsphereConfig) -> Capabilities {
+    CAPABILITIES
+}
+
+const CAPABILITIES: Capabilities = Capabilities {
     vm_stop_start: true,
     size_shape: true,
     // vSphere has no instance types: a VM's size is its CPU and memory.

@@ -43,8 +43,8 @@ pub struct VsphereConfig {
     /// VM folder for new VMs, an inventory path under the datacenter (default: its `vm` folder).
     #[serde(default)]
     pub folder: Option<String>,
-    /// Resource pool for clones, an inventory path (default: the template's pool, or its
-    /// host's cluster root pool for templates).
+    /// Resource pool for clones, an inventory path (default: the template's resource pool, or
+    /// its host's cluster root pool for templates).
     #[serde(default)]
     pub resource_pool: Option<String>,
     /// Datastore for clones, by name (default: the template's).
@@ -128,7 +128,7 @@ impl fmt::Debug for Credentials {
 fn bad(field: &str, msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidSpec, Operation::Configure, msg)
         .with_field(field)
-        .with_cloud("vsphere")
+        .with_cloud(crate::CLOUD)
 }
 
 impl VsphereConfig {

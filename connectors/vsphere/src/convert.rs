@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use strato_core::{
     GROUP_TAG, Host, HostId, NAME_TAG, NetworkId, Nic, NicId, OWNER_TAG, OwnerId, Ownership, Size,
-    TOKEN_TAG, Tags, Vm, VmId, VmState,
+    TOKEN_TAG, Tags, Vip, VipBinding, VipId, Vm, VmId, VmState,
 };
 
 /// Custom attribute holding the spec details strato reads back (image, user tags, creation time).
@@ -102,6 +102,24 @@ pub fn vip_id(network: &str, address: IpAddr) -> String {
 pub fn parse_vip_id(id: &str) -> Option<(&str, IpAddr)> {
     let (net, addr) = id.rsplit_once('/')?;
     Some((net, addr.parse().ok()?))
+}
+
+/// The strato VIP of a record bound to `vm`, owned by `owner`.
+pub fn vip_from(r: &VipRecord, vm: VmId, owner: OwnerId) -> Vip {
+    Vip {
+        id: VipId::new(vip_id(&r.network, r.address)),
+        name: r.name.clone(),
+        address: r.address,
+        public_address: None,
+        vm: Some(vm),
+        network: NetworkId::new(r.network.clone()),
+        binding: VipBinding::Guest,
+        ownership: Ownership {
+            owner,
+            group: None,
+            token: r.token.clone(),
+        },
+    }
 }
 
 /// The managed object type of a network id (vCenter ids carry their type in the prefix).
@@ -420,8 +438,9 @@ pub struct CloneTarget<'a> {
     /// Datastore, when not the template's.
     pub datastore: Option<&'a MoRef>,
     /// Resource pool.
-    pub pool: Option<&'a MoRef>,
-    /// Host to run on (a host of the pool's cluster or the standalone host of the pool).
+    pub resource_pool: Option<&'a MoRef>,
+    /// Host to run on (a host of the resource pool's cluster or the standalone host of the
+    /// resource pool).
     pub host: Option<&'a MoRef>,
     /// vCPUs and memory.
     pub cpus: u32,
@@ -444,8 +463,8 @@ pub fn clone_request(template: &MoRef, t: &CloneTarget<'_>) -> Request {
     if let Some(ds) = t.datastore {
         r.moref("datastore", ds);
     }
-    if let Some(pool) = t.pool {
-        r.moref("pool", pool);
+    if let Some(resource_pool) = t.resource_pool {
+        r.moref("pool", resource_pool);
     }
     if let Some(host) = t.host {
         r.moref("host", host);
@@ -472,13 +491,13 @@ pub fn clone_request(template: &MoRef, t: &CloneTarget<'_>) -> Request {
     r
 }
 
-/// A `RelocateVM_Task` moving a VM to `host` (and `pool`, which must be of the host's compute
-/// resource). RelocateSpec order: folder, datastore, diskMoveType, pool, host.
-pub fn relocate_request(vm: &MoRef, pool: Option<&MoRef>, host: &MoRef) -> Request {
+/// A `RelocateVM_Task` moving a VM to `host` (and `resource_pool`, which must be of the host's
+/// compute resource). RelocateSpec order: folder, datastore, diskMoveType, pool, host.
+pub fn relocate_request(vm: &MoRef, resource_pool: Option<&MoRef>, host: &MoRef) -> Request {
     let mut r = Request::new("RelocateVM_Task", vm);
     r.open("spec");
-    if let Some(pool) = pool {
-        r.moref("pool", pool);
+    if let Some(resource_pool) = resource_pool {
+        r.moref("pool", resource_pool);
     }
     r.moref("host", host).close();
     r
@@ -502,7 +521,7 @@ mod tests {
     #[test]
     fn clone_spec_is_in_wsdl_order() {
         let folder = MoRef::new("Folder", "group-v3");
-        let pool = MoRef::new("ResourcePool", "resgroup-9");
+        let resource_pool = MoRef::new("ResourcePool", "resgroup-9");
         let host = MoRef::new("HostSystem", "host-21");
         let b = Backing::Distributed {
             switch_uuid: "50 2a".into(),
@@ -518,7 +537,7 @@ mod tests {
             folder: &folder,
             name: "o-web",
             datastore: None,
-            pool: Some(&pool),
+            resource_pool: Some(&resource_pool),
             host: Some(&host),
             cpus: 2,
             memory_mib: 4096,

@@ -1,11 +1,9 @@
 //! vim25 faults and transport failures mapped to strato's [`ErrorKind`], in one place.
 
+use crate::CLOUD;
 use crate::soap::{Fault, ParseError};
 use std::fmt;
 use strato_core::{Error, ErrorKind, Operation};
-
-/// The cloud name errors carry.
-pub const CLOUD: &str = "vsphere";
 
 /// What went wrong with one vim25 call, before it is given a strato meaning.
 #[derive(Clone, Debug)]
@@ -78,6 +76,24 @@ impl CallError {
     /// True for `NotAuthenticated` (the session expired: log in again and retry once).
     pub fn is_not_authenticated(&self) -> bool {
         self.fault_code() == Some("NotAuthenticated")
+    }
+
+    /// True for `ManagedObjectNotFound`: the object was deleted (or never existed), which a
+    /// delete takes as done and a read as `NotFound`.
+    pub fn is_gone(&self) -> bool {
+        self.fault_code() == Some("ManagedObjectNotFound")
+    }
+
+    /// True for `DuplicateName`: another client (another strato process) made an object of
+    /// that name meanwhile.
+    pub fn is_duplicate_name(&self) -> bool {
+        self.fault_code() == Some("DuplicateName")
+    }
+
+    /// True for `InvalidPowerState`: the VM is already in (or moving to) the power state asked
+    /// for.
+    pub fn is_invalid_power_state(&self) -> bool {
+        self.fault_code() == Some("InvalidPowerState")
     }
 }
 
@@ -177,6 +193,13 @@ pub fn map(op: Operation, e: CallError) -> Error {
         err = err.with_resource(&obj.text);
     }
     err
+}
+
+/// An `InvalidSpec` error of `op` naming the spec's `field`.
+pub(crate) fn invalid(op: Operation, field: &str, msg: impl Into<String>) -> Error {
+    Error::new(ErrorKind::InvalidSpec, op, msg)
+        .with_field(field)
+        .with_cloud(CLOUD)
 }
 
 /// Shorthand for `map_err(|e| map(op, e))`.

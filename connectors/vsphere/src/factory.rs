@@ -29,7 +29,7 @@ fn resolve(base: &Path, p: &mut Option<std::path::PathBuf>) {
 #[async_trait]
 impl ConnectorFactory for VsphereFactory {
     fn kind(&self) -> &'static str {
-        "vsphere"
+        crate::CLOUD
     }
 
     fn validate(&self, profile: &Profile) -> Result<()> {

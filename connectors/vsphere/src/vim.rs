@@ -369,7 +369,7 @@ impl Vim {
                 .close();
             r.close().close();
             match self.retrieve(r).await {
-                Err(e) if !fresh && e.fault_code() == Some("ManagedObjectNotFound") => {
+                Err(e) if !fresh && e.is_gone() => {
                     tracing::debug!(view = %view.value, "vsphere: container view gone, making a new one");
                     self.views.lock().await.remove(&key);
                 }

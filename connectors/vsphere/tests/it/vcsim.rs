@@ -124,7 +124,7 @@ async fn bare_clone(c: &VsphereConnector, inventory_name: &str, token: Option<&s
         folder: &dc,
         name: inventory_name,
         datastore: None,
-        pool: None,
+        resource_pool: None,
         host: None,
         cpus: 1,
         memory_mib: 512,
