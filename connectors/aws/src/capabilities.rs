@@ -1,7 +1,11 @@
 //! What EC2 does natively.
 
-use crate::config::MAX_BATCH_SIZE;
+use crate::config::AwsConfig;
 use strato_core::{Capabilities, GroupSupport, RateLimits, VipSupport};
+
+/// Most items one Describe* call returns (MaxResults of DescribeInstances, DescribeSubnets,
+/// DescribeNetworkInterfaces), and so the largest strato page.
+pub(crate) const MAX_PAGE: u32 = 1000;
 
 /// EC2's default per-account, per-region API throttling ("Request throttling for the Amazon EC2
 /// API", <https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html>, token buckets):
@@ -11,7 +15,7 @@ use strato_core::{Capabilities, GroupSupport, RateLimits, VipSupport};
 ///   second (TerminateInstances: 1,000 / 20 per second, so deletes are never the bottleneck).
 ///
 /// Accounts can have raised limits; a profile overrides these in `[profiles.X.rate_limit]`.
-pub const RATE_LIMITS: RateLimits = RateLimits {
+const RATE_LIMITS: RateLimits = RateLimits {
     mutating_per_sec: 5.0,
     mutating_burst: 200,
     read_per_sec: 20.0,
@@ -20,28 +24,31 @@ pub const RATE_LIMITS: RateLimits = RateLimits {
     vm_create_burst: 1000,
 };
 
-/// The capabilities of the `aws` connector.
-pub const CAPABILITIES: Capabilities = Capabilities {
-    vm_stop_start: true,
-    size_shape: true,
-    size_native: true,
-    network_create: true,
-    hot_nic_attach: true,
-    nic_attach: true,
-    nic_attach_replaces_vm: false,
-    // The smallest types shapes map to (t3.nano, t3.micro) take 2 ENIs; larger types take up to
-    // 15 (see `sizes::TABLE`), and EC2 answers AttachmentLimitExceeded (QuotaExceeded) beyond.
-    max_nics_per_vm: 2,
-    vip: VipSupport::Cloud,
-    vip_move: true,
-    vip_public: true,
-    group: GroupSupport::Tagged,
-    max_batch_create: MAX_BATCH_SIZE,
-    max_batch_delete: MAX_BATCH_SIZE,
-    native_client_token: true,
-    eventually_consistent: true,
-    // DescribeInstances / DescribeSubnets / DescribeNetworkInterfaces: MaxResults up to 1000.
-    host_pinning: false,
-    max_page_size: 1000,
-    rate_limits: RATE_LIMITS,
-};
+/// The capabilities of an `aws` connector with these settings: batches are the profile's
+/// `batch_size`.
+pub fn capabilities(config: &AwsConfig) -> Capabilities {
+    Capabilities {
+        vm_stop_start: true,
+        size_shape: true,
+        size_native: true,
+        network_create: true,
+        hot_nic_attach: true,
+        nic_attach: true,
+        nic_attach_replaces_vm: false,
+        // The smallest types shapes map to (t3.nano, t3.micro) take 2 ENIs; larger types take up to
+        // 15 (see `sizes::TABLE`), and EC2 answers AttachmentLimitExceeded (QuotaExceeded) beyond.
+        max_nics_per_vm: 2,
+        vip: VipSupport::Cloud,
+        vip_move: true,
+        vip_public: true,
+        group: GroupSupport::Tagged,
+        max_batch_create: config.batch_size(),
+        max_batch_delete: config.batch_size(),
+        native_client_token: true,
+        eventually_consistent: true,
+        // EC2 places instances itself (see `hosts.rs`).
+        host_pinning: false,
+        max_page_size: MAX_PAGE,
+        rate_limits: RATE_LIMITS,
+    }
+}

@@ -1,25 +1,24 @@
-//! The AWS connector: the struct, how it is built, shared EC2 helpers and the trait impl.
+//! The AWS connector: the struct, how it is built, what it remembers between calls, and the
+//! trait impl.
 //!
 //! Each family of operations lives in its own module (`vms`, `networks`, `nics`, `vips`,
-//! `groups`) as inherent methods; the trait impl below only forwards.
+//! `groups`, `hosts`) as inherent methods; the trait impl below only forwards.
 
-use crate::capabilities::CAPABILITIES;
+use crate::CLOUD;
 use crate::config::AwsConfig;
-use crate::convert::{self, LIVE_STATES};
-use crate::error::{CLOUD, Context, map_sdk_error};
+use crate::error::{Context, map_sdk_error};
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_credential_types::Credentials;
-use aws_sdk_ec2::types::{Filter, Instance};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Mutex;
 use std::time::Duration;
 use strato_core::{
-    Capabilities, CloudConnector, CloudInfo, Error, ErrorKind, Group, GroupSpec, Host, Network,
-    NetworkId, NetworkQuery, NetworkSpec, Nic, NicId, NicSpec, Operation, OwnerId, Page, Result,
-    Vip, VipId, VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, async_trait,
+    Capabilities, CloudConnector, CloudInfo, Error, Group, GroupSpec, Host, Network, NetworkId,
+    NetworkQuery, NetworkSpec, Nic, NicId, NicSpec, Operation, OwnerId, Page, Result, Vip, VipId,
+    VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, async_trait,
 };
 use tokio::time::Instant;
 
@@ -87,7 +86,7 @@ impl AwsConnector {
                 "region",
                 "no AWS region: set region in the aws profile, or AWS_REGION, or a region in ~/.aws/config",
             )
-            .with_operation(strato_core::Operation::Configure)
+            .with_operation(Operation::Configure)
             .with_cloud(CLOUD));
         }
         Ok(Self::from_conf(
@@ -170,7 +169,7 @@ impl AwsConnector {
     /// The error mapper of one call.
     pub(crate) fn sdk_err<E>(
         &self,
-        op: strato_core::Operation,
+        op: Operation,
         ctx: Context,
     ) -> impl FnOnce(
         aws_sdk_ec2::error::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>,
@@ -180,129 +179,6 @@ impl AwsConnector {
     {
         move |e| map_sdk_error(e, op, ctx)
     }
-
-    /// Reads one instance. `Ok(None)` when EC2 says it does not exist; `NotYetVisible` instead
-    /// when this connector created it moments ago.
-    pub(crate) async fn describe_instance(
-        &self,
-        id: &VmId,
-        op: strato_core::Operation,
-    ) -> Result<Option<Instance>> {
-        let just_created = self.is_recent(id.as_str());
-        let ctx = Context::naming(just_created);
-        let res = self
-            .ec2
-            .describe_instances()
-            .instance_ids(id.as_str())
-            .send()
-            .await;
-        let out = match res {
-            Ok(o) => o,
-            Err(e) => {
-                let e = map_sdk_error(e, op, ctx).with_resource(id);
-                return if e.is_not_found() { Ok(None) } else { Err(e) };
-            }
-        };
-        let inst = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances())
-            .find(|i| i.instance_id() == Some(id.as_str()))
-            .cloned();
-        if inst.is_none() && just_created {
-            return Err(Error::new(
-                ErrorKind::NotYetVisible,
-                op,
-                format!("instance {id} is not visible yet"),
-            )
-            .with_cloud(CLOUD)
-            .with_resource(id));
-        }
-        Ok(inst)
-    }
-
-    /// Reads an instance this owner owns and that is not terminated; anything else is NotFound.
-    pub(crate) async fn owned_instance(
-        &self,
-        id: &VmId,
-        op: strato_core::Operation,
-    ) -> Result<(Instance, Vm)> {
-        let inst = self.describe_instance(id, op).await?;
-        match inst
-            .as_ref()
-            .and_then(|i| convert::vm_of(i, None).map(|vm| (i, vm)))
-        {
-            Some((i, vm)) if vm.ownership.owner == *self.owner() && vm.state.is_live() => {
-                Ok((i.clone(), vm))
-            }
-            _ => Err(Error::not_found(op, format!("vm {id}")).with_cloud(CLOUD)),
-        }
-    }
-
-    /// Every instance matching `filters`, across all pages.
-    pub(crate) async fn describe_all_instances(
-        &self,
-        filters: Vec<Filter>,
-        op: strato_core::Operation,
-    ) -> Result<Vec<Instance>> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        loop {
-            let (items, next) = self
-                .describe_instances_page(filters.clone(), 1000, token.take(), op)
-                .await?;
-            all.extend(items);
-            match next {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(all),
-            }
-        }
-    }
-
-    /// One page of DescribeInstances.
-    pub(crate) async fn describe_instances_page(
-        &self,
-        filters: Vec<Filter>,
-        max_results: i32,
-        token: Option<String>,
-        op: strato_core::Operation,
-    ) -> Result<(Vec<Instance>, Option<String>)> {
-        let out = self
-            .ec2
-            .describe_instances()
-            .set_filters(Some(filters))
-            .max_results(max_results.clamp(5, 1000))
-            .set_next_token(token)
-            .send()
-            .await
-            .map_err(self.sdk_err(op, Context::READING))?;
-        let items = out
-            .reservations()
-            .iter()
-            .flat_map(|r| r.instances().iter().cloned())
-            .collect();
-        Ok((items, out.next_token().map(str::to_owned)))
-    }
-
-    /// Filters selecting this owner's live instances.
-    pub(crate) fn live_owned_filters(&self) -> Vec<Filter> {
-        vec![
-            convert::owner_filter(self.owner()),
-            convert::filter_any(
-                "instance-state-name",
-                LIVE_STATES.iter().map(|s| s.to_string()),
-            ),
-        ]
-    }
-}
-
-/// EC2 places instances itself; dedicated hosts are a billing construct strato does not manage.
-fn no_hosts(op: Operation) -> Error {
-    Error::unsupported(
-        op,
-        "aws",
-        "EC2 places instances itself: hosts cannot be listed or pinned",
-    )
 }
 
 #[async_trait]
@@ -312,16 +188,10 @@ impl CloudConnector for AwsConnector {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut c = CAPABILITIES;
-        c.max_batch_create = self.settings.batch_size();
-        c.max_batch_delete = self.settings.batch_size();
-        c
+        crate::capabilities(&self.settings)
     }
 
     async fn create_vm(&self, spec: &VmSpec) -> Result<Vm> {
-        if spec.host.is_some() {
-            return Err(no_hosts(Operation::CreateVm).with_field("host"));
-        }
         self.create_vm_impl(spec).await
     }
     async fn get_vm(&self, id: &VmId) -> Result<Vm> {
@@ -383,7 +253,7 @@ impl CloudConnector for AwsConnector {
         self.get_group_impl(name).await
     }
     async fn list_hosts(&self) -> Result<Vec<Host>> {
-        Err(no_hosts(Operation::ListHosts))
+        self.list_hosts_impl().await
     }
 
     // No session to end.

@@ -170,17 +170,13 @@ pub fn vm_of(inst: &Instance, known_tags: Option<&Tags>) -> Option<Vm> {
         .network_interfaces()
         .iter()
         .filter_map(|n| {
-            Some(Nic {
-                id: NicId::new(n.network_interface_id()?),
-                network: NetworkId::new(n.subnet_id().unwrap_or_default()),
-                address: ip(n.private_ip_address()),
-                mac: n.mac_address().map(str::to_owned),
-                device_index: n
-                    .attachment()
-                    .and_then(|a| a.device_index())
-                    .unwrap_or(0)
-                    .max(0) as u32,
-            })
+            nic(
+                n.network_interface_id(),
+                n.subnet_id(),
+                n.private_ip_address(),
+                n.mac_address(),
+                n.attachment().and_then(|a| a.device_index()),
+            )
         })
         .collect();
     nics.sort_by_key(|n| n.device_index);
@@ -221,16 +217,30 @@ pub fn network_of(s: &Subnet) -> Option<Network> {
 
 /// An ENI into a NIC.
 pub fn nic_of(n: &NetworkInterface) -> Option<Nic> {
+    nic(
+        n.network_interface_id(),
+        n.subnet_id(),
+        n.private_ip_address(),
+        n.mac_address(),
+        n.attachment().and_then(|a| a.device_index()),
+    )
+}
+
+/// A NIC from an ENI's fields; EC2 has one type for an ENI described on its own and another for
+/// one described inside its instance, with the same fields.
+fn nic(
+    id: Option<&str>,
+    subnet: Option<&str>,
+    private_ip: Option<&str>,
+    mac: Option<&str>,
+    device_index: Option<i32>,
+) -> Option<Nic> {
     Some(Nic {
-        id: NicId::new(n.network_interface_id()?),
-        network: NetworkId::new(n.subnet_id().unwrap_or_default()),
-        address: ip(n.private_ip_address()),
-        mac: n.mac_address().map(str::to_owned),
-        device_index: n
-            .attachment()
-            .and_then(|a| a.device_index())
-            .unwrap_or(0)
-            .max(0) as u32,
+        id: NicId::new(id?),
+        network: NetworkId::new(subnet.unwrap_or_default()),
+        address: ip(private_ip),
+        mac: mac.map(str::to_owned),
+        device_index: device_index.unwrap_or(0).max(0) as u32,
     })
 }
 

@@ -3,13 +3,11 @@
 //! Every SDK error passes through [`map_sdk_error`]; it keeps the EC2 code, message and request id
 //! (`Error::with_vendor`) and the cloud name, so nothing the support desk needs is lost.
 
+use crate::CLOUD;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use strato_core::{Error, ErrorKind, Operation};
-
-/// The cloud name errors carry.
-pub const CLOUD: &str = "aws";
 
 /// What the caller knows that the code alone does not say.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -229,6 +227,25 @@ where
             };
             Error::new(kind, op, format!("EC2 request could not be built: {chain}"))
                 .with_cloud(CLOUD)
+        }
+    }
+}
+
+/// The answer of a call for which "does not exist" is an answer, not a failure (a read that may
+/// find nothing, a delete, release or untag of something already gone): `Ok(None)` then.
+pub fn none_if_not_found<T, E>(
+    res: std::result::Result<T, SdkError<E, HttpResponse>>,
+    op: Operation,
+    ctx: Context,
+) -> strato_core::Result<Option<T>>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match res {
+        Ok(out) => Ok(Some(out)),
+        Err(e) => {
+            let e = map_sdk_error(e, op, ctx);
+            if e.is_not_found() { Ok(None) } else { Err(e) }
         }
     }
 }

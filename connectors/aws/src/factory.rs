@@ -35,7 +35,7 @@ pub struct AwsFactory;
 #[async_trait]
 impl ConnectorFactory for AwsFactory {
     fn kind(&self) -> &'static str {
-        crate::error::CLOUD
+        crate::CLOUD
     }
 
     fn validate(&self, profile: &Profile) -> Result<()> {

@@ -6,9 +6,10 @@
 //! down by its own termination policy rather than "older template first, then highest
 //! ordinal". Batched RunInstances gives the same call count for scale-ups.
 
+use crate::CLOUD;
 use crate::client::AwsConnector;
 use crate::convert::{self, EC2_NAME_TAG, ORDINAL_BASE_TAG, SIZE_TAG, TEMPLATE_TAG, filter};
-use crate::error::{CLOUD, Context};
+use crate::error::Context;
 use aws_sdk_ec2::types::{InstanceType, ResourceType};
 use std::collections::BTreeSet;
 use strato_core::{
@@ -68,10 +69,9 @@ impl AwsConnector {
 
     pub(crate) async fn scale_group_impl(&self, spec: &GroupSpec, size: u32) -> Result<Group> {
         let op = Operation::ScaleGroup;
-        let fail = |e: Error| e.with_operation(op).with_cloud(CLOUD);
-        spec.validate().map_err(fail)?;
-        let instance_type = self.resolve_size(&spec.size).map_err(fail)?;
-        let image = self.resolve_image(&spec.image).map_err(fail)?;
+        spec.validate()
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
+        let (instance_type, image) = self.launch_type_and_image(&spec.size, &spec.image, op)?;
         let template = spec.template_token(self.owner());
         let mut members = self.members(&spec.name, op).await?;
         let batch = self.settings.batch_size();

@@ -1,8 +1,10 @@
 //! Networks as VPC subnets.
 
+use crate::CLOUD;
+use crate::capabilities::MAX_PAGE;
 use crate::client::AwsConnector;
 use crate::convert::{self, filter};
-use crate::error::{CLOUD, Context, already_exists, map_sdk_error};
+use crate::error::{Context, already_exists, none_if_not_found};
 use crate::paging;
 use aws_sdk_ec2::types::{Filter, ResourceType, Subnet};
 use strato_core::{
@@ -14,44 +16,35 @@ impl AwsConnector {
     /// Reads one subnet; `Ok(None)` when it does not exist.
     async fn describe_subnet(&self, id: &NetworkId, op: Operation) -> Result<Option<Subnet>> {
         let ctx = Context::naming(self.is_recent(id.as_str()));
-        match self
+        let res = self
             .ec2
             .describe_subnets()
             .subnet_ids(id.as_str())
             .send()
-            .await
-        {
-            Ok(out) => Ok(out.subnets().first().cloned()),
-            Err(e) => {
-                let e = map_sdk_error(e, op, ctx).with_resource(id);
-                if e.is_not_found() { Ok(None) } else { Err(e) }
-            }
-        }
+            .await;
+        Ok(none_if_not_found(res, op, ctx)
+            .map_err(|e| e.with_resource(id))?
+            .and_then(|out| out.subnets().first().cloned()))
     }
 
-    async fn describe_subnets_all(
+    /// One page of DescribeSubnets (no filters: every subnet the account sees).
+    async fn describe_subnets_page(
         &self,
         filters: Vec<Filter>,
+        max_results: i32,
+        token: Option<String>,
         op: Operation,
-    ) -> Result<Vec<Subnet>> {
-        let mut all = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .ec2
-                .describe_subnets()
-                .set_filters(Some(filters.clone()))
-                .max_results(1000)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(self.sdk_err(op, Context::READING))?;
-            all.extend(out.subnets().iter().cloned());
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => return Ok(all),
-            }
-        }
+    ) -> Result<(Vec<Subnet>, Option<String>)> {
+        let out = self
+            .ec2
+            .describe_subnets()
+            .set_filters((!filters.is_empty()).then_some(filters))
+            .max_results(max_results.clamp(5, MAX_PAGE as i32))
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(self.sdk_err(op, Context::READING))?;
+        Ok((out.subnets().to_vec(), out.next_token().map(str::to_owned)))
     }
 
     pub(crate) async fn create_network_impl(&self, spec: &NetworkSpec) -> Result<Network> {
@@ -97,12 +90,11 @@ impl AwsConnector {
             filter(&format!("tag:{NAME_TAG}"), spec.name.as_str()),
         ];
         filters.push(filter("vpc-id", vpc.as_str()));
-        if let Some(existing) = self
-            .describe_subnets_all(filters, op)
-            .await?
-            .iter()
-            .find_map(convert::network_of)
-        {
+        let existing = paging::all(|token| {
+            self.describe_subnets_page(filters.clone(), MAX_PAGE as i32, token, op)
+        })
+        .await?;
+        if let Some(existing) = existing.iter().find_map(convert::network_of) {
             if existing
                 .ownership
                 .as_ref()
@@ -175,34 +167,12 @@ impl AwsConnector {
                 filters.push(filter(&format!("tag:{NAME_TAG}"), n.as_str()));
             }
         }
-        let owner = self.owner().clone();
-        let max = crate::capabilities::CAPABILITIES.max_page_size;
         paging::page(
             query.page_size,
             query.page_token.as_deref(),
-            max,
-            |tok, max_results| {
-                let filters = filters.clone();
-                let owner = owner.clone();
-                async move {
-                    let out = self
-                        .ec2
-                        .describe_subnets()
-                        .set_filters((!filters.is_empty()).then_some(filters))
-                        .max_results(max_results.clamp(5, 1000))
-                        .set_next_token(tok)
-                        .send()
-                        .await
-                        .map_err(self.sdk_err(op, Context::READING))?;
-                    let nets = out
-                        .subnets()
-                        .iter()
-                        .filter_map(convert::network_of)
-                        .filter(|n| query.matches(&owner, n))
-                        .collect();
-                    Ok((nets, out.next_token().map(str::to_owned)))
-                }
-            },
+            MAX_PAGE,
+            |tok, max_results| self.describe_subnets_page(filters.clone(), max_results, tok, op),
+            |s| convert::network_of(s).filter(|n| query.matches(self.owner(), n)),
         )
         .await
         .map_err(|e| e.with_operation(op).with_cloud(CLOUD))
@@ -219,17 +189,15 @@ impl AwsConnector {
         if !owned {
             return Err(Error::not_found(op, format!("network {id}")).with_cloud(CLOUD));
         }
-        match self.ec2.delete_subnet().subnet_id(id.as_str()).send().await {
-            Ok(_) => {
-                self.forget(id.as_str());
-                Ok(())
-            }
-            Err(e) => {
-                let e = map_sdk_error(e, op, Context::READING).with_resource(id);
-                // DependencyViolation (instances or ENIs still in it) stays a Conflict with EC2's
-                // own message naming the subnet.
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
+        let res = self.ec2.delete_subnet().subnet_id(id.as_str()).send().await;
+        // DependencyViolation (instances or ENIs still in it) stays a Conflict with EC2's own
+        // message naming the subnet.
+        if none_if_not_found(res, op, Context::READING)
+            .map_err(|e| e.with_resource(id))?
+            .is_some()
+        {
+            self.forget(id.as_str());
         }
+        Ok(())
     }
 }

@@ -1,9 +1,10 @@
 //! NICs as ENIs: created in the target subnet, attached at the next free device index with
 //! delete-on-termination (so deleting the VM deletes them), detached and deleted.
 
+use crate::CLOUD;
 use crate::client::AwsConnector;
 use crate::convert::{self, EC2_NAME_TAG, filter};
-use crate::error::{CLOUD, Context, map_sdk_error};
+use crate::error::{Context, none_if_not_found};
 use aws_sdk_ec2::types::{
     NetworkInterface, NetworkInterfaceAttachmentChanges, NetworkInterfaceStatus, ResourceType,
 };
@@ -22,19 +23,16 @@ impl AwsConnector {
         id: &str,
         op: Operation,
     ) -> Result<Option<NetworkInterface>> {
-        match self
+        let res = self
             .ec2
             .describe_network_interfaces()
             .network_interface_ids(id)
             .send()
-            .await
-        {
-            Ok(out) => Ok(out.network_interfaces().first().cloned()),
-            Err(e) => {
-                let e = map_sdk_error(e, op, Context::naming(self.is_recent(id)));
-                if e.is_not_found() { Ok(None) } else { Err(e) }
-            }
-        }
+            .await;
+        Ok(
+            none_if_not_found(res, op, Context::naming(self.is_recent(id)))?
+                .and_then(|out| out.network_interfaces().first().cloned()),
+        )
     }
 
     pub(crate) async fn attach_nic_impl(&self, vm: &VmId, spec: &NicSpec) -> Result<Nic> {
@@ -166,36 +164,23 @@ impl AwsConnector {
             .and_then(|a| a.attachment_id())
             .filter(|_| attached_to.is_some())
         {
-            match self
+            let res = self
                 .ec2
                 .detach_network_interface()
                 .attachment_id(att)
                 .send()
-                .await
-            {
-                Ok(_) => {}
-                Err(e) => {
-                    let e = map_sdk_error(e, op, Context::READING);
-                    if !e.is_not_found() {
-                        return Err(e);
-                    }
-                }
-            }
+                .await;
+            none_if_not_found(res, op, Context::READING)?;
             self.wait_detached(nic.as_str(), op).await?;
         }
-        match self
+        let res = self
             .ec2
             .delete_network_interface()
             .network_interface_id(nic.as_str())
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = map_sdk_error(e, op, Context::READING);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
-        }
+            .await;
+        none_if_not_found(res, op, Context::READING)?;
+        Ok(())
     }
 
     /// Polls until an ENI is `available` (detaching takes seconds on EC2).

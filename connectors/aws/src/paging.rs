@@ -1,4 +1,4 @@
-//! strato page tokens over EC2 pages.
+//! strato page tokens over EC2 pages, and whole listings.
 //!
 //! EC2's MaxResults is a hint (at least 5; moto counts reservations, real EC2 may return a
 //! reservation whole), while strato promises never to return more than `page_size`. A strato
@@ -40,18 +40,38 @@ impl Token {
     }
 }
 
-/// Cuts one strato page out of EC2 pages fetched by `fetch(ec2_token, max_results)`, whose
-/// items are already filtered. Skips empty EC2 pages (bounded), never returns more than
-/// `page_size` items.
-pub async fn page<T, F, Fut>(
+/// Every item of an EC2 listing: `fetch(ec2_token)` reads one page (items and next token), and
+/// pages are read until EC2 gives no next token.
+pub async fn all<T, F, Fut>(mut fetch: F) -> Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>)>>,
+{
+    let mut all = Vec::new();
+    let mut token = None;
+    loop {
+        let (items, next) = fetch(token.take()).await?;
+        all.extend(items);
+        match next {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(all),
+        }
+    }
+}
+
+/// Cuts one strato page out of EC2 pages fetched by `fetch(ec2_token, max_results)`, of the
+/// items `keep` converts (`None`: not the caller's, or not matching its query). Skips empty EC2
+/// pages (bounded), never returns more than `page_size` items.
+pub async fn page<R, T, F, Fut>(
     page_size: Option<u32>,
     token: Option<&str>,
     max_page: u32,
     mut fetch: F,
+    keep: impl Fn(&R) -> Option<T>,
 ) -> Result<Page<T>>
 where
     F: FnMut(Option<String>, i32) -> Fut,
-    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>)>>,
+    Fut: std::future::Future<Output = Result<(Vec<R>, Option<String>)>>,
 {
     let want = page_size.unwrap_or(max_page).clamp(1, max_page) as usize;
     let mut tok = Token::parse(token)?;
@@ -60,7 +80,7 @@ where
     for _ in 0..50 {
         let (items, next) = fetch(tok.ec2.clone(), want as i32).await?;
         let next = next.filter(|n| !n.is_empty());
-        let rest: Vec<T> = items.into_iter().skip(tok.skip).collect();
+        let rest: Vec<T> = items.iter().filter_map(&keep).skip(tok.skip).collect();
         if rest.len() > want {
             let items: Vec<T> = rest.into_iter().take(want).collect();
             let next = Token {
@@ -111,12 +131,18 @@ mod tests {
         Ok((items, (p < 2).then(|| (p + 1).to_string())))
     }
 
+    fn keep_all(i: &u32) -> Option<u32> {
+        Some(*i)
+    }
+
     #[tokio::test]
     async fn pages_never_exceed_the_size_and_cover_everything_once() {
         let mut all = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let p = page(Some(3), token.as_deref(), 1000, fetch).await.unwrap();
+            let p = page(Some(3), token.as_deref(), 1000, fetch, keep_all)
+                .await
+                .unwrap();
             assert!(p.items.len() <= 3);
             all.extend(p.items);
             match p.next {
@@ -125,6 +151,10 @@ mod tests {
             }
         }
         assert_eq!(all, (0..21).collect::<Vec<_>>());
-        assert!(page(Some(3), Some("garbage"), 1000, fetch).await.is_err());
+        assert!(
+            page(Some(3), Some("garbage"), 1000, fetch, keep_all)
+                .await
+                .is_err()
+        );
     }
 }

@@ -8,9 +8,12 @@
 //! then untag the old one), so after a restart list_vips reads back every VIP without local state.
 //! An Elastic IP is tagged with the owner and the VIP's token, so a retried allocate reuses it.
 
+use crate::CLOUD;
+use crate::capabilities::MAX_PAGE;
 use crate::client::AwsConnector;
 use crate::convert::{self, EC2_NAME_TAG, VIP_OWNER_TAG, VIP_TAG_PREFIX, filter};
-use crate::error::{CLOUD, Context, already_exists, map_sdk_error};
+use crate::error::{Context, already_exists, map_sdk_error, none_if_not_found};
+use crate::paging;
 use aws_sdk_ec2::types::{DomainType, Filter, NetworkInterface, ResourceType, Tag};
 use std::net::IpAddr;
 use strato_core::{
@@ -148,24 +151,23 @@ impl AwsConnector {
             self.owner().as_str(),
         )];
         filters.extend(extra);
-        let mut all: Vec<Found> = Vec::new();
-        let mut token = None;
-        loop {
-            let out = self
-                .ec2
-                .describe_network_interfaces()
-                .set_filters(Some(filters.clone()))
-                .max_results(1000)
-                .set_next_token(token)
-                .send()
-                .await
-                .map_err(self.sdk_err(op, Context::READING))?;
-            all.extend(out.network_interfaces().iter().flat_map(records_of));
-            match out.next_token() {
-                Some(t) if !t.is_empty() => token = Some(t.to_owned()),
-                _ => break,
+        let mut all: Vec<Found> = paging::all(|token| {
+            let filters = filters.clone();
+            async move {
+                let out = self
+                    .ec2
+                    .describe_network_interfaces()
+                    .set_filters(Some(filters))
+                    .max_results(MAX_PAGE as i32)
+                    .set_next_token(token)
+                    .send()
+                    .await
+                    .map_err(self.sdk_err(op, Context::READING))?;
+                let found = out.network_interfaces().iter().flat_map(records_of);
+                Ok((found.collect(), out.next_token().map(str::to_owned)))
             }
-        }
+        })
+        .await?;
         // One per name: the ENI that holds the address, newest record first.
         all.sort_by(|a, b| {
             a.name
@@ -261,7 +263,7 @@ impl AwsConnector {
     }
 
     async fn delete_record(&self, eni: &str, name: &str, op: Operation) -> Result<()> {
-        match self
+        let res = self
             .ec2
             .delete_tags()
             .resources(eni)
@@ -271,14 +273,9 @@ impl AwsConnector {
                     .build(),
             )
             .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = map_sdk_error(e, op, Context::READING);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
-        }
+            .await;
+        none_if_not_found(res, op, Context::READING)?;
+        Ok(())
     }
 
     pub(crate) async fn allocate_vip_impl(&self, spec: &VipSpec) -> Result<Vip> {
@@ -410,18 +407,14 @@ impl AwsConnector {
 
     /// Disassociates and releases an Elastic IP; one already gone is fine.
     async fn release_eip(&self, alloc: &str, op: Operation) -> Result<()> {
-        let out = match self
+        let res = self
             .ec2
             .describe_addresses()
             .allocation_ids(alloc)
             .send()
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                let e = map_sdk_error(e, op, Context::READING);
-                return if e.is_not_found() { Ok(()) } else { Err(e) };
-            }
+            .await;
+        let Some(out) = none_if_not_found(res, op, Context::READING)? else {
+            return Ok(());
         };
         for a in out.addresses() {
             if let Some(assoc) = a.association_id() {
@@ -431,21 +424,12 @@ impl AwsConnector {
                     .association_id(assoc)
                     .send()
                     .await;
-                if let Err(e) = r {
-                    let e = map_sdk_error(e, op, Context::READING);
-                    if !e.is_not_found() {
-                        return Err(e);
-                    }
-                }
+                none_if_not_found(r, op, Context::READING)?;
             }
         }
-        match self.ec2.release_address().allocation_id(alloc).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => {
-                let e = map_sdk_error(e, op, Context::READING);
-                if e.is_not_found() { Ok(()) } else { Err(e) }
-            }
-        }
+        let res = self.ec2.release_address().allocation_id(alloc).send().await;
+        none_if_not_found(res, op, Context::READING)?;
+        Ok(())
     }
 
     /// Releases the Elastic IPs of this owner associated with any of the ENIs `enis` (before

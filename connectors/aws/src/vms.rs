@@ -1,13 +1,16 @@
 //! VMs as EC2 instances.
 
+use crate::CLOUD;
+use crate::capabilities::MAX_PAGE;
 use crate::client::AwsConnector;
 use crate::convert::{self, ORDINAL_BASE_TAG, SIZE_TAG, TEMPLATE_TAG, filter};
-use crate::error::{CLOUD, Context, already_exists};
+use crate::error::{Context, already_exists};
+use crate::hosts::no_hosts;
 use crate::{paging, sizes};
 use aws_sdk_ec2::types::{Instance, InstanceType, ResourceType};
 use strato_core::{
-    Error, ErrorKind, GROUP_TAG, GroupSpec, NAME_TAG, NetworkId, Operation, Page, Result, Vm, VmId,
-    VmQuery, VmSpec, member_ordinal,
+    Error, ErrorKind, GROUP_TAG, GroupSpec, NAME_TAG, NetworkId, Operation, Page, Result, Size, Vm,
+    VmId, VmQuery, VmSpec, member_ordinal,
 };
 
 impl AwsConnector {
@@ -88,12 +91,27 @@ impl AwsConnector {
         Ok(vms)
     }
 
+    /// The instance type and AMI a VM or group spec launches with, errors naming `op`.
+    pub(crate) fn launch_type_and_image(
+        &self,
+        size: &Size,
+        image: &str,
+        op: Operation,
+    ) -> Result<(String, String)> {
+        let fail = |e: Error| e.with_operation(op).with_cloud(CLOUD);
+        let instance_type = self.resolve_size(size).map_err(fail)?;
+        let image = self.resolve_image(image).map_err(fail)?;
+        Ok((instance_type, image))
+    }
+
     pub(crate) async fn create_vm_impl(&self, spec: &VmSpec) -> Result<Vm> {
         let op = Operation::CreateVm;
-        let fail = |e: Error| e.with_operation(op).with_cloud(CLOUD);
-        spec.validate().map_err(fail)?;
-        let instance_type = self.resolve_size(&spec.size).map_err(fail)?;
-        let image = self.resolve_image(&spec.image).map_err(fail)?;
+        if spec.host.is_some() {
+            return Err(no_hosts(op).with_field("host"));
+        }
+        spec.validate()
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
+        let (instance_type, image) = self.launch_type_and_image(&spec.size, &spec.image, op)?;
         let token = spec.client_token(self.owner());
 
         // EC2 dedupes by ClientToken, moto does not, and a restarted controller may not know
@@ -171,7 +189,6 @@ impl AwsConnector {
 
     pub(crate) async fn list_vms_impl(&self, query: &VmQuery) -> Result<Page<Vm>> {
         let op = Operation::ListVms;
-        let max = crate::capabilities::CAPABILITIES.max_page_size;
         // A name query finds at most a few instances: read them whole (both tagged and
         // batch-derived names), then page the result by offset.
         if let Some(name) = &query.name {
@@ -196,7 +213,7 @@ impl AwsConnector {
                 .collect();
             vms.sort_by(|a, b| a.id.cmp(&b.id));
             vms.dedup_by(|a, b| a.id == b.id);
-            return Page::from_offset(vms, query.page_size, query.page_token.as_deref(), max)
+            return Page::from_offset(vms, query.page_size, query.page_token.as_deref(), MAX_PAGE)
                 .map_err(|e| e.with_operation(op).with_cloud(CLOUD));
         }
         let mut filters = vec![convert::owner_filter(self.owner())];
@@ -207,25 +224,14 @@ impl AwsConnector {
         for (k, v) in &query.tags {
             filters.push(filter(&format!("tag:{k}"), v.as_str()));
         }
-        let owner = self.owner().clone();
         paging::page(
             query.page_size,
             query.page_token.as_deref(),
-            max,
-            |tok, max_results| {
-                let filters = filters.clone();
-                let owner = owner.clone();
-                async move {
-                    let (items, next) = self
-                        .describe_instances_page(filters, max_results, tok, op)
-                        .await?;
-                    let vms = items
-                        .iter()
-                        .filter_map(|i| convert::vm_of(i, None))
-                        .filter(|v| v.ownership.owner == owner && query.matches(v))
-                        .collect();
-                    Ok((vms, next))
-                }
+            MAX_PAGE,
+            |tok, max_results| self.describe_instances_page(filters.clone(), max_results, tok, op),
+            |i| {
+                convert::vm_of(i, None)
+                    .filter(|v| v.ownership.owner == *self.owner() && query.matches(v))
             },
         )
         .await

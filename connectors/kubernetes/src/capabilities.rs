@@ -1,5 +1,6 @@
 //! What Kubernetes does natively, as strato's [`Capabilities`].
 
+use crate::config::{KubernetesConfig, Multus};
 use strato_core::{Capabilities, GroupSupport, RateLimits, VipSupport};
 
 /// Most NICs a pod gets here: eth0 plus up to 7 Multus attachments (a limit of this connector,
@@ -9,8 +10,13 @@ pub const MAX_NICS: u32 = 8;
 /// Page size of lists (the API server has no hard limit; 500 is client-go's pager default).
 pub const MAX_PAGE: u32 = 500;
 
-/// The capabilities of a cluster, with or without the Multus CRD.
-pub fn capabilities(multus: bool) -> Capabilities {
+/// The capabilities of a cluster with these settings. Networks and NICs need the Multus CRD:
+/// whether a cluster serves it is only known once connected, and a connected
+/// [`KubernetesConnector`](crate::KubernetesConnector) holds its settings with `multus` resolved
+/// to what discovery found (`required` or `disabled`). Unconnected settings with
+/// `multus = "auto"` answer as without Multus, the capabilities every cluster has.
+pub fn capabilities(config: &KubernetesConfig) -> Capabilities {
+    let multus = config.multus == Multus::Required;
     Capabilities {
         // A pod cannot be stopped and started again; it can only be deleted.
         vm_stop_start: false,

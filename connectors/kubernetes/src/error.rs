@@ -5,12 +5,10 @@
 //! resourceVersion `Conflict`, 403 `Forbidden` from a ResourceQuota). The reason, code and message
 //! are kept as the vendor error, and a 422's first cause names the offending field.
 
+use crate::CLOUD;
 use kube::core::Status;
 use std::time::Duration;
 use strato_core::{Error, ErrorKind, Operation};
-
-/// The connector kind, used in every error.
-pub const CLOUD: &str = "kubernetes";
 
 /// The kind a `Status` maps to.
 pub fn kind_of(status: &Status) -> ErrorKind {
@@ -131,6 +129,19 @@ pub fn from_status(op: Operation, resource: &str, status: &Status) -> Error {
     e
 }
 
+/// The `AlreadyExists` of a create whose name is taken by an object strato must not adopt
+/// (`why` says which: another request's, or one being deleted), with the 409 the server answered.
+pub fn already_exists(op: Operation, resource: &str, why: &str) -> Error {
+    Error::new(ErrorKind::AlreadyExists, op, format!("{resource} {why}"))
+        .with_cloud(CLOUD)
+        .with_resource(resource)
+        .with_vendor(
+            "409 AlreadyExists",
+            format!("{resource} already exists"),
+            None,
+        )
+}
+
 /// True when the error is a 404 (the resource, or its namespace, is gone).
 pub fn is_not_found(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(s) if s.code == 404 || (s.code == 0 && s.reason == "NotFound"))
@@ -160,44 +171,40 @@ mod tests {
         }
     }
 
+    fn with_details(mut s: Status, details: serde_json::Value) -> Status {
+        s.details = Some(serde_json::from_value::<StatusDetails>(details).unwrap());
+        s
+    }
+
     #[test]
     fn codes_and_reasons_map_to_kinds() {
-        assert_eq!(kind_of(&status(404, "NotFound", "x")), ErrorKind::NotFound);
-        assert_eq!(
-            kind_of(&status(409, "AlreadyExists", "x")),
-            ErrorKind::AlreadyExists
-        );
-        assert_eq!(kind_of(&status(409, "Conflict", "x")), ErrorKind::Conflict);
-        assert_eq!(
-            kind_of(&status(422, "Invalid", "x")),
-            ErrorKind::InvalidSpec
-        );
-        assert_eq!(
-            kind_of(&status(403, "Forbidden", "pods is forbidden")),
-            ErrorKind::PermissionDenied
-        );
-        assert_eq!(
-            kind_of(&status(
+        let quota = "pods \"a\" is forbidden: exceeded quota: q, requested: cpu=2";
+        for (code, reason, message, kind) in [
+            (404, "NotFound", "x", ErrorKind::NotFound),
+            (409, "AlreadyExists", "x", ErrorKind::AlreadyExists),
+            (409, "Conflict", "x", ErrorKind::Conflict),
+            (422, "Invalid", "x", ErrorKind::InvalidSpec),
+            (
                 403,
                 "Forbidden",
-                "pods \"a\" is forbidden: exceeded quota: q, requested: cpu=2"
-            )),
-            ErrorKind::QuotaExceeded
-        );
-        assert_eq!(
-            kind_of(&status(401, "Unauthorized", "x")),
-            ErrorKind::Unauthenticated
-        );
-        assert_eq!(
-            kind_of(&status(503, "ServiceUnavailable", "x")),
-            ErrorKind::Transient
-        );
-        assert_eq!(kind_of(&status(504, "Timeout", "x")), ErrorKind::Timeout);
-        assert_eq!(kind_of(&status(0, "Conflict", "x")), ErrorKind::Conflict);
-        let mut s = status(429, "TooManyRequests", "slow down");
-        s.details = Some(
-            serde_json::from_value::<StatusDetails>(serde_json::json!({"retryAfterSeconds": 3}))
-                .unwrap(),
+                "pods is forbidden",
+                ErrorKind::PermissionDenied,
+            ),
+            (403, "Forbidden", quota, ErrorKind::QuotaExceeded),
+            (401, "Unauthorized", "x", ErrorKind::Unauthenticated),
+            (503, "ServiceUnavailable", "x", ErrorKind::Transient),
+            (504, "Timeout", "x", ErrorKind::Timeout),
+            (0, "Conflict", "x", ErrorKind::Conflict),
+        ] {
+            assert_eq!(
+                kind_of(&status(code, reason, message)),
+                kind,
+                "{code} {reason}: {message}"
+            );
+        }
+        let s = with_details(
+            status(429, "TooManyRequests", "slow down"),
+            serde_json::json!({"retryAfterSeconds": 3}),
         );
         assert_eq!(
             kind_of(&s),
@@ -209,14 +216,13 @@ mod tests {
 
     #[test]
     fn vendor_error_and_field_are_kept() {
-        let mut s = status(
-            422,
-            "Invalid",
-            "Pod \"a\" is invalid: spec.containers[0].image: Required value",
-        );
-        s.details = Some(
-            serde_json::from_value(serde_json::json!({"causes": [{"field": "spec.containers[0].image", "reason": "FieldValueRequired"}]}))
-                .unwrap(),
+        let s = with_details(
+            status(
+                422,
+                "Invalid",
+                "Pod \"a\" is invalid: spec.containers[0].image: Required value",
+            ),
+            serde_json::json!({"causes": [{"field": "spec.containers[0].image", "reason": "FieldValueRequired"}]}),
         );
         let e = from_status(Operation::CreateVm, "pod \"a\"", &s);
         assert_eq!(e.kind(), &ErrorKind::InvalidSpec);

@@ -15,27 +15,43 @@
 //! A binary that links kube together with another rustls user (the AWS SDK brings aws-lc-rs)
 //! must install one process-wide crypto provider before the first TLS client is built:
 //! [`install_crypto_provider`] does that (and [`KubernetesConnector::connect`] calls it).
+//!
+//! Files:
+//! - `config.rs`: [`KubernetesConfig`], the profile's settings;
+//! - `client.rs`: [`KubernetesConnector`], how it connects (and discovers Multus), and the
+//!   `CloudConnector` impl, which forwards to the resource files;
+//! - `vms.rs`, `networks.rs`, `nics.rs`, `vips.rs`, `groups.rs`, `hosts.rs`: one resource each;
+//! - `api.rs`: the generic API helpers they share (owner-aware get, idempotent create,
+//!   uid-guarded delete, one-page list);
+//! - `convert.rs`: Kubernetes objects to and from the strato model;
+//! - `error.rs`: API `Status` codes and reasons mapped to `ErrorKind`;
+//! - `capabilities.rs`: [`capabilities`]; `factory.rs`: [`KubernetesFactory`].
 
 #![deny(missing_docs)]
 
+mod api;
 mod capabilities;
 mod client;
 mod config;
 mod convert;
 mod error;
 mod factory;
-mod group;
-mod host;
-mod network;
-mod vip;
-mod vm;
+mod groups;
+mod hosts;
+mod networks;
+mod nics;
+mod vips;
+mod vms;
 
 pub use capabilities::{MAX_NICS, MAX_PAGE, capabilities};
 pub use client::{KubernetesConnector, kube_config};
 pub use config::{Auth, KubernetesConfig, Multus, VipMode};
 pub use convert::{DEPLOYMENT_LABEL, HOST_ANNOTATION, NETWORKS_ANNOTATION, POD_LABEL, POD_NETWORK};
-pub use error::{CLOUD, from_status, kind_of};
+pub use error::{from_status, kind_of};
 pub use factory::KubernetesFactory;
+
+/// The connector kind, used in every error.
+pub const CLOUD: &str = "kubernetes";
 
 /// Installs rustls's `ring` provider as the process default, unless a provider is installed
 /// already (then that one stays). Idempotent; call it first thing in `main` of any binary that

@@ -2,9 +2,10 @@
 //! pod names (`GROUP-HASH-XXXXX`) and which pods go on scale-down (unready first, then the
 //! newest), and rolls a changed template (old-template pods go first).
 
+use crate::CLOUD;
 use crate::client::KubernetesConnector;
 use crate::convert::{self, DELETION_COST_ANNOTATION, DEPLOYMENT_LABEL};
-use crate::error::{self, CLOUD};
+use crate::error;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
@@ -84,7 +85,7 @@ impl KubernetesConnector {
             .collect())
     }
 
-    pub(crate) async fn scale_deployment(&self, spec: &GroupSpec, size: u32) -> Result<Group> {
+    pub(crate) async fn scale_group_impl(&self, spec: &GroupSpec, size: u32) -> Result<Group> {
         let op = Operation::ScaleGroup;
         spec.validate()
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
@@ -161,7 +162,7 @@ impl KubernetesConnector {
         Ok(Group::new(spec.name.clone(), size, members))
     }
 
-    pub(crate) async fn read_group(&self, name: &str) -> Result<Group> {
+    pub(crate) async fn get_group_impl(&self, name: &str) -> Result<Group> {
         let op = Operation::GetGroup;
         validate_label("group", name, MAX_GROUP_NAME_LEN)
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;

@@ -2,20 +2,16 @@
 //! pod is pinned to one (the API server accepts a pod bound to a node that does not exist, and it
 //! stays Pending forever).
 
+use crate::CLOUD;
 use crate::client::KubernetesConnector;
 use crate::convert;
-use crate::error::{self, CLOUD};
-use k8s_openapi::api::core::v1::Node;
-use kube::api::{Api, ListParams};
+use crate::error;
+use kube::api::ListParams;
 use strato_core::*;
 
 impl KubernetesConnector {
-    fn nodes(&self) -> Api<Node> {
-        Api::all(self.client.clone())
-    }
-
     /// Every node of the cluster, page by page (`limit` + `continue`).
-    pub(crate) async fn list_nodes(&self) -> Result<Vec<Host>> {
+    pub(crate) async fn list_hosts_impl(&self) -> Result<Vec<Host>> {
         let op = Operation::ListHosts;
         let mut hosts = Vec::new();
         let mut lp = ListParams::default().limit(crate::capabilities::MAX_PAGE);

@@ -1,162 +1,23 @@
-//! Networks as Multus NetworkAttachmentDefinitions, and NICs as entries of a pod's networks
-//! annotation. Multus reads that annotation only when a pod's sandbox is created, so attaching
-//! or detaching replaces the pod: delete it (uid precondition, no grace period) and create it
-//! again with the same name, labels and spec.
+//! NICs as entries of a pod's `k8s.v1.cni.cncf.io/networks` annotation, one per Multus
+//! network, with an explicit interface `netN` (the NIC id). Multus reads that annotation only
+//! when a pod's sandbox is created, so attaching or detaching replaces the pod: delete it (uid
+//! precondition, no grace period) and create it again with the same name, labels and spec.
 
+use crate::CLOUD;
 use crate::client::KubernetesConnector;
 use crate::convert::{
     self, NETWORK_STATUS_ANNOTATION, NETWORKS_ANNOTATION, NetworkSelection, POD_NETWORK,
 };
-use crate::error::{self, CLOUD};
+use crate::error;
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
-use kube::api::{ListParams, PostParams};
+use kube::api::PostParams;
 use std::time::Duration;
 use strato_core::*;
 use tokio::time::Instant;
 
 impl KubernetesConnector {
-    fn need_multus(&self, op: Operation) -> Result<()> {
-        if self.multus {
-            Ok(())
-        } else {
-            Err(Error::unsupported(
-                op,
-                CLOUD,
-                "the cluster has no Multus (no k8s.cni.cncf.io/v1 NetworkAttachmentDefinition API); pods only have the cluster network",
-            ))
-        }
-    }
-
-    pub(crate) async fn create_nad(&self, spec: &NetworkSpec) -> Result<Network> {
-        let op = Operation::CreateNetwork;
-        self.need_multus(op)?;
-        spec.validate()
-            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
-        if spec.name == POD_NETWORK {
-            return Err(Error::invalid_spec(
-                "name",
-                format!("name {POD_NETWORK:?} is reserved for the cluster network"),
-            )
-            .with_operation(op)
-            .with_cloud(CLOUD));
-        }
-        let obj = convert::nad_for(spec, self.owner(), &self.cfg);
-        let token = spec.client_token(self.owner());
-        let created = self
-            .create_idempotent(
-                &self.nads(),
-                op,
-                "network-attachment-definition",
-                &obj,
-                &token,
-            )
-            .await?;
-        Ok(convert::network_of(&created))
-    }
-
-    pub(crate) async fn get_nad(&self, id: &NetworkId) -> Result<Network> {
-        let op = Operation::GetNetwork;
-        if id.as_str() == POD_NETWORK {
-            return Ok(convert::pod_network());
-        }
-        self.need_multus(op)?;
-        let res = format!("network-attachment-definition {:?}", id.as_str());
-        match self
-            .nads()
-            .get_opt(id.as_str())
-            .await
-            .map_err(|e| error::map(op, &res, e))?
-        {
-            Some(o) => Ok(convert::network_of(&o)),
-            None => Err(Error::not_found(op, res).with_cloud(CLOUD)),
-        }
-    }
-
-    pub(crate) async fn list_nads(&self, query: &NetworkQuery) -> Result<Page<Network>> {
-        let op = Operation::ListNetworks;
-        let first_page = query.page_token.is_none();
-        let with_pod_network = first_page
-            && query.include_unowned
-            && query.name.as_deref().is_none_or(|n| n == POD_NETWORK);
-        let mut items = Vec::new();
-        if with_pod_network {
-            items.push(convert::pod_network());
-        }
-        if !self.multus {
-            return Ok(Page::last(items));
-        }
-        let mut lp = ListParams::default().limit(
-            query
-                .page_size
-                .unwrap_or(crate::capabilities::MAX_PAGE)
-                .clamp(1, crate::capabilities::MAX_PAGE),
-        );
-        if !query.include_unowned {
-            lp = lp.labels(&self.owner_selector(&[]));
-        }
-        if let Some(n) = &query.name {
-            lp = lp.fields(&format!("metadata.name={n}"));
-        }
-        if let Some(t) = &query.page_token {
-            lp = lp.continue_token(t);
-        }
-        let list = self
-            .list_page(&self.nads(), op, "network-attachment-definitions", lp)
-            .await?;
-        let next = list.metadata.continue_.clone().filter(|c| !c.is_empty());
-        items.extend(
-            list.items
-                .iter()
-                .map(convert::network_of)
-                .filter(|n| query.matches(self.owner(), n)),
-        );
-        Ok(Page { items, next })
-    }
-
-    pub(crate) async fn delete_nad(&self, id: &NetworkId) -> Result<()> {
-        let op = Operation::DeleteNetwork;
-        self.need_multus(op)?;
-        if id.as_str() == POD_NETWORK {
-            return Err(Error::not_found(
-                op,
-                format!("network {POD_NETWORK:?} (the cluster network)"),
-            )
-            .with_cloud(CLOUD));
-        }
-        // Refuse while an owned pod still uses it: deleting it would break that pod's next start.
-        let pods = self
-            .pods()
-            .list(&ListParams::default().labels(&self.owner_selector(&[])))
-            .await
-            .map_err(|e| error::map(op, "pods", e))?;
-        let user = pods.items.iter().find(|p| {
-            p.metadata.deletion_timestamp.is_none()
-                && convert::nics_of(p).iter().any(|n| n.network == *id)
-        });
-        if let Some(p) = user {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                op,
-                format!(
-                    "network {:?} is still used by vm {:?}; detach it first",
-                    id.as_str(),
-                    p.name_any()
-                ),
-            )
-            .with_cloud(CLOUD)
-            .with_resource(id));
-        }
-        self.delete_owned(
-            &self.nads(),
-            op,
-            "network-attachment-definition",
-            id.as_str(),
-        )
-        .await
-    }
-
     fn selections(pod: &Pod, op: Operation) -> Result<Vec<NetworkSelection>> {
         let raw = pod
             .annotations()
@@ -191,13 +52,13 @@ impl KubernetesConnector {
         Ok(())
     }
 
-    pub(crate) async fn attach(&self, vm: &VmId, spec: &NicSpec) -> Result<Nic> {
+    pub(crate) async fn attach_nic_impl(&self, vm: &VmId, spec: &NicSpec) -> Result<Nic> {
         let op = Operation::AttachNic;
         self.need_multus(op)?;
         let pod = self.get_owned(&self.pods(), op, "pod", vm.as_str()).await?;
         Self::standalone(&pod, op)?;
         let net = self
-            .get_nad(&spec.network)
+            .get_network_impl(&spec.network)
             .await
             .map_err(|e| e.with_operation(op))?;
         if net.id.as_str() == POD_NETWORK {
@@ -262,7 +123,7 @@ impl KubernetesConnector {
         })
     }
 
-    pub(crate) async fn detach(&self, vm: &VmId, nic: &NicId) -> Result<()> {
+    pub(crate) async fn detach_nic_impl(&self, vm: &VmId, nic: &NicId) -> Result<()> {
         let op = Operation::DetachNic;
         self.need_multus(op)?;
         if nic.as_str() == "eth0" {
@@ -326,7 +187,7 @@ impl KubernetesConnector {
         self.delete_uid(&self.pods(), op, &res, &name, old.uid(), Some(0))
             .await?;
         // The old pod can linger while it terminates: create until the name is free.
-        let deadline = Instant::now() + self.replace_timeout();
+        let deadline = Instant::now() + Duration::from_secs(self.cfg.replace_timeout_secs);
         let mut wait = Duration::from_millis(50);
         loop {
             match self.pods().create(&PostParams::default(), &new).await {

@@ -1,17 +1,18 @@
 //! VIPs as Services selecting one pod by its `strato-pod` label; moving re-points the selector.
 
+use crate::CLOUD;
 use crate::client::KubernetesConnector;
 use crate::config::VipMode;
 use crate::convert::{self, POD_LABEL, POD_NETWORK};
-use crate::error::{self, CLOUD};
-use k8s_openapi::api::core::v1::Service;
+use crate::error;
+use k8s_openapi::api::core::v1::{Pod, Service};
 use kube::ResourceExt;
 use kube::api::{ListParams, Patch, PatchParams};
 use serde_json::json;
 use strato_core::*;
 
 impl KubernetesConnector {
-    pub(crate) fn vip(&self, svc: &Service, op: Operation) -> Result<Vip> {
+    fn vip(&self, svc: &Service, op: Operation) -> Result<Vip> {
         convert::vip_of(svc).ok_or_else(|| {
             Error::new(
                 ErrorKind::Internal,
@@ -25,7 +26,21 @@ impl KubernetesConnector {
         })
     }
 
-    pub(crate) async fn create_service(&self, spec: &VipSpec) -> Result<Vip> {
+    /// Makes sure a pod carries its per-pod label (group members are created without it).
+    async fn ensure_pod_label(&self, op: Operation, pod: &Pod) -> Result<()> {
+        let name = pod.name_any();
+        if pod.labels().get(POD_LABEL) == Some(&name) {
+            return Ok(());
+        }
+        let patch = json!({"metadata": {"labels": {POD_LABEL: name}}});
+        self.pods()
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map_err(|e| error::map(op, &format!("pod {name:?}"), e))?;
+        Ok(())
+    }
+
+    pub(crate) async fn allocate_vip_impl(&self, spec: &VipSpec) -> Result<Vip> {
         let op = Operation::AllocateVip;
         spec.validate()
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
@@ -66,7 +81,15 @@ impl KubernetesConnector {
         self.vip(&svc, op)
     }
 
-    pub(crate) async fn list_services(&self, query: &VipQuery) -> Result<Vec<Vip>> {
+    pub(crate) async fn get_vip_impl(&self, id: &VipId) -> Result<Vip> {
+        let op = Operation::GetVip;
+        let svc = self
+            .get_owned(&self.services(), op, "service", id.as_str())
+            .await?;
+        self.vip(&svc, op)
+    }
+
+    pub(crate) async fn list_vips_impl(&self, query: &VipQuery) -> Result<Vec<Vip>> {
         let op = Operation::ListVips;
         let mut lp = ListParams::default().labels(&self.owner_selector(&[]));
         if let Some(n) = &query.name {
@@ -90,7 +113,7 @@ impl KubernetesConnector {
         }
     }
 
-    pub(crate) async fn repoint_service(&self, id: &VipId, to: &VmId) -> Result<Vip> {
+    pub(crate) async fn move_vip_impl(&self, id: &VipId, to: &VmId) -> Result<Vip> {
         let op = Operation::MoveVip;
         let svc = self
             .get_owned(&self.services(), op, "service", id.as_str())
@@ -109,5 +132,15 @@ impl KubernetesConnector {
             .await
             .map_err(|e| error::map(op, &res, e))?;
         self.vip(&svc, op)
+    }
+
+    pub(crate) async fn release_vip_impl(&self, id: &VipId) -> Result<()> {
+        self.delete_owned(
+            &self.services(),
+            Operation::ReleaseVip,
+            "service",
+            id.as_str(),
+        )
+        .await
     }
 }

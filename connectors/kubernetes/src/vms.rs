@@ -1,21 +1,23 @@
-//! VMs as pods.
+//! VMs as pods. A pod cannot be stopped and started again, only deleted.
 
+use crate::CLOUD;
 use crate::client::KubernetesConnector;
 use crate::convert::{self, POD_LABEL};
-use crate::error::CLOUD;
+use crate::error;
+use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::ListParams;
 use strato_core::*;
 
 impl KubernetesConnector {
-    pub(crate) async fn create_pod(&self, spec: &VmSpec) -> Result<Vm> {
+    pub(crate) async fn create_vm_impl(&self, spec: &VmSpec) -> Result<Vm> {
         let op = Operation::CreateVm;
         spec.validate()
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         if let Some(n) = &spec.network
             && n.as_str() != convert::POD_NETWORK
         {
-            if !self.multus {
+            if !self.has_multus() {
                 return Err(Error::invalid_spec(
                     "network",
                     format!("network {n:?}: this cluster has no Multus, pods can only use the cluster network {:?}", convert::POD_NETWORK),
@@ -24,7 +26,7 @@ impl KubernetesConnector {
                 .with_cloud(CLOUD));
             }
             // The primary network must exist, or the pod would hang in ContainerCreating.
-            match self.get_nad(n).await {
+            match self.get_network_impl(n).await {
                 Ok(_) => {}
                 Err(e) if e.is_not_found() => {
                     return Err(Error::invalid_spec(
@@ -52,7 +54,13 @@ impl KubernetesConnector {
         self.vm(&pod, op)
     }
 
-    pub(crate) async fn list_pods(&self, query: &VmQuery) -> Result<Page<Vm>> {
+    pub(crate) async fn get_vm_impl(&self, id: &VmId) -> Result<Vm> {
+        let op = Operation::GetVm;
+        let pod = self.get_owned(&self.pods(), op, "pod", id.as_str()).await?;
+        self.vm(&pod, op)
+    }
+
+    pub(crate) async fn list_vms_impl(&self, query: &VmQuery) -> Result<Page<Vm>> {
         let op = Operation::ListVms;
         let mut extra: Vec<(&str, &str)> = Vec::new();
         if let Some(g) = &query.group {
@@ -86,7 +94,7 @@ impl KubernetesConnector {
         Ok(Page { items, next })
     }
 
-    pub(crate) async fn delete_pod(&self, id: &VmId) -> Result<()> {
+    pub(crate) async fn delete_vm_impl(&self, id: &VmId) -> Result<()> {
         let op = Operation::DeleteVm;
         let res = format!("pod {:?}", id.as_str());
         let pod = match self.get_owned(&self.pods(), op, "pod", id.as_str()).await {
@@ -97,7 +105,7 @@ impl KubernetesConnector {
                     .pods()
                     .get_opt(id.as_str())
                     .await
-                    .map_err(|e| crate::error::map(op, &res, e))?
+                    .map_err(|e| error::map(op, &res, e))?
                     .is_some();
                 return if exists { Err(e) } else { Ok(()) };
             }
@@ -108,7 +116,7 @@ impl KubernetesConnector {
             .services()
             .list(&ListParams::default().labels(&self.owner_selector(&[])))
             .await
-            .map_err(|e| crate::error::map(op, "services", e))?;
+            .map_err(|e| error::map(op, "services", e))?;
         for svc in svcs.items.iter().filter(|s| {
             s.spec
                 .as_ref()
@@ -128,5 +136,34 @@ impl KubernetesConnector {
         }
         self.delete_uid(&self.pods(), op, &res, id.as_str(), pod.uid(), None)
             .await
+    }
+
+    // Kubernetes has no stopped pod: a pod's containers run until it is deleted.
+    pub(crate) async fn start_stop_impl(&self, _id: &VmId, start: bool) -> Result<Vm> {
+        let op = if start {
+            Operation::StartVm
+        } else {
+            Operation::StopVm
+        };
+        Err(Error::unsupported(
+            op,
+            CLOUD,
+            "a pod cannot be stopped and started again; delete it and create it anew",
+        ))
+    }
+
+    /// The VM a pod is; a pod of this owner without a container or labels is an internal error.
+    fn vm(&self, pod: &Pod, op: Operation) -> Result<Vm> {
+        convert::vm_of(pod, &self.cfg.container_name).ok_or_else(|| {
+            Error::new(
+                ErrorKind::Internal,
+                op,
+                format!(
+                    "pod {:?} has no container or ownership labels",
+                    pod.name_any()
+                ),
+            )
+            .with_cloud(CLOUD)
+        })
     }
 }
