@@ -187,8 +187,10 @@ impl VsphereConnector {
             .into_iter()
             .filter(|n| query.matches(self.owner(), n))
             .collect();
-        Page::from_offset(
+        // By managed object id, not offset (see list_vms_impl).
+        Page::from_keyed(
             nets,
+            |n| n.id.as_str(),
             query.page_size,
             query.page_token.as_deref(),
             capabilities(&self.cfg).max_page_size,

@@ -61,8 +61,11 @@ impl VsphereConnector {
             .map(|(vm, _)| vm)
             .filter(|vm| query.matches(vm))
             .collect();
-        Page::from_offset(
+        // By managed object id, not offset: a delete between two page calls must not shift a
+        // later item onto a page already returned.
+        Page::from_keyed(
             vms,
+            |vm| vm.id.as_str(),
             query.page_size,
             query.page_token.as_deref(),
             capabilities(&self.cfg).max_page_size,

@@ -5,5 +5,6 @@
 mod common;
 mod conformance;
 mod hosts;
+mod page_tokens;
 mod paging;
 mod vcsim;
