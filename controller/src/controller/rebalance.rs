@@ -12,7 +12,7 @@
 //! lower the hotter of the two SEs by at least the autoscaler's tolerance band, so the sum of
 //! squared utilisations falls with every move and a steady load settles.
 
-use super::group::Se;
+use super::pass::Se;
 use super::{Controller, scaling};
 use crate::engines::EngineReport;
 use crate::model::{HaMode, SeGroup};

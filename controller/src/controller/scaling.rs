@@ -6,7 +6,7 @@
 //! then follows its total load, and is never smaller than its widest span (nor than what the
 //! spans need at `max_vs_per_se`). A load that could not be measured holds both levels.
 
-use super::group::Se;
+use super::pass::Se;
 use super::{Controller, State};
 use crate::autoscale::{Autoscaler, Decision, Observation};
 use crate::engines::EngineReport;
