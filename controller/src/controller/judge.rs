@@ -2,8 +2,8 @@
 //! its VM and what its agent last reported.
 
 use super::pass::{GroupPass, Se, SeHealth};
-use super::{Controller, ControllerOptions, EngineRuntime, SePhase, SeRecord};
-use crate::engines::EngineHealth;
+use super::{Controller, ControllerOptions, SePhase, SeRecord, SeRuntime};
+use crate::se_protocol::ReportedHealth;
 use std::sync::Arc;
 use strato_core::{Vm, VmState};
 use tokio::time::Instant;
@@ -26,7 +26,7 @@ impl Controller {
                 gs.first_seen.entry(rec.name.clone()).or_insert(p.now);
             }
             if vm.is_some_and(|v| v.state == VmState::Running) {
-                let rt = st.engines.entry(rec.name.clone()).or_insert(EngineRuntime {
+                let rt = st.se_runtime.entry(rec.name.clone()).or_insert(SeRuntime {
                     last_report: None,
                     running_since: None,
                 });
@@ -35,7 +35,7 @@ impl Controller {
             let (health, why) = judge(
                 &rec,
                 vm,
-                st.engines.get(&rec.name),
+                st.se_runtime.get(&rec.name),
                 gs.first_seen.get(&rec.name).copied(),
                 p.now,
                 p.opts,
@@ -60,7 +60,7 @@ impl Controller {
 fn judge(
     rec: &SeRecord,
     vm: Option<&Vm>,
-    rt: Option<&EngineRuntime>,
+    rt: Option<&SeRuntime>,
     first_seen: Option<Instant>,
     now: Instant,
     opts: &ControllerOptions,
@@ -97,7 +97,7 @@ fn judge(
         }
     }
     match rt.and_then(|r| r.last_report.as_ref()) {
-        Some((_, r)) if r.health == EngineHealth::Down => {
+        Some((_, r)) if r.health == ReportedHealth::Down => {
             (SeHealth::Unhealthy, Some("agent reports down".into()))
         }
         Some((t, _)) if now.duration_since(*t) > limit => (

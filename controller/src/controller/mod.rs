@@ -43,10 +43,10 @@ pub use template::{TEMPLATE_TAG, se_spec, template_hash};
 
 use crate::autoscale::Autoscaler;
 use crate::dns::DnsTable;
-use crate::engines::{EngineHub, EngineReport};
 use crate::error::{ControllerError, Result};
 use crate::model::{DnsZone, IpamPool, SeGroup, VirtualService};
 use crate::runtime::{Backoff, ObjectRef, Scheduler};
+use crate::se_protocol::{SeHub, SeReport};
 use crate::store::{StateStore, StateStoreExt};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
@@ -116,8 +116,8 @@ pub(crate) struct PassRead<T> {
 
 /// What an agent last said.
 #[derive(Clone, Debug)]
-pub(crate) struct EngineRuntime {
-    pub last_report: Option<(Instant, EngineReport)>,
+pub(crate) struct SeRuntime {
+    pub last_report: Option<(Instant, SeReport)>,
     pub running_since: Option<Instant>,
 }
 
@@ -149,7 +149,7 @@ pub(crate) struct State {
     pub group_rt: BTreeMap<String, GroupRuntime>,
     /// pool -> address -> vs.
     pub ipam: BTreeMap<String, BTreeMap<IpAddr, String>>,
-    pub engines: HashMap<String, EngineRuntime>,
+    pub se_runtime: HashMap<String, SeRuntime>,
     pub autoscalers: HashMap<String, Autoscaler>,
     /// Virtual service -> its span's scaling state.
     pub vs_scale: HashMap<String, scaling::VsScale>,
@@ -223,7 +223,7 @@ pub(crate) struct Inner {
     pub opts: ControllerOptions,
     pub state: Mutex<State>,
     pub notify: Notify,
-    pub hub: EngineHub,
+    pub hub: SeHub,
     pub dns: Arc<DnsTable>,
     pub pass: std::sync::atomic::AtomicU64,
 }
@@ -307,7 +307,7 @@ impl Controller {
             st.scheduler.schedule(o, now);
         }
         st.dirty.extend(st.groups.keys().cloned());
-        let hub = EngineHub::new(opts.report_interval);
+        let hub = SeHub::new(opts.report_interval);
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -337,7 +337,7 @@ impl Controller {
     }
 
     /// The agent configuration hub.
-    pub fn hub(&self) -> &EngineHub {
+    pub fn hub(&self) -> &SeHub {
         &self.inner.hub
     }
 
@@ -355,31 +355,28 @@ impl Controller {
     // ----- agents -----
 
     /// Takes an agent's report. Unknown SE: `NotFound`.
-    pub fn report(&self, engine: &str, report: EngineReport) -> Result<()> {
+    pub fn report(&self, se: &str, report: SeReport) -> Result<()> {
         report.validate()?;
         let group = {
             let mut st = self.state();
             // SEs are named GROUP-SERIAL: look in that group first, then in all of them.
-            let named = engine
+            let named = se
                 .rsplit_once('-')
                 .map(|(g, _)| g)
-                .filter(|g| st.ses.get(*g).is_some_and(|m| m.contains_key(engine)));
+                .filter(|g| st.ses.get(*g).is_some_and(|m| m.contains_key(se)));
             let group = named
                 .map(str::to_owned)
                 .or_else(|| {
                     st.ses
                         .iter()
-                        .find(|(_, m)| m.contains_key(engine))
+                        .find(|(_, m)| m.contains_key(se))
                         .map(|(g, _)| g.clone())
                 })
-                .ok_or_else(|| ControllerError::NotFound(format!("engine {engine}")))?;
-            let rt = st
-                .engines
-                .entry(engine.to_owned())
-                .or_insert(EngineRuntime {
-                    last_report: None,
-                    running_since: None,
-                });
+                .ok_or_else(|| ControllerError::NotFound(format!("SE {se}")))?;
+            let rt = st.se_runtime.entry(se.to_owned()).or_insert(SeRuntime {
+                last_report: None,
+                running_since: None,
+            });
             let was = rt.last_report.as_ref().map(|(_, r)| r.health);
             let now_health = report.health;
             rt.last_report = Some((Instant::now(), report));

@@ -3,8 +3,8 @@
 
 use super::pass::GroupPass;
 use super::{Controller, SePhase};
-use crate::engines::{EngineVs, Role};
 use crate::model::{HaMode, SeGroup};
+use crate::se_protocol::{Role, SeVsConfig};
 use std::collections::HashMap;
 use strato_core::VipSupport;
 
@@ -41,7 +41,7 @@ impl Controller {
         let Some(recs) = st.ses.get(&g.name) else {
             return;
         };
-        let mut per_se: HashMap<&str, Vec<EngineVs>> = recs
+        let mut per_se: HashMap<&str, Vec<SeVsConfig>> = recs
             .values()
             .filter(|r| r.phase != SePhase::Deleting)
             .map(|r| (r.name.as_str(), Vec::new()))
@@ -61,7 +61,7 @@ impl Controller {
                     _ => Role::Secondary,
                 };
                 if let Some(list) = per_se.get_mut(se.as_str()) {
-                    list.push(EngineVs {
+                    list.push(SeVsConfig {
                         name: vs.name.clone(),
                         fqdn: vs.fqdn.clone(),
                         vip: rt.address,
@@ -69,7 +69,7 @@ impl Controller {
                         role,
                         serving,
                         ports: vs.ports.clone(),
-                        members: vs.members.clone(),
+                        servers: vs.servers.clone(),
                     });
                 }
             }

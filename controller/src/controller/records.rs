@@ -110,7 +110,7 @@ impl Controller {
         if let Some(m) = st.ses.get_mut(group) {
             m.remove(name);
         }
-        st.engines.remove(name);
+        st.se_runtime.remove(name);
         if let Some(gs) = st.group_status.get_mut(group) {
             gs.issued.remove(name);
             gs.first_seen.remove(name);

@@ -4,8 +4,8 @@
 use super::pass::SeHealth;
 use super::{Controller, ControllerOptions, SePhase, ServiceLoad, State};
 use crate::autoscale::Recommendation;
-use crate::engines::EngineHealth;
 use crate::runtime::ObjectRef;
+use crate::se_protocol::ReportedHealth;
 use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
@@ -197,11 +197,11 @@ fn group_status(st: &State, name: &str, now: Instant, opts: &ControllerOptions) 
         .map(|m| {
             m.values()
                 .map(|r| {
-                    let rt = st.engines.get(&r.name);
+                    let rt = st.se_runtime.get(&r.name);
                     let health = match (&r.phase, rt) {
                         (SePhase::Creating, _) => SeHealth::Creating,
                         (_, Some(rt)) => match &rt.last_report {
-                            Some((_, rep)) if rep.health == EngineHealth::Down => {
+                            Some((_, rep)) if rep.health == ReportedHealth::Down => {
                                 SeHealth::Unhealthy
                             }
                             Some((t, _))
