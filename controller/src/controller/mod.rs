@@ -7,12 +7,12 @@
 //! for a VM to boot: a create is recorded with its client token before the call and found
 //! again by that token on a later pass (or after a restart).
 
-// Files: `desired` (the API's writes), `runner` (passes, cloud reads once a pass), `vs` (the
-// virtual service reconcile), `group` (the SE group reconcile: its phases `observe`, `judge`,
-// `size`, `drain`, `create`, `place`, `teardown`, `publish` run in that order over one
-// `pass::GroupPass`), `scaling` and `rebalance` (called by phases, never calling back),
-// `records` and `template` (what every phase shares), `status`, `orphans`. No module depends
-// on `group`, and no phase on another phase.
+// Files: `desired` (the API's writes), `runner` (passes), `reads` (each cloud read once a
+// pass), `vs` (the virtual service reconcile), `group` (the SE group reconcile: its phases
+// `observe`, `judge`, `size`, `drain`, `create`, `place`, `teardown`, `publish` run in that
+// order over one `pass::GroupPass`), `scaling` and `rebalance` (called by phases, never
+// calling back), `records`, `template` and `reads` (what every phase shares), `status`,
+// `orphans`. Only the runner calls into `group`, and no phase calls another phase.
 mod create;
 mod desired;
 mod drain;
@@ -23,6 +23,7 @@ mod orphans;
 mod pass;
 mod place;
 mod publish;
+mod reads;
 mod rebalance;
 mod records;
 mod runner;
@@ -106,14 +107,6 @@ impl Default for ControllerOptions {
     }
 }
 
-/// One cloud read of one pass, shared by every reconcile of that pass (a failed read too, so
-/// it is not repeated by each object).
-#[derive(Debug)]
-pub(crate) struct PassRead<T> {
-    pass: u64,
-    value: std::result::Result<Arc<T>, String>,
-}
-
 /// What an agent last said.
 #[derive(Clone, Debug)]
 pub(crate) struct SeRuntime {
@@ -161,9 +154,9 @@ pub(crate) struct State {
     pub scheduler: Scheduler,
     pub backoff: Option<Backoff>,
     /// Cloud -> its owned VMs by group, read once a pass.
-    pub views: HashMap<String, PassRead<HashMap<String, Vec<Vm>>>>,
+    pub views: HashMap<String, reads::PassRead<HashMap<String, Vec<Vm>>>>,
     /// Cloud -> its hosts, read once a pass (only for groups of one SE per host).
-    pub host_views: HashMap<String, PassRead<Vec<Host>>>,
+    pub host_views: HashMap<String, reads::PassRead<Vec<Host>>>,
 }
 
 impl State {

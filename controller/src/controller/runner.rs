@@ -1,14 +1,11 @@
 //! The runner: passes over the due objects, each reconciled against one read of its cloud
-//! per pass, with the backoff and the meters of every reconcile.
+//! per pass ([`super::reads`]), with the backoff and the meters of every reconcile.
 
-use super::{Controller, PassRead, State};
-use crate::error::{ControllerError, Result};
+use super::Controller;
+use crate::error::ControllerError;
 use crate::runtime::{Action, ObjectRef};
 use serde::Serialize;
-use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
-use strato_core::{CloudConnector, CloudConnectorExt, Host, Vm, VmQuery};
 use tokio::time::Instant;
 
 /// What one pass did.
@@ -110,76 +107,6 @@ impl Controller {
             }
         }
         stats
-    }
-
-    /// The VMs of one cloud by group, read once per pass.
-    pub(crate) async fn view(&self, cloud: &str) -> Result<Arc<HashMap<String, Vec<Vm>>>> {
-        self.read_once(
-            cloud,
-            "VMs",
-            |st| &mut st.views,
-            |conn| async move {
-                let mut by: HashMap<String, Vec<Vm>> = HashMap::new();
-                for vm in conn.list_all_vms(&VmQuery::default()).await? {
-                    if let Some(g) = vm.group() {
-                        by.entry(g.to_owned()).or_default().push(vm);
-                    }
-                }
-                Ok(by)
-            },
-        )
-        .await
-    }
-
-    /// The hosts of one cloud, read once per pass.
-    pub(crate) async fn hosts(&self, cloud: &str) -> Result<Arc<Vec<Host>>> {
-        self.read_once(
-            cloud,
-            "hosts",
-            |st| &mut st.host_views,
-            |conn| async move { conn.list_hosts().await },
-        )
-        .await
-    }
-
-    /// Reads `what` of `cloud` with `fetch` unless this pass already did.
-    async fn read_once<T, F, Fut>(
-        &self,
-        cloud: &str,
-        what: &str,
-        slot: fn(&mut State) -> &mut HashMap<String, PassRead<T>>,
-        fetch: F,
-    ) -> Result<Arc<T>>
-    where
-        F: FnOnce(Arc<dyn CloudConnector>) -> Fut,
-        Fut: std::future::Future<Output = strato_core::Result<T>>,
-    {
-        let pass = self.inner.pass.load(std::sync::atomic::Ordering::Relaxed);
-        if let Some(r) = slot(&mut self.state()).get(cloud)
-            && r.pass == pass
-        {
-            return r.value.clone().map_err(ControllerError::Unknown);
-        }
-        let conn = self.inner.clouds.get(cloud).cloned().ok_or_else(|| {
-            ControllerError::Config(format!("cloud profile {cloud:?} is not configured"))
-        })?;
-        let value = fetch(conn)
-            .await
-            .map(Arc::new)
-            .map_err(|e| format!("listing the {what} of cloud {cloud} failed: {e}"));
-        slot(&mut self.state()).insert(
-            cloud.to_owned(),
-            PassRead {
-                pass,
-                value: value.clone(),
-            },
-        );
-        value.map_err(ControllerError::Unknown)
-    }
-
-    /// Forgets the cloud reads of this pass (after a change the next reader must see).
-    pub(crate) fn invalidate_view(&self, cloud: &str) {
-        self.state().views.remove(cloud);
     }
 }
 
