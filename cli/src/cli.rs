@@ -51,7 +51,7 @@ pub enum OutputFormat {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// VMs (service engines).
+    /// VMs.
     #[command(subcommand)]
     Vm(VmCommand),
     /// Networks and the NICs joining VMs to them.
@@ -68,8 +68,8 @@ pub enum Command {
     Profile(ProfileCommand),
     /// Runs a short tour on the embedded memory cloud: a network, a group of 3 VMs and a VIP.
     Demo(DemoArgs),
-    /// The balancer controller: `run` it, or talk to a running one (`status`, `vs`, `seg`,
-    /// `pool`), or run its autoscaling `demo` on the memory cloud.
+    /// The balancer controller: `run` it, or talk to a running one (`status`, `vs`,
+    /// `se-group`, `pool`), or run its autoscaling `demo` on the memory cloud.
     Controller(strato_controller::cli::ControllerArgs),
 }
 

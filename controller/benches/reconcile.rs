@@ -11,9 +11,9 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use strato_controller::engines::{EngineHealth, EngineReport, VsLoad};
 use strato_controller::model::*;
 use strato_controller::runtime::ObjectRef;
+use strato_controller::se_protocol::{ReportedHealth, SeReport, VsLoad};
 use strato_controller::store::MemoryStore;
 use strato_controller::{Controller, ControllerOptions};
 use strato_core::{CloudConnector, CloudConnectorExt, OwnerId, Size, VmQuery};
@@ -46,7 +46,7 @@ fn report_all(ctl: &Controller) {
     for g in ctl.status().groups {
         for se in g.ses {
             let config = ctl.hub().current(&se.name);
-            let mut r = EngineReport::new(10.0, 100, EngineHealth::Up);
+            let mut r = SeReport::new(10.0, 100, ReportedHealth::Up);
             r.config_version = config.as_ref().map_or(0, |c| c.version);
             // The per-service breakdown every span is scaled from.
             if let Some(c) = &config {
@@ -134,7 +134,7 @@ async fn main() {
                     port: 80,
                     protocol: Protocol::Http,
                 }],
-                members: vec![],
+                servers: vec![],
                 se_group: format!("g{g}"),
                 min_ses: 1,
                 max_ses: 2,

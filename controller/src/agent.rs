@@ -8,8 +8,8 @@
 //! nothing for a standby). [`SimFleet`] runs one simulated agent per running SE of a cloud.
 
 use crate::controller::Controller;
-use crate::engines::{EngineConfig, EngineHealth, EngineReport, Role, VsLoad};
 use crate::error::{ControllerError, Result};
+use crate::se_protocol::{ReportedHealth, Role, SeConfig, SeReport, VsLoad};
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
@@ -22,9 +22,9 @@ use tokio::task::JoinHandle;
 #[async_trait]
 pub trait AgentTransport: Send + Sync + Debug + 'static {
     /// Long-polls the configuration: `Ok(None)` when nothing changed before the poll timed out.
-    async fn poll_config(&self, engine: &str, after: Option<u64>) -> Result<Option<EngineConfig>>;
+    async fn poll_config(&self, se: &str, after: Option<u64>) -> Result<Option<SeConfig>>;
     /// Sends a report.
-    async fn report(&self, engine: &str, report: &EngineReport) -> Result<()>;
+    async fn report(&self, se: &str, report: &SeReport) -> Result<()>;
 }
 
 /// The agent protocol over HTTP.
@@ -69,10 +69,10 @@ fn http_err(e: impl std::fmt::Display) -> ControllerError {
 
 #[async_trait]
 impl AgentTransport for HttpTransport {
-    async fn poll_config(&self, engine: &str, after: Option<u64>) -> Result<Option<EngineConfig>> {
+    async fn poll_config(&self, se: &str, after: Option<u64>) -> Result<Option<SeConfig>> {
         let path = match after {
-            Some(v) => format!("/api/v1/engines/{engine}/config?after={v}"),
-            None => format!("/api/v1/engines/{engine}/config"),
+            Some(v) => format!("/api/v1/ses/{se}/config?after={v}"),
+            None => format!("/api/v1/ses/{se}/config"),
         };
         let resp = self
             .req(reqwest::Method::GET, &path)
@@ -82,13 +82,13 @@ impl AgentTransport for HttpTransport {
         match resp.status().as_u16() {
             200 => Ok(Some(resp.json().await.map_err(http_err)?)),
             304 => Ok(None),
-            404 => Err(ControllerError::NotFound(format!("engine {engine}"))),
+            404 => Err(ControllerError::NotFound(format!("SE {se}"))),
             s => Err(http_err(format!("GET {path}: status {s}"))),
         }
     }
 
-    async fn report(&self, engine: &str, report: &EngineReport) -> Result<()> {
-        let path = format!("/api/v1/engines/{engine}/report");
+    async fn report(&self, se: &str, report: &SeReport) -> Result<()> {
+        let path = format!("/api/v1/ses/{se}/report");
         let resp = self
             .req(reqwest::Method::POST, &path)
             .json(report)
@@ -97,7 +97,7 @@ impl AgentTransport for HttpTransport {
             .map_err(http_err)?;
         match resp.status().as_u16() {
             200 | 204 => Ok(()),
-            404 => Err(ControllerError::NotFound(format!("engine {engine}"))),
+            404 => Err(ControllerError::NotFound(format!("SE {se}"))),
             s => Err(http_err(format!("POST {path}: status {s}"))),
         }
     }
@@ -118,26 +118,26 @@ impl LocalTransport {
 
 #[async_trait]
 impl AgentTransport for LocalTransport {
-    async fn poll_config(&self, engine: &str, after: Option<u64>) -> Result<Option<EngineConfig>> {
+    async fn poll_config(&self, se: &str, after: Option<u64>) -> Result<Option<SeConfig>> {
         let t = self.ctl.options().long_poll;
-        match self.ctl.hub().wait(engine, after, t).await {
+        match self.ctl.hub().wait(se, after, t).await {
             Ok(c) => Ok(c.map(|c| (*c).clone())),
-            Err(()) => Err(ControllerError::NotFound(format!("engine {engine}"))),
+            Err(()) => Err(ControllerError::NotFound(format!("SE {se}"))),
         }
     }
 
-    async fn report(&self, engine: &str, report: &EngineReport) -> Result<()> {
-        self.ctl.report(engine, report.clone())
+    async fn report(&self, se: &str, report: &SeReport) -> Result<()> {
+        self.ctl.report(se, report.clone())
     }
 }
 
 /// Where an agent applies its configuration and reads its load from.
 pub trait DataPlane: Send + Sync + Debug + 'static {
     /// Applies a configuration.
-    fn apply(&self, config: &EngineConfig);
+    fn apply(&self, config: &SeConfig);
     /// Current load (in total and per virtual service) and health; the agent fills in the
     /// configuration version.
-    fn sample(&self) -> EngineReport;
+    fn sample(&self) -> SeReport;
 }
 
 /// Load offered to each virtual service, shared by all simulated SEs.
@@ -180,8 +180,8 @@ impl LoadModel {
 #[derive(Debug)]
 pub struct SimulatedDataPlane {
     load: Arc<LoadModel>,
-    config: Mutex<Option<EngineConfig>>,
-    health: Mutex<EngineHealth>,
+    config: Mutex<Option<SeConfig>>,
+    health: Mutex<ReportedHealth>,
 }
 
 impl SimulatedDataPlane {
@@ -190,27 +190,27 @@ impl SimulatedDataPlane {
         Self {
             load,
             config: Mutex::new(None),
-            health: Mutex::new(EngineHealth::Up),
+            health: Mutex::new(ReportedHealth::Up),
         }
     }
 
     /// Sets the health it reports.
-    pub fn set_health(&self, h: EngineHealth) {
+    pub fn set_health(&self, h: ReportedHealth) {
         *self.health.lock().expect("health lock") = h;
     }
 
     /// The configuration applied last.
-    pub fn config(&self) -> Option<EngineConfig> {
+    pub fn config(&self) -> Option<SeConfig> {
         self.config.lock().expect("config lock").clone()
     }
 }
 
 impl DataPlane for SimulatedDataPlane {
-    fn apply(&self, config: &EngineConfig) {
+    fn apply(&self, config: &SeConfig) {
         *self.config.lock().expect("config lock") = Some(config.clone());
     }
 
-    fn sample(&self) -> EngineReport {
+    fn sample(&self) -> SeReport {
         let per_vs: BTreeMap<String, VsLoad> = self
             .config
             .lock()
@@ -228,7 +228,7 @@ impl DataPlane for SimulatedDataPlane {
                     .collect()
             })
             .unwrap_or_default();
-        let mut r = EngineReport::new(
+        let mut r = SeReport::new(
             per_vs.values().map(|l| l.rps).sum(),
             per_vs.values().map(|l| l.connections).sum(),
             *self.health.lock().expect("health lock"),
@@ -240,18 +240,14 @@ impl DataPlane for SimulatedDataPlane {
 
 /// Runs an agent until the task is aborted: one loop long-polls and applies the
 /// configuration, the other reports every interval (the interval the configuration names).
-pub async fn run_agent(
-    engine: String,
-    transport: Arc<dyn AgentTransport>,
-    plane: Arc<dyn DataPlane>,
-) {
+pub async fn run_agent(se: String, transport: Arc<dyn AgentTransport>, plane: Arc<dyn DataPlane>) {
     let interval = Arc::new(std::sync::atomic::AtomicU64::new(10));
     let version = Arc::new(std::sync::atomic::AtomicU64::new(0));
     // A new configuration is reported at once, so the controller learns its version quickly.
     let applied = Arc::new(tokio::sync::Notify::new());
     let poll = {
-        let (engine, transport, plane, interval, version, applied) = (
-            engine.clone(),
+        let (se, transport, plane, interval, version, applied) = (
+            se.clone(),
             transport.clone(),
             plane.clone(),
             interval.clone(),
@@ -261,7 +257,7 @@ pub async fn run_agent(
         async move {
             let mut after = None;
             loop {
-                match transport.poll_config(&engine, after).await {
+                match transport.poll_config(&se, after).await {
                     Ok(Some(cfg)) => {
                         plane.apply(&cfg);
                         after = Some(cfg.version);
@@ -274,7 +270,7 @@ pub async fn run_agent(
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        tracing::debug!(engine = %engine, error = %e, "config poll failed");
+                        tracing::debug!(se = %se, error = %e, "config poll failed");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
@@ -285,8 +281,8 @@ pub async fn run_agent(
         loop {
             let mut r = plane.sample();
             r.config_version = version.load(std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = transport.report(&engine, &r).await {
-                tracing::debug!(engine = %engine, error = %e, "report failed");
+            if let Err(e) = transport.report(&se, &r).await {
+                tracing::debug!(se = %se, error = %e, "report failed");
             }
             let every = Duration::from_secs(interval.load(std::sync::atomic::Ordering::Relaxed));
             tokio::select! {

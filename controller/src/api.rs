@@ -4,15 +4,20 @@
 //! Errors are JSON `{"error": KIND, "message": ..., "field": ...}`: 400 for a body that is not
 //! valid JSON of the right shape (the field is the JSON path serde stopped at), 422 for a value
 //! the model refuses (the field it names), 401 without the bearer token, 404, 409.
+//!
+//! Paths are versioned by their `/api/v1` prefix. A renamed path keeps its old name for one
+//! release, served by the same handler, and every answer there says it is deprecated
+//! (`Deprecation: true`) and names its successor (`Link: <NEW>; rel="successor-version"`):
+//! the SE agent paths `/ses/{id}/...` were `/engines/{id}/...`.
 
 use crate::controller::Controller;
-use crate::engines::EngineReport;
 use crate::error::ControllerError;
 use crate::model::{DnsZone, IpamPool, SeGroup, VirtualService};
+use crate::se_protocol::SeReport;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -87,10 +92,12 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        // A missing field is reported at its parent; name the field itself.
+        // A missing or doubled field (`members` beside `servers`, its new name) is reported
+        // at its parent; name the field itself.
         let msg = inner.to_string();
         let field = match msg
             .strip_prefix("missing field `")
+            .or_else(|| msg.strip_prefix("duplicate field `"))
             .and_then(|r| r.split('`').next())
         {
             Some(f) if path == "." => f.to_owned(),
@@ -150,12 +157,22 @@ pub fn router(ctl: Controller, token: Option<String>) -> Router {
         .route("/status", get(status))
         .route("/orphans", get(list_orphans))
         .route("/orphans/sweep", post(sweep_orphans))
-        .route("/engines/{id}/config", get(engine_config))
-        .route("/engines/{id}/report", post(engine_report))
-        .layer(middleware::from_fn_with_state(state.clone(), auth));
+        .route("/ses/{id}/config", get(se_config))
+        .route("/ses/{id}/report", post(se_report))
+        .route(
+            &format!("{DEPRECATED_SE_PATHS}{{id}}/config"),
+            get(se_config),
+        )
+        .route(
+            &format!("{DEPRECATED_SE_PATHS}{{id}}/report"),
+            post(se_report),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        // Outside the authentication, so that a refusal on an old path says it is old too.
+        .layer(middleware::from_fn(deprecation));
     Router::new()
-        .nest("/api/v1", api)
-        .route("/api/v1/openapi.json", get(openapi))
+        .nest(API, api)
+        .route(&format!("{API}/openapi.json"), get(openapi))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(|| async { "ok" }))
         .fallback(|| async {
@@ -176,6 +193,31 @@ pub fn serve(
             tracing::error!(error = %e, "api server stopped");
         }
     })
+}
+
+/// The prefix of every versioned path.
+const API: &str = "/api/v1";
+
+/// The old prefix of the SE agent paths (below [`API`]): `/engines/{id}/config` and
+/// `/engines/{id}/report` answer like `/ses/{id}/...`, for one release.
+const DEPRECATED_SE_PATHS: &str = "/engines/";
+
+/// Marks every answer on a deprecated path: `Deprecation: true`, and a `Link` to the path
+/// that replaces it (`rel="successor-version"`, RFC 5829).
+async fn deprecation(req: Request, next: Next) -> Response {
+    // Inside the nest the path has lost its `/api/v1` prefix.
+    let successor = req
+        .uri()
+        .path()
+        .strip_prefix(DEPRECATED_SE_PATHS)
+        .map(|rest| format!("<{API}/ses/{rest}>; rel=\"successor-version\""));
+    let mut resp = next.run(req).await;
+    if let Some(link) = successor.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        let h = resp.headers_mut();
+        h.insert("deprecation", HeaderValue::from_static("true"));
+        h.insert(header::LINK, link);
+    }
+    resp
 }
 
 async fn auth(State(s): State<AppState>, headers: HeaderMap, req: Request, next: Next) -> Response {
@@ -438,14 +480,14 @@ async fn delete_zone(State(s): State<AppState>, Path(name): Path<String>) -> Api
     Ok(StatusCode::NO_CONTENT)
 }
 
-// ----- agents -----
+// ----- SE agents -----
 
 #[derive(Deserialize)]
 struct After {
     after: Option<u64>,
 }
 
-async fn engine_config(
+async fn se_config(
     State(s): State<AppState>,
     Path(id): Path<String>,
     q: Result<Query<After>, QueryRejection>,
@@ -467,16 +509,16 @@ async fn engine_config(
     {
         Ok(Some(cfg)) => Ok(Json(&*cfg).into_response()),
         Ok(None) => Ok(StatusCode::NOT_MODIFIED.into_response()),
-        Err(()) => Err(missing("engine", &id)),
+        Err(()) => Err(missing("SE", &id)),
     }
 }
 
-async fn engine_report(
+async fn se_report(
     State(s): State<AppState>,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let r: EngineReport = parse(&body)?;
+    let r: SeReport = parse(&body)?;
     s.ctl.report(&id, r)?;
     Ok(Json(
         json!({"accepted": true, "report_interval_secs": s.ctl.options().report_interval.as_secs()}),

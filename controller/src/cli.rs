@@ -1,10 +1,10 @@
 //! The `controller` command line, for the strato CLI to embed: `controller run --config FILE`
-//! starts a controller; `status`, `vs ...`, `seg ...`, `pool ...` talk to a running one over
-//! its REST API; `demo` runs the scaling demo on the memory cloud.
+//! starts a controller; `status`, `vs ...`, `se-group ...` (alias `seg`), `pool ...` talk to a
+//! running one over its REST API; `demo` runs the scaling demo on the memory cloud.
 
 use crate::config::{ControllerConfig, StoreLocation};
 use crate::controller::Controller;
-use crate::model::{Member, Protocol, ServicePort, VirtualService};
+use crate::model::{Protocol, Server, ServicePort, VirtualService};
 use crate::store::{MemoryStore, RedbStore, StateStore};
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
@@ -62,7 +62,8 @@ pub enum ControllerCommand {
         command: VsCommand,
     },
     /// SE groups.
-    Seg {
+    #[command(name = "se-group", visible_alias = "seg")]
+    SeGroup {
         /// What to do.
         #[command(subcommand)]
         command: ObjectCommand,
@@ -77,7 +78,7 @@ pub enum ControllerCommand {
     Demo(crate::demo::DemoOptions),
 }
 
-/// Commands on SE groups and pools (given as JSON or TOML files).
+/// Commands on SE groups and IPAM pools (given as JSON or TOML files).
 #[derive(Debug, Subcommand)]
 pub enum ObjectCommand {
     /// Creates (or with --replace, replaces) one from a JSON or TOML file.
@@ -140,9 +141,10 @@ pub struct VsCreate {
     /// Ports as PORT/PROTOCOL (tcp, udp, http, https); repeatable.
     #[arg(long = "port", default_value = "80/http")]
     pub ports: Vec<String>,
-    /// Backend members as ADDRESS:PORT; repeatable.
-    #[arg(long = "member")]
-    pub members: Vec<String>,
+    /// A backend server as ADDRESS:PORT; repeatable. (`--member`, the old name, still works for
+    /// one release.)
+    #[arg(long = "server", alias = "member")]
+    pub servers: Vec<String>,
     /// A fixed VIP.
     #[arg(long)]
     pub vip: Option<std::net::IpAddr>,
@@ -183,11 +185,11 @@ fn parse_port(s: &str) -> anyhow::Result<ServicePort> {
     })
 }
 
-fn parse_member(s: &str) -> anyhow::Result<Member> {
+fn parse_server(s: &str) -> anyhow::Result<Server> {
     let a: std::net::SocketAddr = s
         .parse()
-        .map_err(|_| anyhow!("--member {s}: expected ADDRESS:PORT"))?;
-    Ok(Member {
+        .map_err(|_| anyhow!("--server {s}: expected ADDRESS:PORT"))?;
+    Ok(Server {
         address: a.ip(),
         port: a.port(),
         weight: 1,
@@ -307,7 +309,7 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
         ControllerCommand::Orphans { sweep: true } => {
             print(client.call(Method::POST, "/orphans/sweep", None).await?)
         }
-        ControllerCommand::Seg { command } => objects(&client, "se-groups", command).await,
+        ControllerCommand::SeGroup { command } => objects(&client, "se-groups", command).await,
         ControllerCommand::Pool { command } => objects(&client, "ipam-pools", command).await,
         ControllerCommand::Vs { command } => match command {
             VsCommand::Create(c) => {
@@ -321,10 +323,10 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
                             .iter()
                             .map(|p| parse_port(p))
                             .collect::<anyhow::Result<_>>()?,
-                        members: c
-                            .members
+                        servers: c
+                            .servers
                             .iter()
-                            .map(|m| parse_member(m))
+                            .map(|m| parse_server(m))
                             .collect::<anyhow::Result<_>>()?,
                         se_group: c.se_group.clone().unwrap_or_default(),
                         min_ses: c.min_ses,
@@ -449,7 +451,7 @@ mod tests {
             "web",
             "--port",
             "443/https",
-            "--member",
+            "--server",
             "10.1.1.1:8080",
         ])
         .unwrap();
@@ -466,12 +468,38 @@ mod tests {
                 protocol: Protocol::Https
             }
         );
-        assert_eq!(parse_member(&c.members[0]).unwrap().port, 8080);
+        assert_eq!(parse_server(&c.servers[0]).unwrap().port, 8080);
+        // `--member`, the old name of `--server`, still works (hidden).
+        let t = Top::try_parse_from([
+            "x",
+            "vs",
+            "create",
+            "--name",
+            "shop",
+            "--fqdn",
+            "shop.example.com",
+            "--se-group",
+            "web",
+            "--member",
+            "10.1.1.2:8081",
+        ])
+        .unwrap();
+        let ControllerCommand::Vs {
+            command: VsCommand::Create(c),
+        } = t.args.command
+        else {
+            panic!()
+        };
+        assert_eq!(c.servers, ["10.1.1.2:8081"]);
         assert!(
             Top::try_parse_from(["x", "vs", "create", "--name", "shop"]).is_err(),
             "fqdn and se-group are required"
         );
-        assert!(Top::try_parse_from(["x", "seg", "delete", "web"]).is_ok());
+        assert!(Top::try_parse_from(["x", "se-group", "delete", "web"]).is_ok());
+        assert!(
+            Top::try_parse_from(["x", "seg", "delete", "web"]).is_ok(),
+            "seg is an alias of se-group"
+        );
         assert!(Top::try_parse_from(["x", "status", "--url", "http://h:1"]).is_ok());
         assert!(
             parse_port("80/sctp")

@@ -174,7 +174,7 @@ async fn replay(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             port: 443,
             protocol: Protocol::Https,
         }],
-        members: vec![Member {
+        servers: vec![Server {
             address: "192.168.10.11".parse()?,
             port: 8443,
             weight: 1,

@@ -144,7 +144,7 @@ impl Default for AutoscalePolicy {
     }
 }
 
-/// A group of service engines on one cloud.
+/// A group of SEs on one cloud.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SeGroup {
@@ -279,10 +279,10 @@ pub struct ServicePort {
     pub protocol: Protocol,
 }
 
-/// A backend server.
+/// A backend server of a virtual service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Member {
+pub struct Server {
     /// Address.
     pub address: IpAddr,
     /// Port.
@@ -302,9 +302,10 @@ pub struct VirtualService {
     pub fqdn: String,
     /// Listening ports.
     pub ports: Vec<ServicePort>,
-    /// Backend members.
-    #[serde(default)]
-    pub members: Vec<Member>,
+    /// Backend servers. Read from `members` too, the old name, for one release (a group's VMs
+    /// are its members; a service's backends are its servers).
+    #[serde(default, alias = "members")]
+    pub servers: Vec<Server>,
     /// SE group it runs on.
     pub se_group: String,
     /// Fewest SEs it is placed on.
@@ -347,10 +348,10 @@ impl VirtualService {
                 ));
             }
         }
-        for (i, m) in self.members.iter().enumerate() {
+        for (i, m) in self.servers.iter().enumerate() {
             if m.port == 0 {
                 return Err(invalid(
-                    &format!("members[{i}].port"),
+                    &format!("servers[{i}].port"),
                     "port 0 is not a port",
                 ));
             }
@@ -585,7 +586,7 @@ mod tests {
                 port: 80,
                 protocol: Protocol::Http,
             }],
-            members: vec![],
+            servers: vec![],
             se_group: "web".into(),
             min_ses: 1,
             max_ses: 2,
@@ -611,6 +612,24 @@ mod tests {
             }],
         };
         assert_eq!(pool.validate().unwrap_err().field(), Some("reserved[0]"));
+    }
+
+    #[test]
+    fn a_vs_takes_members_the_old_name_of_servers_from_toml() {
+        let text = r#"
+            name = "shop"
+            fqdn = "shop.apps.example.com"
+            se_group = "web"
+            ports = [{ port = 443, protocol = "https" }]
+            members = [{ address = "192.168.1.10", port = 8443 }]
+        "#;
+        let v: VirtualService = toml::from_str(text).unwrap();
+        assert_eq!(v.servers.len(), 1);
+        assert_eq!(v.servers[0].port, 8443);
+        v.validate().unwrap();
+        let mut bad = v.clone();
+        bad.servers[0].port = 0;
+        assert_eq!(bad.validate().unwrap_err().field(), Some("servers[0].port"));
     }
 
     #[test]

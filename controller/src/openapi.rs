@@ -14,6 +14,23 @@ fn resp(name: &str) -> Value {
     json!({"$ref": format!("#/components/responses/{name}")})
 }
 
+/// An error answer.
+fn err(description: &str) -> Value {
+    json!({"description": description, "content": {"application/json": {"schema": r("Error")}}})
+}
+
+/// The error answers operations refer to.
+fn responses() -> Value {
+    json!({
+        "BadRequest": err("the body is not JSON of the right shape; `field` is the JSON path"),
+        "Invalid": err("a value the model refuses (also between fields or against the stored state); `field` names it"),
+        "Unauthorized": err("no or wrong bearer token"),
+        "NotFound": err("not found"),
+        "Conflict": err("exists already (POST), or in use (DELETE)"),
+        "Unavailable": err("the cloud could not be read")
+    })
+}
+
 fn u32_(min: u64) -> Value {
     json!({"type": "integer", "minimum": min, "maximum": u32::MAX})
 }
@@ -124,6 +141,61 @@ fn crud(res: &Resource<'_>) -> (Value, Value) {
     (collection, item)
 }
 
+/// `GET {path}`: an SE agent's long poll of its configuration.
+fn se_config(operation_id: &str) -> Value {
+    json!({"get": {"tags": ["agent"], "operationId": operation_id,
+        "summary": "Long poll: answers when the SE's configuration version differs from `after` (at once without `after`), 304 after the poll timeout.",
+        "parameters": [
+            {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
+            {"name": "after", "in": "query", "required": false, "schema": u64_(0)}],
+        "responses": {"200": {"description": "configuration", "content": {"application/json": {"schema": r("SeConfig")}}},
+            "304": {"description": "unchanged"}, "400": err("`after` is not a version; `field` is `after`"),
+            "401": resp("Unauthorized"), "404": err("unknown SE")}}})
+}
+
+/// `POST {path}`: an SE agent's report.
+fn se_report(operation_id: &str) -> Value {
+    json!({"post": {"tags": ["agent"], "operationId": operation_id,
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": r("SeReport")}}},
+        "responses": {"200": {"description": "accepted", "content": {"application/json": {"schema":
+                object(&["accepted", "report_interval_secs"], json!({
+                    "accepted": {"const": true}, "report_interval_secs": u64_(0)}))}}},
+            "400": resp("BadRequest"), "401": resp("Unauthorized"), "404": err("unknown SE"),
+            "422": resp("Invalid")}}})
+}
+
+/// The old path of an operation, kept for one release: marked deprecated, and every answer
+/// carries `Deprecation: true` and a `Link` to `successor`.
+fn deprecated(mut item: Value, successor: &str) -> Value {
+    let headers = json!({
+        "Deprecation": {"description": "this path is deprecated", "schema": {"const": "true"}},
+        "Link": {"description": format!("`<{successor}>; rel=\"successor-version\"` with the `id` filled in"),
+            "schema": {"type": "string"}}});
+    for op in item
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|o| o.values_mut())
+    {
+        op["deprecated"] = json!(true);
+        op["description"] = json!(format!(
+            "Deprecated: the old name of `{successor}`, answered the same for one release."
+        ));
+        for r in op["responses"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|o| o.values_mut())
+        {
+            // A response given by reference cannot take headers beside it: inline it.
+            if let Some(name) = r["$ref"].as_str().and_then(|s| s.rsplit('/').next()) {
+                *r = responses()[name].clone();
+            }
+            r["headers"] = headers.clone();
+        }
+    }
+    item
+}
+
 /// The document, with `SeGroup.cloud` limited to the configured cloud profiles.
 pub fn document_for<'a>(clouds: impl IntoIterator<Item = &'a str>) -> Value {
     let mut doc = document();
@@ -149,11 +221,10 @@ pub fn document() -> Value {
     ));
     let (p, pi) = crud(&res("ipam_pools", "IpamPool", "IPAM pools", true));
     let (z, zi) = crud(&res("dns_zones", "DnsZone", "DNS zones", false));
-    let err = |d: &str| json!({"description": d, "content": {"application/json": {"schema": r("Error")}}});
     json!({
         "openapi": "3.1.0",
         "info": {"title": "strato controller", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Desired state (SE groups, virtual services, IPAM pools, DNS zones), status, and the SE agent protocol."},
+            "description": "Desired state (SE groups, virtual services, IPAM pools, DNS zones), status, and the SE agent protocol. Paths are versioned by their `/api/v1` prefix; a renamed path keeps its old name for one release, marked `deprecated`, and its answers carry `Deprecation: true` and a `Link` to the new path (`rel=\"successor-version\"`)."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
@@ -175,22 +246,10 @@ pub fn document() -> Value {
                 "responses": {"200": {"description": "the deleted SEs",
                     "content": {"application/json": {"schema": {"type": "array", "items": r("Orphan")}}}},
                     "401": resp("Unauthorized"), "503": resp("Unavailable")}}},
-            "/api/v1/engines/{id}/config": {"get": {"tags": ["agent"], "operationId": "engine_config",
-                "summary": "Long poll: answers when the SE's configuration version differs from `after` (at once without `after`), 304 after the poll timeout.",
-                "parameters": [
-                    {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
-                    {"name": "after", "in": "query", "required": false, "schema": u64_(0)}],
-                "responses": {"200": {"description": "configuration", "content": {"application/json": {"schema": r("EngineConfig")}}},
-                    "304": {"description": "unchanged"}, "400": err("`after` is not a version; `field` is `after`"),
-                    "401": resp("Unauthorized"), "404": err("unknown SE")}}},
-            "/api/v1/engines/{id}/report": {"post": {"tags": ["agent"], "operationId": "engine_report",
-                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
-                "requestBody": {"required": true, "content": {"application/json": {"schema": r("EngineReport")}}},
-                "responses": {"200": {"description": "accepted", "content": {"application/json": {"schema":
-                        object(&["accepted", "report_interval_secs"], json!({
-                            "accepted": {"const": true}, "report_interval_secs": u64_(0)}))}}},
-                    "400": resp("BadRequest"), "401": resp("Unauthorized"), "404": err("unknown SE"),
-                    "422": resp("Invalid")}}},
+            "/api/v1/ses/{id}/config": se_config("se_config"),
+            "/api/v1/ses/{id}/report": se_report("se_report"),
+            "/api/v1/engines/{id}/config": deprecated(se_config("engine_config"), "/api/v1/ses/{id}/config"),
+            "/api/v1/engines/{id}/report": deprecated(se_report("engine_report"), "/api/v1/ses/{id}/report"),
             "/api/v1/openapi.json": {"get": {"security": [], "operationId": "openapi",
                 "responses": {"200": {"description": "this document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/metrics": {"get": {"security": [], "operationId": "metrics",
@@ -200,14 +259,7 @@ pub fn document() -> Value {
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "responses": {
-                "BadRequest": err("the body is not JSON of the right shape; `field` is the JSON path"),
-                "Invalid": err("a value the model refuses (also between fields or against the stored state); `field` names it"),
-                "Unauthorized": err("no or wrong bearer token"),
-                "NotFound": err("not found"),
-                "Conflict": err("exists already (POST), or in use (DELETE)"),
-                "Unavailable": err("the cloud could not be read")
-            },
+            "responses": responses(),
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {
                     "error": {"type": "string"}, "message": {"type": "string"}, "field": {"type": "string"}}},
@@ -215,8 +267,8 @@ pub fn document() -> Value {
                 "VirtualService": schema_virtual_service(),
                 "IpamPool": schema_ipam_pool(),
                 "DnsZone": schema_dns_zone(),
-                "EngineReport": schema_engine_report(),
-                "EngineConfig": schema_engine_config(),
+                "SeReport": schema_se_report(),
+                "SeConfig": schema_se_config(),
                 "Orphan": schema_orphan(),
                 "Status": schema_status()
             }
@@ -257,7 +309,14 @@ fn schema_se_group() -> Value {
 }
 
 fn schema_virtual_service() -> Value {
-    object(
+    let servers = || {
+        json!({"type": "array", "items": object(&["address", "port"], json!({
+            "address": ip(), "port": port(), "weight": {"allOf": [u32_(0)], "default": 1}}))})
+    };
+    let mut members = servers();
+    members["deprecated"] = json!(true);
+    members["description"] = json!("the old name of `servers`, read for one release (never both)");
+    let mut v = object(
         &["name", "fqdn", "ports", "se_group"],
         json!({
             "name": label(strato_core::MAX_NAME_LEN),
@@ -265,13 +324,15 @@ fn schema_virtual_service() -> Value {
             "ports": {"type": "array", "minItems": 1, "description": "a port appears once per transport (UDP, or TCP for tcp/http/https)",
                 "items": object(&["port", "protocol"], json!({
                     "port": port(), "protocol": {"enum": ["tcp", "udp", "http", "https"]}}))},
-            "members": {"type": "array", "items": object(&["address", "port"], json!({
-                "address": ip(), "port": port(), "weight": {"allOf": [u32_(0)], "default": 1}}))},
+            "servers": {"allOf": [servers()], "description": "backend servers"},
+            "members": members,
             "se_group": {"allOf": [label(crate::model::MAX_SE_GROUP_NAME_LEN)], "description": "an existing SE group"},
             "min_ses": {"allOf": [u32_(1)], "default": 1, "description": "at most max_ses and the group's max_ses"},
             "max_ses": {"allOf": [u32_(1)], "default": u32::MAX},
             "vip": {"anyOf": [ip(), {"type": "null"}], "description": "a fixed VIP (none when absent or null), not used by another service nor reserved in a pool"}}),
-    )
+    );
+    v["not"] = json!({"required": ["servers", "members"]});
+    v
 }
 
 fn schema_ipam_pool() -> Value {
@@ -295,7 +356,7 @@ fn schema_dns_zone() -> Value {
     )
 }
 
-fn schema_engine_report() -> Value {
+fn schema_se_report() -> Value {
     object(
         &["rps", "connections", "health"],
         json!({
@@ -307,26 +368,27 @@ fn schema_engine_report() -> Value {
     )
 }
 
-fn schema_engine_config() -> Value {
+fn schema_se_config() -> Value {
     object(
         &[
-            "engine",
+            "se",
             "group",
             "version",
             "report_interval_secs",
             "virtual_services",
         ],
         json!({
-            "engine": {"type": "string"}, "group": {"type": "string"}, "version": u64_(0),
+            "se": {"type": "string", "description": "the SE's name, the `id` of its paths"},
+            "group": {"type": "string"}, "version": u64_(0),
             "report_interval_secs": u64_(0),
             "virtual_services": {"type": "array", "items": object(
-                &["name", "fqdn", "vip", "configure_vip", "role", "serving", "ports", "members"], json!({
+                &["name", "fqdn", "vip", "configure_vip", "role", "serving", "ports", "servers"], json!({
                 "name": {"type": "string"}, "fqdn": {"type": "string"}, "vip": {"anyOf": [ip(), {"type": "null"}]},
                 "configure_vip": {"type": "boolean"}, "role": {"enum": ["primary", "secondary", "standby"]},
                 "serving": u32_(0),
                 "ports": {"type": "array", "items": object(&["port", "protocol"], json!({
                     "port": port(), "protocol": {"enum": ["tcp", "udp", "http", "https"]}}))},
-                "members": {"type": "array", "items": object(&["address", "port", "weight"], json!({
+                "servers": {"type": "array", "items": object(&["address", "port", "weight"], json!({
                     "address": ip(), "port": port(), "weight": u32_(0)}))}}))}}),
     )
 }

@@ -12,10 +12,10 @@
 //! lower the hotter of the two SEs by at least the autoscaler's tolerance band, so the sum of
 //! squared utilisations falls with every move and a steady load settles.
 
-use super::group::Se;
+use super::pass::Se;
 use super::{Controller, scaling};
-use crate::engines::EngineReport;
 use crate::model::{HaMode, SeGroup};
+use crate::se_protocol::SeReport;
 use std::collections::HashMap;
 use tokio::time::Instant;
 
@@ -46,7 +46,7 @@ impl Controller {
         }
         // Utilisation and report of each serving SE; any stale report and nothing moves.
         let mut util: HashMap<&str, f64> = HashMap::with_capacity(serving.len());
-        let mut reports: HashMap<&str, &EngineReport> = HashMap::with_capacity(serving.len());
+        let mut reports: HashMap<&str, &SeReport> = HashMap::with_capacity(serving.len());
         for se in &serving {
             let r = self.fresh_report(&st, se, now)?;
             util.insert(se, scaling::utilisation(g, 1, r.rps, r.connections));

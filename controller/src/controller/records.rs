@@ -1,8 +1,15 @@
-//! Records the controller persists about what it made, so that a restart finds everything again.
+//! Records the controller persists about what it made, so that a restart finds everything
+//! again, and the calls that save and forget them (and the create call an SE record stands
+//! for).
 
+use super::{Controller, keys};
+use crate::error::Result;
+use crate::store::{Precondition, StateStoreExt};
 use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
-use strato_core::{VipBinding, VipId, VmId, VmSpec};
+use std::sync::Arc;
+use strato_core::{CloudConnector, VipBinding, VipId, VmId, VmSpec};
+use tokio::time::Instant;
 
 /// Lifecycle of an SE as the controller drives it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,4 +79,84 @@ pub struct GroupRuntime {
     /// Next SE serial. SE names are never reused, so a new SE never shares a client token with
     /// a deleted one.
     pub next_serial: u64,
+}
+
+impl Controller {
+    /// Saves an SE record, in the store and in memory.
+    pub(super) async fn save_se(&self, rec: &SeRecord) -> Result<()> {
+        self.inner
+            .store
+            .put_json(
+                &format!("{}{}/{}", keys::SE, rec.group, rec.name),
+                rec,
+                Precondition::Any,
+            )
+            .await?;
+        self.state()
+            .ses
+            .entry(rec.group.clone())
+            .or_default()
+            .insert(rec.name.clone(), Arc::new(rec.clone()));
+        Ok(())
+    }
+
+    /// Forgets an SE: its record, what its agent said, and its configuration.
+    pub(super) async fn forget_se(&self, group: &str, name: &str) -> Result<()> {
+        self.inner
+            .store
+            .delete(&format!("{}{group}/{name}", keys::SE), Precondition::Any)
+            .await?;
+        let mut st = self.state();
+        if let Some(m) = st.ses.get_mut(group) {
+            m.remove(name);
+        }
+        st.se_runtime.remove(name);
+        if let Some(gs) = st.group_status.get_mut(group) {
+            gs.issued.remove(name);
+            gs.first_seen.remove(name);
+            gs.reasons.remove(name);
+        }
+        drop(st);
+        self.inner.hub.remove(name);
+        Ok(())
+    }
+
+    /// Saves a virtual service's runtime, in the store and in memory.
+    pub(super) async fn save_vsrt(&self, rt: &VsRuntime) -> Result<()> {
+        self.inner
+            .store
+            .put_json(&format!("{}{}", keys::VSRT, rt.name), rt, Precondition::Any)
+            .await?;
+        self.state().vsrt.insert(rt.name.clone(), rt.clone());
+        Ok(())
+    }
+
+    /// Issues (or re-issues) the create of an SE.
+    pub(super) async fn issue_create(
+        &self,
+        conn: &Arc<dyn CloudConnector>,
+        rec: &mut SeRecord,
+    ) -> Result<()> {
+        self.state()
+            .group_status
+            .entry(rec.group.clone())
+            .or_default()
+            .issued
+            .insert(rec.name.clone(), Instant::now());
+        metrics::counter!("strato_controller_se_creates_total").increment(1);
+        match conn.create_vm(&rec.spec).await {
+            Ok(vm) => {
+                rec.vm_id = Some(vm.id);
+                self.save_se(rec).await
+            }
+            Err(e) if e.is_retryable() || matches!(e.kind(), strato_core::ErrorKind::Timeout) => {
+                Err(e.into())
+            }
+            Err(e) => {
+                // The cloud refused: nothing was made, so the record goes.
+                self.forget_se(&rec.group, &rec.name).await?;
+                Err(e.into())
+            }
+        }
+    }
 }

@@ -6,11 +6,11 @@
 //! then follows its total load, and is never smaller than its widest span (nor than what the
 //! spans need at `max_vs_per_se`). A load that could not be measured holds both levels.
 
-use super::group::Se;
+use super::pass::Se;
 use super::{Controller, State};
 use crate::autoscale::{Autoscaler, Decision, Observation};
-use crate::engines::EngineReport;
 use crate::model::{HaMode, SeGroup, VirtualService};
+use crate::se_protocol::SeReport;
 use serde::Serialize;
 use std::collections::HashMap;
 use tokio::time::Instant;
@@ -64,8 +64,8 @@ impl Controller {
         st: &'a State,
         se: &str,
         now: Instant,
-    ) -> Option<&'a EngineReport> {
-        let (t, r) = st.engines.get(se)?.last_report.as_ref()?;
+    ) -> Option<&'a SeReport> {
+        let (t, r) = st.se_runtime.get(se)?.last_report.as_ref()?;
         let fresh = now.duration_since(*t) <= self.inner.opts.report_interval * 2;
         (fresh && self.inner.hub.current_version(se) == Some(r.config_version)).then_some(r)
     }
@@ -77,7 +77,7 @@ impl Controller {
         let st = &mut *guard;
         // The serving SEs and their usable reports, looked up once per group rather than
         // once per service.
-        let serving: HashMap<&str, Option<&EngineReport>> = ses
+        let serving: HashMap<&str, Option<&SeReport>> = ses
             .iter()
             .filter(|s| s.serving())
             .map(|s| {
@@ -247,7 +247,7 @@ fn service_observation(
     g: &SeGroup,
     vs: &VirtualService,
     placement: &[String],
-    serving: &HashMap<&str, Option<&EngineReport>>,
+    serving: &HashMap<&str, Option<&SeReport>>,
 ) -> (Observation, Option<ServiceLoad>) {
     let mut current = 0u32;
     let mut load = ServiceLoad {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use strato_controller::agent::{
     AgentTransport, HttpTransport, LoadModel, SimulatedDataPlane, run_agent,
 };
-use strato_controller::engines::{EngineHealth, EngineReport};
+use strato_controller::se_protocol::{ReportedHealth, SeReport};
 use strato_controller::{Controller, ControllerOptions};
 use strato_memory::{MemoryConfig, MemoryConnector};
 
@@ -75,10 +75,12 @@ impl Api {
             panic!("{request}: no answer (a connection closed by a panic?): {e}")
         });
         let status = r.status().as_u16();
+        let headers = r.headers().clone();
         let body = r.text().await.unwrap();
         Answer {
             request,
             status,
+            headers,
             body,
         }
     }
@@ -115,6 +117,7 @@ struct Answer {
     /// The method and path, for failure messages.
     request: String,
     status: u16,
+    headers: reqwest::header::HeaderMap,
     body: String,
 }
 
@@ -134,6 +137,23 @@ impl Answer {
     #[track_caller]
     fn assert_status(&self, want: u16) {
         assert_eq!(self.status, want, "{}: {}", self.request, self.body);
+    }
+
+    /// The header `name`, if the answer has it (and it is text).
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the answer says its path is deprecated, and that `successor` replaces it.
+    #[track_caller]
+    fn assert_deprecated_for(&self, successor: &str) {
+        assert_eq!(self.header("deprecation"), Some("true"), "{}", self.request);
+        assert_eq!(
+            self.header("link"),
+            Some(format!("<{successor}>; rel=\"successor-version\"").as_str()),
+            "{}",
+            self.request
+        );
     }
 
     /// Asserts the request was refused with `status` by a JSON error naming `field`.
@@ -232,6 +252,8 @@ async fn crud_validation_auth_status_openapi_and_metrics() {
         "/api/v1/dns-zones",
         "/api/v1/dns-zones/{name}",
         "/api/v1/status",
+        "/api/v1/ses/{id}/config",
+        "/api/v1/ses/{id}/report",
         "/api/v1/engines/{id}/config",
         "/api/v1/engines/{id}/report",
         "/metrics",
@@ -265,33 +287,36 @@ async fn crud_validation_auth_status_openapi_and_metrics() {
         .assert_status(404);
 }
 
+/// The first SE of `group` that has a configuration to poll.
+async fn configured_se(ctl: &Controller, group: &str) -> String {
+    for _ in 0..200 {
+        if let Some(s) = ctl
+            .status()
+            .group(group)
+            .and_then(|g| g.ses.first().cloned())
+            && ctl.hub().contains(&s.name)
+        {
+            return s.name;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no SE of {group} got a configuration")
+}
+
 #[tokio::test]
 async fn an_http_agent_long_polls_its_config_and_reports() {
     let (ctl, base) = start().await;
     ctl.apply_ipam_pool(pool()).await.unwrap();
     ctl.apply_se_group(group("web", 1, 2)).await.unwrap();
     ctl.apply_virtual_service(vs("shop", "web")).await.unwrap();
-    let mut engine = None;
-    for _ in 0..200 {
-        if let Some(se) = ctl
-            .status()
-            .group("web")
-            .and_then(|g| g.ses.first().cloned())
-            && ctl.hub().contains(&se.name)
-        {
-            engine = Some(se.name);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let engine = engine.expect("an SE");
+    let se = configured_se(&ctl, "web").await;
     let t = HttpTransport::new(&base, Some(TOKEN.into()));
 
     // First poll answers at once; polling with that version waits and then says "unchanged".
-    let cfg = t.poll_config(&engine, None).await.unwrap().unwrap();
-    assert_eq!(cfg.engine, engine);
+    let cfg = t.poll_config(&se, None).await.unwrap().unwrap();
+    assert_eq!(cfg.se, se);
     let started = std::time::Instant::now();
-    let again = t.poll_config(&engine, Some(cfg.version)).await.unwrap();
+    let again = t.poll_config(&se, Some(cfg.version)).await.unwrap();
     assert!(again.is_none() || again.as_ref().is_some_and(|c| c.version != cfg.version));
     if again.is_none() {
         assert!(
@@ -299,14 +324,14 @@ async fn an_http_agent_long_polls_its_config_and_reports() {
             "the long poll did not wait"
         );
     }
-    // Unknown engine: 404. Bad report: 400 naming the field.
+    // Unknown SE: 404. Bad report: 400 naming the field.
     assert!(matches!(
         t.poll_config("nope-1", None).await,
         Err(strato_controller::ControllerError::NotFound(_))
     ));
     let report = json!({"rps": 1.0, "connections": 1, "health": "sleepy"});
     let r = Api::new(&base)
-        .post(&format!("/engines/{engine}/report"), &report)
+        .post(&format!("/ses/{se}/report"), &report)
         .await;
     r.assert_refused(400, "health");
 
@@ -314,11 +339,7 @@ async fn an_http_agent_long_polls_its_config_and_reports() {
     let load = Arc::new(LoadModel::new());
     load.set("shop", 10.0);
     let plane = Arc::new(SimulatedDataPlane::new(load));
-    let agent = tokio::spawn(run_agent(
-        engine.clone(),
-        Arc::new(t.clone()),
-        plane.clone(),
-    ));
+    let agent = tokio::spawn(run_agent(se.clone(), Arc::new(t.clone()), plane.clone()));
     let mut ok = false;
     for _ in 0..200 {
         let s = ctl.status();
@@ -341,7 +362,7 @@ async fn an_http_agent_long_polls_its_config_and_reports() {
         ctl.status().group("web")
     );
     // The report the controller kept is the agent's.
-    t.report(&engine, &EngineReport::new(3.0, 1, EngineHealth::Up))
+    t.report(&se, &SeReport::new(3.0, 1, ReportedHealth::Up))
         .await
         .unwrap();
     assert_eq!(ctl.status().group("web").unwrap().ses[0].rps, Some(3.0));
@@ -379,7 +400,8 @@ async fn every_secured_operation_refuses_no_token_with_401_as_documented() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 25, "secured operations in the document");
+    // 23 operations, and the SE agent's two under their old paths too.
+    assert_eq!(checked, 27, "secured operations in the document");
 }
 
 #[tokio::test]
@@ -387,14 +409,19 @@ async fn a_bad_after_on_the_long_poll_is_a_json_400_naming_after() {
     let (_ctl, base) = start().await;
     let api = Api::new(&base);
     for after in ["abc", "-1", "18446744073709551616", ""] {
-        let r = api
-            .get(&format!("/engines/nope-1/config?after={after}"))
-            .await;
-        r.assert_refused(400, "after");
-        assert_eq!(r.json()["error"], "bad_request", "{}", r.body);
+        for path in ["ses", "engines"] {
+            let r = api
+                .get(&format!("/{path}/nope-1/config?after={after}"))
+                .await;
+            r.assert_refused(400, "after");
+            assert_eq!(r.json()["error"], "bad_request", "{}", r.body);
+        }
     }
     let doc = served_document(&base).await;
-    assert!(doc["paths"]["/api/v1/engines/{id}/config"]["get"]["responses"]["400"].is_object());
+    for path in ["ses", "engines"] {
+        let p = format!("/api/v1/{path}/{{id}}/config");
+        assert!(doc["paths"][&p]["get"]["responses"]["400"].is_object());
+    }
 }
 
 #[tokio::test]
@@ -441,7 +468,7 @@ async fn the_document_refuses_unknown_fields_like_the_api_does() {
         );
     }
     assert_eq!(
-        doc["components"]["schemas"]["EngineReport"]["additionalProperties"],
+        doc["components"]["schemas"]["SeReport"]["additionalProperties"],
         false
     );
 }
@@ -501,4 +528,96 @@ async fn a_size_whose_memory_overflows_is_a_400_not_a_dropped_connection() {
     // `Api::call` panics if the connection closes without an answer.
     let r = Api::new(&base).post("/se-groups", &g).await;
     r.assert_refused(400, "template.size");
+}
+
+#[tokio::test]
+async fn the_old_se_agent_paths_answer_the_same_and_say_they_are_deprecated() {
+    let (ctl, base) = start().await;
+    ctl.apply_ipam_pool(pool()).await.unwrap();
+    ctl.apply_se_group(group("web", 1, 2)).await.unwrap();
+    ctl.apply_virtual_service(vs("shop", "web")).await.unwrap();
+    let se = configured_se(&ctl, "web").await;
+    let api = Api::new(&base);
+
+    // The configuration: the same under both paths; only the old one says it is old.
+    let new = api.get(&format!("/ses/{se}/config")).await;
+    new.assert_status(200);
+    assert_eq!(new.json()["se"], se.as_str());
+    assert_eq!(new.header("deprecation"), None);
+    assert_eq!(new.header("link"), None);
+    let old = api.get(&format!("/engines/{se}/config")).await;
+    old.assert_status(200);
+    old.assert_deprecated_for(&format!("/api/v1/ses/{se}/config"));
+    assert_eq!(old.json(), new.json());
+
+    // A report is taken under both paths.
+    let rps = |ctl: &Controller| {
+        let s = ctl.status();
+        s.group("web")
+            .and_then(|g| g.ses.iter().find(|s| s.name == se))
+            .and_then(|s| s.rps)
+    };
+    let report = |rps: f64| json!({"rps": rps, "connections": 1, "health": "up"});
+    let new = api.post(&format!("/ses/{se}/report"), &report(2.0)).await;
+    new.assert_status(200);
+    assert_eq!(new.header("deprecation"), None);
+    assert_eq!(rps(&ctl), Some(2.0));
+    let old = api
+        .post(&format!("/engines/{se}/report"), &report(7.0))
+        .await;
+    old.assert_status(200);
+    old.assert_deprecated_for(&format!("/api/v1/ses/{se}/report"));
+    assert_eq!(old.json(), new.json());
+    assert_eq!(rps(&ctl), Some(7.0));
+
+    // Refusals on the old paths say it too: an unknown SE, no token.
+    let r = api.get("/engines/nope-1/config").await;
+    r.assert_status(404);
+    r.assert_deprecated_for("/api/v1/ses/nope-1/config");
+    let r = Api::with_token(&base, None)
+        .post(&format!("/engines/{se}/report"), &report(1.0))
+        .await;
+    r.assert_status(401);
+    r.assert_deprecated_for(&format!("/api/v1/ses/{se}/report"));
+
+    // The document lists both, the old ones deprecated.
+    let doc = served_document(&base).await;
+    for (what, method) in [("config", "get"), ("report", "post")] {
+        let old = &doc["paths"][format!("/api/v1/engines/{{id}}/{what}")][method];
+        let new = &doc["paths"][format!("/api/v1/ses/{{id}}/{what}")][method];
+        assert_eq!(old["deprecated"], true, "{what}");
+        assert!(old["responses"]["200"]["headers"]["Deprecation"].is_object());
+        assert!(new["deprecated"].is_null(), "{what}");
+        assert_eq!(old["responses"], {
+            let mut r = new["responses"].clone();
+            for (name, answer) in r.as_object_mut().unwrap() {
+                if let Some(shared) = answer["$ref"].as_str() {
+                    let shared = shared.rsplit('/').next().unwrap();
+                    *answer = doc["components"]["responses"][shared].clone();
+                }
+                answer["headers"] = old["responses"][name]["headers"].clone();
+            }
+            r
+        });
+    }
+}
+
+#[tokio::test]
+async fn a_service_given_members_the_old_name_of_servers_is_taken_and_shown_with_servers() {
+    let (ctl, base) = start().await;
+    ctl.apply_ipam_pool(pool()).await.unwrap();
+    ctl.apply_se_group(group("web", 1, 2)).await.unwrap();
+    let api = Api::new(&base);
+    let mut v = serde_json::to_value(vs("shop", "web")).unwrap();
+    let servers = v.as_object_mut().unwrap().remove("servers").unwrap();
+    assert_eq!(servers.as_array().map(Vec::len), Some(1), "{v}");
+    v["members"] = servers.clone();
+    api.post("/virtual-services", &v).await.assert_status(201);
+    let got = api.get("/virtual-services/shop").await.json();
+    assert_eq!(got["servers"], servers);
+    assert!(got.get("members").is_none(), "{got}");
+    // Both names at once: refused, naming the field.
+    v["servers"] = servers;
+    let r = api.put("/virtual-services/shop", &v).await;
+    r.assert_refused(400, "servers");
 }

@@ -4,8 +4,8 @@ use crate::common::*;
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
-use strato_controller::engines::Role;
 use strato_controller::model::{HaMode, SeGroup, VirtualService};
+use strato_controller::se_protocol::Role;
 use strato_core::layers::{FaultConfig, FaultInjector, InjectedFault};
 use strato_core::{CloudConnector, CloudConnectorExt, Size, VipQuery, VipSupport, Vm, VmSpec};
 use strato_memory::{MemoryConfig, MemoryConnector, MemoryFeature};
@@ -111,7 +111,7 @@ async fn vs_gets_ses_a_vip_dns_and_agent_config() {
     let answer = dns_query(dns.addr, "shop.apps.example.com.").await;
     assert_eq!(answer, vec![addr]);
 
-    // The agents received their configuration: primary and secondary roles, the VIP, members.
+    // The agents received their configuration: primary and secondary roles, the VIP, servers.
     let pl = h.fleet.plane(&v.placement[0]).unwrap().config().unwrap();
     assert_eq!(pl.virtual_services.len(), 1);
     assert_eq!(pl.virtual_services[0].role, Role::Primary);
@@ -434,7 +434,7 @@ async fn guest_vips_are_configured_by_the_agent_and_move_with_failover() {
     h.fleet
         .plane(&active)
         .unwrap()
-        .set_health(strato_controller::engines::EngineHealth::Down);
+        .set_health(strato_controller::se_protocol::ReportedHealth::Down);
     wait_for("failover to the standby", 2 * MIN, || async {
         h.status()
             .vs("api")

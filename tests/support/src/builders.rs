@@ -33,7 +33,7 @@ pub fn group(cloud: &str, image: &str, name: &str, min: u32, max: u32) -> SeGrou
     }
 }
 
-/// An HTTP service `name.apps.example.com` on port 80 of the group `group`, one member
+/// An HTTP service `name.apps.example.com` on port 80 of the group `group`, one server
 /// (192.168.1.10:8080), on 1 to 10 SEs.
 pub fn vs(name: &str, group: &str) -> VirtualService {
     VirtualService {
@@ -43,7 +43,7 @@ pub fn vs(name: &str, group: &str) -> VirtualService {
             port: 80,
             protocol: Protocol::Http,
         }],
-        members: vec![Member {
+        servers: vec![Server {
             address: "192.168.1.10".parse().unwrap(),
             port: 8080,
             weight: 1,

@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use strato_controller::ControllerOptions;
 use strato_controller::controller::VsStatus;
-use strato_controller::engines::Role;
 use strato_controller::model::{IpamPool, SeGroup};
+use strato_controller::se_protocol::Role;
 use strato_core::layers::{Around, LayerConfig, Layered};
 use strato_core::{CloudConnector, OwnerId};
 pub use strato_testkit::moto::region::e2e as region;
@@ -85,7 +85,7 @@ pub fn pool() -> IpamPool {
 
 /// Waits until every SE carrying `v` got a configuration with it, then checks what each agent
 /// was told: the primary (`v.bound_to`) carries the VIP `v.address`, routed by the cloud (the
-/// agent does not configure it), served by two SEs, with `group`'s members; the second SE is a
+/// agent does not configure it), served by two SEs, with `group`'s servers; the second SE is a
 /// secondary of the same VIP.
 pub async fn assert_primary_and_secondary_configured(h: &Harness, v: &VsStatus, group: &str) {
     h.wait_for(
@@ -108,7 +108,7 @@ pub async fn assert_primary_and_secondary_configured(h: &Harness, v: &VsStatus, 
         (e.name.as_str(), e.role, e.vip, e.configure_vip, e.serving),
         (v.name.as_str(), Role::Primary, v.address, false, 2)
     );
-    assert_eq!(e.members, vs(&v.name, group).members);
+    assert_eq!(e.servers, vs(&v.name, group).servers);
     let sec = h.fleet.plane(&v.placement[1]).unwrap().config().unwrap();
     assert_eq!(sec.virtual_services[0].role, Role::Secondary);
     assert_eq!(sec.virtual_services[0].vip, v.address);

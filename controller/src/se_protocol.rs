@@ -1,7 +1,11 @@
-//! The agent protocol's data: the versioned configuration each SE pulls, the report it pushes,
-//! and the hub that hands configurations to long-polling agents.
+//! The SE agent protocol's data: the versioned configuration each SE pulls
+//! (`GET /api/v1/ses/{id}/config`), the report it pushes (`POST /api/v1/ses/{id}/report`), and
+//! the hub that hands configurations to long-polling agents.
+//!
+//! Field names changed once (`engine` to `se`, `members` to `servers`): the old names are
+//! still read, for one release, so an agent of this release also reads an older controller.
 
-use crate::model::{Member, ServicePort};
+use crate::model::{Server, ServicePort};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
@@ -23,7 +27,7 @@ pub enum Role {
 
 /// One virtual service in an SE's configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EngineVs {
+pub struct SeVsConfig {
     /// Virtual service name.
     pub name: String,
     /// Its FQDN.
@@ -38,15 +42,18 @@ pub struct EngineVs {
     pub serving: u32,
     /// Ports.
     pub ports: Vec<ServicePort>,
-    /// Backends.
-    pub members: Vec<Member>,
+    /// Backend servers (read from `members` too, the old name, for one release).
+    #[serde(alias = "members")]
+    pub servers: Vec<Server>,
 }
 
 /// The whole configuration of one SE.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EngineConfig {
-    /// SE name (the engine id in the API).
-    pub engine: String,
+pub struct SeConfig {
+    /// SE name (the `{id}` of its API paths; read from `engine` too, the old name, for one
+    /// release).
+    #[serde(alias = "engine")]
+    pub se: String,
     /// Its SE group.
     pub group: String,
     /// Changes whenever the content does; agents long-poll with `after=VERSION`.
@@ -54,13 +61,14 @@ pub struct EngineConfig {
     /// How often the controller expects a report, seconds.
     pub report_interval_secs: u64,
     /// Virtual services, by name.
-    pub virtual_services: Vec<EngineVs>,
+    pub virtual_services: Vec<SeVsConfig>,
 }
 
-/// Health an agent reports.
+/// Health as an SE's agent reports it (the controller's own judgement, from this and from
+/// the cloud, is [`crate::controller::SeHealth`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum EngineHealth {
+pub enum ReportedHealth {
     /// Serving.
     Up,
     /// Serving with problems (counted as up).
@@ -69,16 +77,16 @@ pub enum EngineHealth {
     Down,
 }
 
-/// What an agent posts every report interval.
+/// What an SE's agent posts every report interval.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EngineReport {
+pub struct SeReport {
     /// Requests per second over the last interval.
     pub rps: f64,
     /// Open connections.
     pub connections: u64,
     /// Health.
-    pub health: EngineHealth,
+    pub health: ReportedHealth,
     /// Configuration version applied.
     #[serde(default)]
     pub config_version: u64,
@@ -100,9 +108,9 @@ pub struct VsLoad {
     pub connections: u64,
 }
 
-impl EngineReport {
+impl SeReport {
     /// A report of total load only (no per-service breakdown).
-    pub fn new(rps: f64, connections: u64, health: EngineHealth) -> Self {
+    pub fn new(rps: f64, connections: u64, health: ReportedHealth) -> Self {
         Self {
             rps,
             connections,
@@ -132,16 +140,17 @@ impl EngineReport {
     }
 }
 
-/// Hands configurations to agents. Versions start from the process start time so that an agent
-/// polling with a version from before a controller restart never matches by accident.
+/// Hands SE configurations to their agents. Versions start from the process start time so
+/// that an agent polling with a version from before a controller restart never matches by
+/// accident.
 #[derive(Debug)]
-pub struct EngineHub {
-    channels: Mutex<HashMap<String, watch::Sender<std::sync::Arc<EngineConfig>>>>,
+pub struct SeHub {
+    channels: Mutex<HashMap<String, watch::Sender<std::sync::Arc<SeConfig>>>>,
     next_version: std::sync::atomic::AtomicU64,
     report_interval: Duration,
 }
 
-impl EngineHub {
+impl SeHub {
     /// An empty hub.
     pub fn new(report_interval: Duration) -> Self {
         let epoch = std::time::SystemTime::now()
@@ -163,14 +172,14 @@ impl EngineHub {
 
     /// Publishes an SE's virtual services; bumps the version only when they changed.
     /// Returns true when a new version was published.
-    pub fn publish(&self, engine: &str, group: &str, vss: Vec<EngineVs>) -> bool {
+    pub fn publish(&self, se: &str, group: &str, vss: Vec<SeVsConfig>) -> bool {
         let mut map = self.channels.lock().expect("hub lock");
-        if let Some(tx) = map.get(engine) {
+        if let Some(tx) = map.get(se) {
             if tx.borrow().virtual_services == vss {
                 return false;
             }
-            let cfg = EngineConfig {
-                engine: engine.to_owned(),
+            let cfg = SeConfig {
+                se: se.to_owned(),
                 group: group.to_owned(),
                 version: self.version(),
                 report_interval_secs: self.report_interval.as_secs(),
@@ -179,45 +188,42 @@ impl EngineHub {
             tx.send_replace(std::sync::Arc::new(cfg));
             return true;
         }
-        let cfg = EngineConfig {
-            engine: engine.to_owned(),
+        let cfg = SeConfig {
+            se: se.to_owned(),
             group: group.to_owned(),
             version: self.version(),
             report_interval_secs: self.report_interval.as_secs(),
             virtual_services: vss,
         };
-        map.insert(
-            engine.to_owned(),
-            watch::channel(std::sync::Arc::new(cfg)).0,
-        );
+        map.insert(se.to_owned(), watch::channel(std::sync::Arc::new(cfg)).0);
         true
     }
 
     /// Forgets an SE (it was deleted).
-    pub fn remove(&self, engine: &str) {
-        self.channels.lock().expect("hub lock").remove(engine);
+    pub fn remove(&self, se: &str) {
+        self.channels.lock().expect("hub lock").remove(se);
     }
 
     /// True when the SE is known.
-    pub fn contains(&self, engine: &str) -> bool {
-        self.channels.lock().expect("hub lock").contains_key(engine)
+    pub fn contains(&self, se: &str) -> bool {
+        self.channels.lock().expect("hub lock").contains_key(se)
     }
 
     /// The current configuration.
-    pub fn current(&self, engine: &str) -> Option<std::sync::Arc<EngineConfig>> {
+    pub fn current(&self, se: &str) -> Option<std::sync::Arc<SeConfig>> {
         self.channels
             .lock()
             .expect("hub lock")
-            .get(engine)
+            .get(se)
             .map(|tx| tx.borrow().clone())
     }
 
     /// The version of the current configuration.
-    pub fn current_version(&self, engine: &str) -> Option<u64> {
+    pub fn current_version(&self, se: &str) -> Option<u64> {
         self.channels
             .lock()
             .expect("hub lock")
-            .get(engine)
+            .get(se)
             .map(|tx| tx.borrow().version)
     }
 
@@ -225,13 +231,13 @@ impl EngineHub {
     /// `None` for `after` answers at once. Unknown SE: `Err(())`.
     pub async fn wait(
         &self,
-        engine: &str,
+        se: &str,
         after: Option<u64>,
         timeout: Duration,
-    ) -> Result<Option<std::sync::Arc<EngineConfig>>, ()> {
+    ) -> Result<Option<std::sync::Arc<SeConfig>>, ()> {
         let mut rx = {
             let map = self.channels.lock().expect("hub lock");
-            map.get(engine).ok_or(())?.subscribe()
+            map.get(se).ok_or(())?.subscribe()
         };
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
@@ -253,8 +259,8 @@ impl EngineHub {
 mod tests {
     use super::*;
 
-    fn vs(name: &str) -> EngineVs {
-        EngineVs {
+    fn vs(name: &str) -> SeVsConfig {
+        SeVsConfig {
             name: name.into(),
             fqdn: format!("{name}.example.com"),
             vip: None,
@@ -262,13 +268,30 @@ mod tests {
             role: Role::Primary,
             serving: 1,
             ports: vec![],
-            members: vec![],
+            servers: vec![],
         }
+    }
+
+    #[test]
+    fn a_config_is_written_with_the_new_names_and_read_with_the_old_ones_too() {
+        let old = serde_json::json!({"engine": "web-1", "group": "web", "version": 3,
+            "report_interval_secs": 10, "virtual_services": [{"name": "shop",
+            "fqdn": "shop.example.com", "vip": null, "configure_vip": false, "role": "primary",
+            "serving": 1, "ports": [], "members": [{"address": "10.1.1.1", "port": 80, "weight": 1}]}]});
+        let cfg: SeConfig = serde_json::from_value(old).unwrap();
+        assert_eq!(cfg.se, "web-1");
+        assert_eq!(cfg.virtual_services[0].servers[0].port, 80);
+        let new = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(new["se"], "web-1");
+        assert!(new.get("engine").is_none(), "{new}");
+        assert_eq!(new["virtual_services"][0]["servers"][0]["port"], 80);
+        assert!(new["virtual_services"][0].get("members").is_none(), "{new}");
+        assert_eq!(serde_json::from_value::<SeConfig>(new).unwrap(), cfg);
     }
 
     #[tokio::test(start_paused = true)]
     async fn long_poll_returns_on_change_or_timeout() {
-        let hub = std::sync::Arc::new(EngineHub::new(Duration::from_secs(10)));
+        let hub = std::sync::Arc::new(SeHub::new(Duration::from_secs(10)));
         assert!(hub.publish("se-1", "g", vec![vs("a")]));
         assert!(
             !hub.publish("se-1", "g", vec![vs("a")]),

@@ -1,0 +1,117 @@
+//! Phase 1 of a group reconcile, observe: bind the SE records to the VMs the cloud shows,
+//! adopt VMs of the group that have no record, drop the records of deleted VMs, and issue
+//! again the creates that are still not visible.
+
+use super::pass::GroupPass;
+use super::template::{TEMPLATE_TAG, parse_serial};
+use super::{Controller, SePhase, SeRecord};
+use crate::error::Result;
+use crate::model::SeGroup;
+use strato_core::{Tags, Vm, VmSpec};
+
+/// What comparing the records with the VMs asks for.
+#[derive(Default)]
+struct Binding {
+    /// Records to save: adopted, or bound to their VM.
+    changed: Vec<SeRecord>,
+    /// Records whose VM is gone.
+    gone: Vec<String>,
+    /// Creates to issue again.
+    reissue: Vec<SeRecord>,
+}
+
+impl Controller {
+    pub(super) async fn observe(&self, p: &mut GroupPass<'_>) -> Result<()> {
+        let b = self.compare_records(p);
+        p.structural = !b.changed.is_empty() || !b.gone.is_empty();
+        for r in &b.changed {
+            self.save_se(r).await?;
+        }
+        for n in &b.gone {
+            self.forget_se(&p.g.name, n).await?;
+        }
+        for mut r in b.reissue {
+            // Same spec, same client token: at most one VM whatever happened to the first call.
+            if let Err(e) = self.issue_create(&p.conn, &mut r).await {
+                p.errors.push(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn compare_records(&self, p: &GroupPass<'_>) -> Binding {
+        let name = &p.g.name;
+        let mut b = Binding::default();
+        let mut st = self.state();
+        let issued = st
+            .group_status
+            .entry(name.clone())
+            .or_default()
+            .issued
+            .clone();
+        let recs = st.ses.entry(name.clone()).or_default();
+        for (vm_name, vm) in &p.vms {
+            if !recs.contains_key(*vm_name) && vm.state.is_live() {
+                b.changed.push(adopt(&p.g, vm));
+            }
+        }
+        for rec in recs.values() {
+            match p.vms.get(rec.name.as_str()) {
+                Some(vm) if vm.state.is_live() || rec.phase != SePhase::Deleting => {
+                    if rec.vm_id.as_ref() != Some(&vm.id) || rec.phase == SePhase::Creating {
+                        let mut r = SeRecord::clone(rec);
+                        r.vm_id = Some(vm.id.clone());
+                        if r.phase == SePhase::Creating {
+                            r.phase = SePhase::Active;
+                        }
+                        b.changed.push(r);
+                    }
+                }
+                Some(_) => b.gone.push(rec.name.clone()),
+                None => match rec.phase {
+                    SePhase::Deleting => b.gone.push(rec.name.clone()),
+                    SePhase::Creating => {
+                        let due = issued
+                            .get(&rec.name)
+                            .is_none_or(|t| p.now.duration_since(*t) >= p.opts.inflight_grace);
+                        if due {
+                            b.reissue.push(SeRecord::clone(rec));
+                        }
+                    }
+                    _ => {}
+                },
+            }
+        }
+        b
+    }
+}
+
+/// A record for a VM of ours that has none (made before a crash, or by an earlier process).
+fn adopt(g: &SeGroup, vm: &Vm) -> SeRecord {
+    let serial = parse_serial(&g.name, &vm.name).unwrap_or(0);
+    let template = vm.tags.get(TEMPLATE_TAG).cloned().unwrap_or_default();
+    let mut tags = Tags::new();
+    tags.insert(TEMPLATE_TAG.to_owned(), template.clone());
+    tracing::info!(group = %g.name, se = %vm.name, "adopting SE found in the cloud");
+    SeRecord {
+        name: vm.name.clone(),
+        group: g.name.clone(),
+        serial,
+        token: vm.ownership.token.clone(),
+        spec: VmSpec {
+            name: vm.name.clone(),
+            size: vm.size.clone(),
+            image: vm.image.clone(),
+            network: vm.nics.first().map(|n| n.network.clone()),
+            tags,
+            group: Some(g.name.clone()),
+            // An adopted SE stays where it is; pinning it keeps a re-issued create there too.
+            host: vm.host.clone(),
+        },
+        template,
+        vm_id: Some(vm.id.clone()),
+        phase: SePhase::Active,
+        reason: None,
+        adopted: true,
+    }
+}

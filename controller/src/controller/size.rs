@@ -1,0 +1,58 @@
+//! Phase 3 of a group reconcile, size: how many SEs the group wants. The load sets it (each
+//! service's span, then the group, in [`super::scaling`]); in a group of one SE per host the
+//! ready hosts do.
+
+use super::Controller;
+use super::pass::GroupPass;
+use strato_core::HostId;
+
+impl Controller {
+    pub(super) async fn size_group(&self, p: &mut GroupPass<'_>) {
+        let spans = self.scale_services(&p.g, &p.ses, p.now);
+        (p.desired, p.healthy_min) = self.autoscale(&p.g, &p.ses, p.now, spans);
+        if p.g.placement.se_per_host {
+            p.hosts = self.size_by_hosts(p).await;
+        }
+    }
+
+    /// One SE per host: the ready hosts set the size. A host list that could not be read
+    /// holds the size (an unknown is never a scale-down) and creates nothing.
+    async fn size_by_hosts(&self, p: &mut GroupPass<'_>) -> Option<Vec<HostId>> {
+        match self.hosts(&p.g.cloud).await {
+            Ok(h) => {
+                let ready: Vec<HostId> =
+                    h.iter().filter(|h| h.ready).map(|h| h.id.clone()).collect();
+                p.desired = (ready.len() as u32).min(p.g.max_ses);
+                self.explain_host_size(p, ready.len());
+                Some(ready)
+            }
+            Err(e) => {
+                p.desired = self
+                    .state()
+                    .group_status
+                    .get(&p.g.name)
+                    .and_then(|gs| gs.desired)
+                    .unwrap_or_else(|| p.ses.iter().filter(|s| s.live()).count() as u32);
+                p.errors.push(e);
+                None
+            }
+        }
+    }
+
+    /// The status tells what sets the size; the load's own number stays as a hint.
+    fn explain_host_size(&self, p: &GroupPass<'_>, ready: usize) {
+        if let Some(rec) = self
+            .state()
+            .group_status
+            .get_mut(&p.g.name)
+            .and_then(|gs| gs.recommendation.as_mut())
+        {
+            rec.reason = format!(
+                "one SE per ready host: {} ready, max_ses {} (the load alone would \
+                 want {}: {})",
+                ready, p.g.max_ses, rec.desired, rec.reason
+            );
+            rec.desired = p.desired;
+        }
+    }
+}
