@@ -213,8 +213,16 @@ impl AwsConnector {
                 .collect();
             vms.sort_by(|a, b| a.id.cmp(&b.id));
             vms.dedup_by(|a, b| a.id == b.id);
-            return Page::from_offset(vms, query.page_size, query.page_token.as_deref(), MAX_PAGE)
-                .map_err(|e| e.with_operation(op).with_cloud(CLOUD));
+            // Keyed by instance id: a VM terminated between two page calls must not make another
+            // skip a page.
+            return Page::from_keyed(
+                vms,
+                |v| v.id.as_str(),
+                query.page_size,
+                query.page_token.as_deref(),
+                MAX_PAGE,
+            )
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD));
         }
         let mut filters = vec![convert::owner_filter(self.owner())];
         filters.extend(self.state_filter(query));

@@ -217,7 +217,15 @@ impl World {
             .map(convert::network)
             .filter(|n| q.matches(ctx.owner, n))
             .collect();
-        Page::from_offset(all, q.page_size, q.page_token.as_deref(), MAX_PAGE)
+        // Keyed by id, like VMs: a network deleted between two page calls must not make a later one
+        // skip a page.
+        Page::from_keyed(
+            all,
+            |n| n.id.as_str(),
+            q.page_size,
+            q.page_token.as_deref(),
+            MAX_PAGE,
+        )
     }
 
     pub fn delete_network(&mut self, ctx: &Ctx, id: &NetworkId) -> Result<(), Error> {
