@@ -231,8 +231,8 @@ fn the_profile_defaults_give_the_instance_type_and_ami_of_new_vms() {
     s.ok(&["vm", "delete", "cli-dflt-2"]);
 }
 
-/// A profile with only defaults and no size or image flag: `--size` / `--vm-size` are not asked
-/// for. (Without the defaults the CLI asks, naming the key to set.)
+/// The other side of the defaults: a profile without them makes the CLI ask for the flag, naming
+/// the defaults key that would have given it.
 #[test]
 fn without_profile_defaults_the_cli_names_the_key_to_set() {
     let url = moto_url();
