@@ -72,7 +72,7 @@ mod tests {
             pages(&all, Some(3), 100),
             [vec![0, 1, 2], vec![3, 4, 5], vec![6]]
         );
-        assert_eq!(pages(&all, Some(7), 100), [all.clone()]);
+        assert_eq!(pages(&all, Some(7), 100), vec![all.clone()]);
         // The connector's maximum caps the size asked for, and no size means the maximum.
         assert_eq!(pages(&all, Some(50), 4), [vec![0, 1, 2, 3], vec![4, 5, 6]]);
         assert_eq!(pages(&all, None, 4), [vec![0, 1, 2, 3], vec![4, 5, 6]]);
