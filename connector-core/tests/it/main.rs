@@ -2,6 +2,7 @@
 //! memory cloud (the reference implementation of the trait).
 
 mod ext;
+mod rate_limit;
 mod registry;
 mod timeout;
 
