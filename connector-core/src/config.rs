@@ -10,12 +10,15 @@
 //!
 //! [profiles.lab.defaults]      # used by the CLI when a command leaves them out
 //! image = "ami-0abcdef1234567890"
-//! size = "2x4g"
+//! size = "2x4g"                # a shape, or a native type such as "t3.micro"
 //! network = "subnet-0123"
 //!
 //! [profiles.lab.retry]         # layers: retry, rate_limit, timeout, faults
 //! max_attempts = 5
 //! ```
+//!
+//! `defaults` is the one place for a profile's VM defaults: a kind's own settings hold no image
+//! or size (an AWS AMI is `defaults.image`, an instance type `defaults.size`).
 //!
 //! Credentials come from each cloud's own chain (environment, profile files, instance roles),
 //! never from this file unless the user puts them here.
@@ -34,13 +37,15 @@ pub const CONFIG_ENV: &str = "STRATO_CONFIG";
 /// Owner of a profile that sets none.
 pub const DEFAULT_OWNER: &str = "strato";
 
-/// Defaults the CLI fills into specs a user leaves incomplete.
+/// Defaults the CLI fills into specs a user leaves incomplete: the one place for a profile's VM
+/// defaults (no kind has an image or size setting of its own).
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Defaults {
-    /// Image of new VMs.
+    /// Image of new VMs, in the cloud's own terms (an AWS AMI id, a vSphere template, a
+    /// container image).
     pub image: Option<String>,
-    /// Size of new VMs.
+    /// Size of new VMs: a shape (`2x4g`) or a native type (`t3.micro`).
     pub size: Option<Size>,
     /// Network (id or name) of new VMs.
     pub network: Option<String>,

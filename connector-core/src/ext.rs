@@ -192,7 +192,13 @@ pub trait CloudConnectorExt: CloudConnector {
         }
     }
 
-    /// Creates a VM, waits for it, and attaches it to an extra network.
+    /// Creates a VM, waits until it runs, and attaches it to an extra network. Returns the VM as
+    /// it came up (before the attach: read it again to see the new NIC) and the new NIC.
+    ///
+    /// Nothing is undone on failure: if the VM does not come up in time, or the attach fails,
+    /// the VM stays and the error is returned. Calling again with the same spec is the way on:
+    /// creates and attaches are idempotent, so it reuses that VM (and a NIC already made) and
+    /// only does what is missing. Delete the VM to give up.
     async fn create_and_attach(
         &self,
         spec: &VmSpec,

@@ -19,6 +19,20 @@ fn moto_url() -> String {
 
 /// A sandbox whose default profile is moto, for an owner unique to this process.
 fn moto_sandbox(url: &str) -> Sandbox {
+    moto_sandbox_with(
+        url,
+        &format!(
+            r#"
+[profiles.moto.defaults]
+image = "{AMI}"
+size = "t3.micro"
+"#
+        ),
+    )
+}
+
+/// [`moto_sandbox`] with `tables` (TOML after the profile's own keys) instead of its defaults.
+fn moto_sandbox_with(url: &str, tables: &str) -> Sandbox {
     let owner = format!("cli-p{}", std::process::id());
     let mut s = Sandbox::with_config(&format!(
         r#"
@@ -29,11 +43,7 @@ kind = "aws"
 owner = "{owner}"
 region = "us-east-1"
 endpoint_url = "{url}"
-
-[profiles.moto.defaults]
-image = "{AMI}"
-size = "t3.micro"
-
+{tables}
 [profiles.moto.retry]
 max_attempts = 3
 "#
@@ -149,4 +159,119 @@ fn aws_profile_errors_are_one_line() {
     );
     assert!(e.contains("size"), "{e}");
     assert!(!e.contains("testing"), "credentials printed: {e}");
+}
+
+/// The profile's defaults table is where an AWS VM's instance type and AMI come from: a command
+/// that names neither makes VMs of exactly those.
+#[test]
+fn the_profile_defaults_give_the_instance_type_and_ami_of_new_vms() {
+    let url = moto_url();
+    let s = moto_sandbox(&url);
+    let subnet = default_subnet(&s);
+
+    let vm = s.json(&["vm", "create", "cli-dflt-1", "--network", &subnet]);
+    assert_eq!(
+        (vm["size"].as_str(), vm["image"].as_str()),
+        (Some("t3.micro"), Some(AMI)),
+        "{vm}"
+    );
+    let g = s.json(&[
+        "group",
+        "scale",
+        "cli-dflt-g",
+        "--size",
+        "1",
+        "--network",
+        &subnet,
+    ]);
+    let members = g["members"].as_array().expect("members");
+    assert_eq!(members.len(), 1, "{g}");
+    assert_eq!(
+        (members[0]["size"].as_str(), members[0]["image"].as_str()),
+        (Some("t3.micro"), Some(AMI)),
+        "{g}"
+    );
+
+    // A flag still wins over the profile's default.
+    let vm2 = s.json(&[
+        "vm",
+        "create",
+        "cli-dflt-2",
+        "--size",
+        "t3.small",
+        "--network",
+        &subnet,
+    ]);
+    assert_eq!(vm2["size"], "t3.small", "{vm2}");
+
+    // The connector has no default of its own any more: "default" names no AMI or type.
+    for (flag, value) in [("--image", "default"), ("--size", "default")] {
+        let e = s.fails(
+            2,
+            &[
+                "vm",
+                "create",
+                "cli-dflt-3",
+                flag,
+                value,
+                "--network",
+                &subnet,
+            ],
+        );
+        let key = flag.trim_start_matches("--");
+        assert!(
+            e.contains(&format!("{key} \"default\""))
+                && e.contains(&format!("[profiles.NAME.defaults] {key}")),
+            "{flag} {value}: {e}"
+        );
+    }
+
+    s.ok(&["group", "scale", "cli-dflt-g", "--size", "0"]);
+    s.ok(&["vm", "delete", "cli-dflt-1"]);
+    s.ok(&["vm", "delete", "cli-dflt-2"]);
+}
+
+/// The other side of the defaults: a profile without them makes the CLI ask for the flag, naming
+/// the defaults key that would have given it.
+#[test]
+fn without_profile_defaults_the_cli_names_the_key_to_set() {
+    let url = moto_url();
+    let s = moto_sandbox_with(&url, "");
+    let e = s.fails(2, &["vm", "create", "cli-nodflt-1"]);
+    assert!(
+        e.contains("--size is required") && e.contains("no defaults.size"),
+        "{e}"
+    );
+    let e = s.fails(2, &["group", "scale", "cli-nodflt-g", "--size", "1"]);
+    assert!(
+        e.contains("--vm-size is required") && e.contains("no defaults.size"),
+        "{e}"
+    );
+}
+
+/// The old aws settings `image` and `instance_type` are refused, naming the key and where it
+/// moved, rather than ignored (no AWS call is made: the profile is refused first).
+#[test]
+fn old_aws_image_and_instance_type_settings_say_where_they_moved() {
+    for (line, old, moved) in [
+        (
+            format!("image = \"{AMI}\""),
+            "image",
+            format!("[profiles.NAME.defaults] as `image = \"{AMI}\"`"),
+        ),
+        (
+            "instance_type = \"t3.micro\"".to_owned(),
+            "instance_type",
+            "[profiles.NAME.defaults] as `size = \"t3.micro\"`".to_owned(),
+        ),
+    ] {
+        let s = moto_sandbox_with("http://127.0.0.1:9", &line);
+        let e = s.fails(2, &["vm", "list"]);
+        assert!(
+            e.contains("profile \"moto\"")
+                && e.contains(&format!("`{old}` is no longer an aws setting"))
+                && e.contains(&moved),
+            "{line}: {e}"
+        );
+    }
 }

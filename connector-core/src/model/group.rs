@@ -121,3 +121,125 @@ impl Group {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Ownership, VmId};
+    use chrono::Utc;
+
+    fn spec() -> GroupSpec {
+        GroupSpec {
+            name: "web".into(),
+            size: Size::shape(1, 1024),
+            image: "img-1".into(),
+            network: None,
+            tags: Tags::new(),
+        }
+    }
+
+    fn member(name: &str, state: VmState) -> Vm {
+        Vm {
+            id: VmId::new(format!("id-{name}")),
+            name: name.into(),
+            state,
+            size: Size::shape(1, 1024),
+            image: "img-1".into(),
+            private_ip: None,
+            public_ip: None,
+            nics: vec![],
+            tags: Tags::new(),
+            ownership: Ownership {
+                owner: OwnerId::new("o").unwrap(),
+                group: Some("web".into()),
+                token: String::new(),
+            },
+            created_at: Utc::now(),
+            host: None,
+        }
+    }
+
+    #[test]
+    fn members_are_named_by_ordinal_and_read_back() {
+        let m = spec().member_spec(12);
+        assert_eq!(
+            (m.name.as_str(), m.group.as_deref()),
+            ("web-12", Some("web"))
+        );
+        assert_eq!(member_ordinal("web", "web-12"), Some(12));
+        for other in ["web", "web-", "web-x", "web-1-2", "webby-1", "api-1"] {
+            assert_eq!(member_ordinal("web", other), None, "{other}");
+        }
+        // The same ordinal is the same request (a retried scale never doubles a member).
+        let owner = OwnerId::new("o").unwrap();
+        assert_eq!(
+            spec().member_spec(3).client_token(&owner),
+            spec().member_spec(3).client_token(&owner)
+        );
+        assert_ne!(
+            spec().member_spec(3).client_token(&owner),
+            spec().member_spec(4).client_token(&owner)
+        );
+    }
+
+    #[test]
+    fn the_template_token_changes_with_the_template_only() {
+        let owner = OwnerId::new("o").unwrap();
+        let t = spec().template_token(&owner);
+        assert_eq!(spec().template_token(&owner), t);
+        let new_image = GroupSpec {
+            image: "img-2".into(),
+            ..spec()
+        };
+        assert_ne!(new_image.template_token(&owner), t);
+        assert_ne!(spec().template_token(&OwnerId::new("p").unwrap()), t);
+    }
+
+    #[test]
+    fn members_sort_by_ordinal_and_the_state_follows_them() {
+        use VmState::*;
+        let g = Group::new(
+            "web",
+            3,
+            vec![
+                member("web-10", Running),
+                member("web-2", Running),
+                member("web-9", Pending),
+            ],
+        );
+        let names: Vec<&str> = g.members.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["web-2", "web-9", "web-10"]);
+        assert_eq!((g.ready(), g.state()), (2, GroupState::Scaling));
+
+        let all_up = Group::new(
+            "web",
+            2,
+            vec![member("web-0", Running), member("web-1", Running)],
+        );
+        assert_eq!(all_up.state(), GroupState::Stable);
+        let too_many = Group::new("web", 1, all_up.members.clone());
+        assert_eq!(too_many.state(), GroupState::Scaling);
+        let failed = Group::new(
+            "web",
+            2,
+            vec![member("web-0", Running), member("web-1", Failed)],
+        );
+        assert_eq!(failed.state(), GroupState::Degraded);
+        assert_eq!(Group::new("web", 0, vec![]).state(), GroupState::Stable);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let long = GroupSpec {
+            name: "g".repeat(MAX_GROUP_NAME_LEN + 1),
+            ..spec()
+        };
+        assert_eq!(long.validate().unwrap_err().field(), Some("group"));
+        let no_image = GroupSpec {
+            image: " ".into(),
+            ..spec()
+        };
+        assert_eq!(no_image.validate().unwrap_err().field(), Some("image"));
+        spec().validate().unwrap();
+    }
+}

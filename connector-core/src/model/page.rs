@@ -256,3 +256,49 @@ mod tests {
         assert_eq!(p, None);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    /// Every page of `all` in turn, following the tokens.
+    fn pages(all: &[u32], page_size: Option<u32>, max_page: u32) -> Vec<Vec<u32>> {
+        let mut out = Vec::new();
+        let mut token = None;
+        loop {
+            let p = Page::from_offset(all.to_vec(), page_size, token.as_deref(), max_page).unwrap();
+            out.push(p.items);
+            match p.next {
+                Some(t) => token = Some(t),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn pages_cover_everything_once_in_order_and_never_exceed_the_size() {
+        let all: Vec<u32> = (0..7).collect();
+        assert_eq!(
+            pages(&all, Some(3), 100),
+            [vec![0, 1, 2], vec![3, 4, 5], vec![6]]
+        );
+        assert_eq!(pages(&all, Some(7), 100), vec![all.clone()]);
+        // The connector's maximum caps the size asked for, and no size means the maximum.
+        assert_eq!(pages(&all, Some(50), 4), [vec![0, 1, 2, 3], vec![4, 5, 6]]);
+        assert_eq!(pages(&all, None, 4), [vec![0, 1, 2, 3], vec![4, 5, 6]]);
+        // Zero is one, not an endless run of empty pages.
+        assert_eq!(pages(&all[..2], Some(0), 100), [vec![0], vec![1]]);
+        assert_eq!(pages(&[], Some(3), 100), [Vec::<u32>::new()]);
+    }
+
+    #[test]
+    fn a_token_past_the_end_is_an_empty_last_page_and_a_foreign_one_is_refused() {
+        let p = Page::from_offset(vec![1, 2], Some(5), Some("9"), 100).unwrap();
+        assert_eq!(p, Page::last(vec![]));
+        let e = Page::from_offset(vec![1, 2], None, Some("eyJ4Ijox"), 100).unwrap_err();
+        assert_eq!(e.kind(), &ErrorKind::InvalidSpec);
+        assert_eq!(e.field(), Some("page_token"));
+        assert!(e.to_string().contains("eyJ4Ijox"), "{e}");
+    }
+}

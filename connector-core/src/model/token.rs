@@ -27,3 +27,50 @@ pub fn client_token(owner: &OwnerId, resource: &str, request: &impl Serialize) -
     token.truncate(TOKEN_LEN);
     token
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Size, VmSpec};
+
+    #[test]
+    fn the_same_request_gives_the_same_token_and_any_change_another() {
+        let owner = OwnerId::new("team-a").unwrap();
+        let spec = VmSpec::new("web-1", Size::shape(2, 4096), "img-1");
+        let t = client_token(&owner, "vm", &spec);
+        assert_eq!(t.len(), TOKEN_LEN);
+        assert!(
+            t.chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()),
+            "{t}"
+        );
+        assert_eq!(client_token(&owner, "vm", &spec.clone()), t);
+
+        let changed = [
+            client_token(&OwnerId::new("team-b").unwrap(), "vm", &spec),
+            client_token(&owner, "nic", &spec),
+            client_token(
+                &owner,
+                "vm",
+                &VmSpec::new("web-2", Size::shape(2, 4096), "img-1"),
+            ),
+            client_token(
+                &owner,
+                "vm",
+                &VmSpec::new("web-1", Size::shape(2, 8192), "img-1"),
+            ),
+            client_token(
+                &owner,
+                "vm",
+                &VmSpec::new("web-1", Size::shape(2, 4096), "img-2"),
+            ),
+            client_token(&owner, "vm", &spec.clone().with_tag("env", "prod")),
+            client_token(&owner, "vm", &spec.clone().with_network("net-1")),
+        ];
+        for (i, other) in changed.iter().enumerate() {
+            assert_ne!(*other, t, "change {i} kept the token");
+        }
+        // Tokens are part of resources' tags: a format change would orphan every resource made.
+        assert_eq!(spec.client_token(&owner), t);
+    }
+}

@@ -3,8 +3,14 @@
 //! Credentials are never part of these settings: they come from aws-config's default chain
 //! (environment, shared config and credentials files, SSO, web identity, container and instance
 //! roles), so nothing here is secret and `Debug` is derived.
+//!
+//! The AMI and instance type of new VMs are not settings of the kind: like every kind's, they
+//! are the profile's `[profiles.NAME.defaults]` `image` and `size` (an instance type is a native
+//! size, `size = "t3.micro"`), which the CLI fills into the specs it sends. A profile that still
+//! sets the old `image` or `instance_type` key is refused with a message saying where it moved.
 
-use serde::Deserialize;
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer};
 use std::time::Duration;
 use strato_core::{Error, ErrorKind, Operation, Result};
 
@@ -20,7 +26,11 @@ use strato_core::{Error, ErrorKind, Operation, Result};
 /// security_groups = ["sg-0123456789abcdef0"]
 /// ```
 #[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
+// `remote = "Self"` makes the derived deserializer an inherent `AwsConfig::deserialize`, which
+// the `Deserialize` impl below runs after refusing the keys that moved to the defaults table.
+// Call the trait's (`<AwsConfig as Deserialize>::deserialize`, or any serde entry point): the
+// inherent one shadows it and skips that check.
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct AwsConfig {
     /// Region; aws-config's chain (`AWS_REGION`, the shared config file) when absent.
     #[serde(default)]
@@ -44,12 +54,6 @@ pub struct AwsConfig {
     /// Security groups of new instances and ENIs (the VPC's default group when empty).
     #[serde(default)]
     pub security_groups: Vec<String>,
-    /// AMI used when a spec's image is `default`.
-    #[serde(default)]
-    pub image: Option<String>,
-    /// Instance type used when a spec's size is `default` (`native:default`).
-    #[serde(default)]
-    pub instance_type: Option<String>,
     /// Instance families a shape size may map to, cheapest fitting type first
     /// (default: t3, m5, c5, r5).
     #[serde(default)]
@@ -69,6 +73,36 @@ pub struct AwsConfig {
     /// visible" (retried) rather than "gone" (default 5 min).
     #[serde(default, with = "humantime_serde::option")]
     pub visibility_grace: Option<Duration>,
+}
+
+/// Keys that were aws settings and are now the profile's defaults: (old key, key under
+/// `[profiles.NAME.defaults]`, what it holds). Refused by name rather than as merely unknown, so
+/// an old profile is told where its setting went instead of losing it.
+const MOVED_TO_DEFAULTS: [(&str, &str, &str); 2] = [
+    ("image", "image", "the AMI"),
+    ("instance_type", "size", "the instance type"),
+];
+
+fn moved_to_defaults(key: &str, value: &toml::Value) -> Option<String> {
+    let (old, new, what) = MOVED_TO_DEFAULTS.iter().find(|(old, ..)| *old == key)?;
+    let example = match value {
+        toml::Value::String(v) => format!("{new} = {v:?}"),
+        _ => format!("{new} = ..."),
+    };
+    Some(format!(
+        "`{old}` is no longer an aws setting: {what} of new VMs is the profile's default \
+         {new}; move it to [profiles.NAME.defaults] as `{example}`"
+    ))
+}
+
+impl<'de> Deserialize<'de> for AwsConfig {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let table = toml::Table::deserialize(d)?;
+        if let Some(msg) = table.iter().find_map(|(k, v)| moved_to_defaults(k, v)) {
+            return Err(D::Error::custom(msg));
+        }
+        AwsConfig::deserialize(toml::Value::Table(table)).map_err(D::Error::custom)
+    }
 }
 
 /// Default instances per batch call.
@@ -95,7 +129,6 @@ impl AwsConfig {
         };
         prefixed("vpc", &self.vpc, "vpc-")?;
         prefixed("subnet", &self.subnet, "subnet-")?;
-        prefixed("image", &self.image, "ami-")?;
         for sg in &self.security_groups {
             prefixed("security_groups", &Some(sg.clone()), "sg-")?;
         }
@@ -156,21 +189,37 @@ impl AwsConfig {
         self.visibility_grace.unwrap_or(Duration::from_secs(300))
     }
 
-    /// Settings from `STRATO_AWS_*` environment variables (region, endpoint URL, vpc, subnet,
-    /// image, instance type), for scripts and tests. Unset variables stay unset.
-    pub fn from_env() -> Self {
-        let var = |k: &str| {
-            std::env::var(format!("STRATO_AWS_{k}"))
-                .ok()
-                .filter(|v| !v.is_empty())
-        };
-        Self {
+    /// Settings from `STRATO_AWS_*` environment variables (`REGION`, `ENDPOINT_URL`, `VPC`,
+    /// `SUBNET`, `SECURITY_GROUPS` comma-separated), for scripts and tests. Unset or empty
+    /// variables stay unset.
+    ///
+    /// `STRATO_AWS_IMAGE` and `STRATO_AWS_INSTANCE_TYPE` are refused, like the profile keys they
+    /// stood for: a VM's image and size are in its spec, and a script still setting them would
+    /// otherwise believe they apply.
+    pub fn from_env() -> Result<Self> {
+        Self::from_vars(|k| std::env::var(format!("STRATO_AWS_{k}")).ok())
+    }
+
+    /// [`Self::from_env`] over any lookup of the names after `STRATO_AWS_`.
+    fn from_vars(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let var = |k: &str| lookup(k).filter(|v| !v.is_empty());
+        for (old, new, what) in MOVED_TO_DEFAULTS {
+            let env = format!("STRATO_AWS_{}", old.to_ascii_uppercase());
+            if var(&old.to_ascii_uppercase()).is_some() {
+                return Err(bad(
+                    &env,
+                    format!(
+                        "{env} is no longer read: {what} of a new VM is given in its spec (the \
+                         CLI's from the profile's [profiles.NAME.defaults] {new})"
+                    ),
+                ));
+            }
+        }
+        Ok(Self {
             region: var("REGION"),
             endpoint_url: var("ENDPOINT_URL"),
             vpc: var("VPC"),
             subnet: var("SUBNET"),
-            image: var("IMAGE"),
-            instance_type: var("INSTANCE_TYPE"),
             security_groups: var("SECURITY_GROUPS")
                 .map(|v| {
                     v.split(',')
@@ -180,7 +229,7 @@ impl AwsConfig {
                 })
                 .unwrap_or_default(),
             ..Self::default()
-        }
+        })
     }
 }
 
@@ -251,6 +300,77 @@ mod tests {
             let e = s.validate().unwrap_err();
             assert_eq!(e.field(), Some(field), "{e}");
             assert_eq!(e.kind(), &ErrorKind::InvalidSpec);
+        }
+    }
+
+    #[test]
+    fn keys_that_moved_to_the_defaults_say_where() {
+        for (line, old, new) in [
+            (
+                "image = \"ami-0123456789abcdef0\"",
+                "image",
+                "image = \"ami-0123456789abcdef0\"",
+            ),
+            (
+                "instance_type = \"c5.large\"",
+                "instance_type",
+                "size = \"c5.large\"",
+            ),
+        ] {
+            let text = format!("region = \"eu-west-1\"\n{line}");
+            let e = toml::from_str::<AwsConfig>(&text).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("`{old}` is no longer an aws setting"))
+                    && e.contains("[profiles.NAME.defaults]")
+                    && e.contains(new),
+                "{line}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn env_reads_the_settings_and_refuses_the_moved_ones() {
+        fn env(vars: &[(&str, &str)]) -> Result<AwsConfig> {
+            AwsConfig::from_vars(|k| {
+                vars.iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| v.to_string())
+            })
+        }
+        let s = env(&[
+            ("REGION", "eu-west-1"),
+            ("SUBNET", "subnet-1"),
+            ("SECURITY_GROUPS", "sg-1, sg-2,"),
+            ("VPC", ""),
+            ("IMAGE", ""),
+        ])
+        .unwrap();
+        assert_eq!(
+            s,
+            AwsConfig {
+                region: Some("eu-west-1".into()),
+                subnet: Some("subnet-1".into()),
+                security_groups: vec!["sg-1".into(), "sg-2".into()],
+                ..Default::default()
+            }
+        );
+        for (var, value, new) in [
+            (
+                "IMAGE",
+                "ami-0123456789abcdef0",
+                "[profiles.NAME.defaults] image",
+            ),
+            ("INSTANCE_TYPE", "t3.micro", "[profiles.NAME.defaults] size"),
+        ] {
+            let e = env(&[("REGION", "eu-west-1"), (var, value)]).unwrap_err();
+            let name = format!("STRATO_AWS_{var}");
+            assert_eq!(e.field(), Some(name.as_str()), "{e}");
+            assert_eq!(e.kind(), &ErrorKind::InvalidSpec);
+            assert!(
+                e.to_string().contains(&format!("{name} is no longer read"))
+                    && e.to_string().contains(new),
+                "{e}"
+            );
         }
     }
 }

@@ -14,7 +14,7 @@ fn settings(profile: &Profile) -> Result<AwsConfig> {
     parse_settings::<AwsConfig>(profile).map_err(|e| {
         let culprit = profile.settings.iter().find(|(k, v)| {
             let one = toml::Table::from_iter([((*k).clone(), (*v).clone())]);
-            AwsConfig::deserialize(toml::Value::Table(one)).is_err()
+            <AwsConfig as Deserialize>::deserialize(toml::Value::Table(one)).is_err()
         });
         match culprit {
             Some((k, _)) => strato_core::Error::new(

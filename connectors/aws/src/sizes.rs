@@ -111,13 +111,9 @@ pub fn fit(vcpus: u32, memory_mib: u64, families: &[String]) -> Option<&'static 
         })
 }
 
-/// The EC2 instance type of a size. `default` (a native size) means the profile's
-/// `instance_type`.
-pub fn resolve(size: &Size, default_type: Option<&str>, families: &[String]) -> Result<String> {
+/// The EC2 instance type of a size.
+pub fn resolve(size: &Size, families: &[String]) -> Result<String> {
     match size {
-        Size::Native(n) if n == "default" => default_type.map(str::to_owned).ok_or_else(|| {
-            Error::invalid_spec("size", "size \"default\" needs the aws profile setting instance_type")
-        }),
         Size::Native(n) => {
             // EC2 names are FAMILY.SIZE; refuse what cannot be one before calling (EC2 would
             // answer InvalidParameterValue without naming the field).
@@ -154,7 +150,7 @@ mod tests {
 
     #[test]
     fn shapes_map_to_the_cheapest_fitting_type() {
-        let r = |v, m| resolve(&Size::shape(v, m), None, &[]).unwrap();
+        let r = |v, m| resolve(&Size::shape(v, m), &[]).unwrap();
         assert_eq!(r(1, 512), "t3.nano");
         assert_eq!(r(2, 4096), "t3.medium");
         assert_eq!(r(4, 8192), "t3.xlarge");
@@ -165,7 +161,7 @@ mod tests {
         assert_eq!(r(96, 768 * 1024), "r5.24xlarge");
         let only_m5 = vec!["m5".to_owned()];
         assert_eq!(
-            resolve(&Size::shape(2, 1024), None, &only_m5).unwrap(),
+            resolve(&Size::shape(2, 1024), &only_m5).unwrap(),
             "m5.large"
         );
     }
@@ -173,19 +169,15 @@ mod tests {
     #[test]
     fn native_types_pass_through_and_bad_ones_name_the_field() {
         assert_eq!(
-            resolve(&Size::Native("x2iedn.32xlarge".into()), None, &[]).unwrap(),
+            resolve(&Size::Native("x2iedn.32xlarge".into()), &[]).unwrap(),
             "x2iedn.32xlarge"
-        );
-        assert_eq!(
-            resolve(&Size::Native("default".into()), Some("t3.small"), &[]).unwrap(),
-            "t3.small"
         );
         for bad in [
             Size::Native("Standard_D2s_v5".into()),
             Size::Native("default".into()),
             Size::shape(200, 1024),
         ] {
-            let e = resolve(&bad, None, &[]).unwrap_err();
+            let e = resolve(&bad, &[]).unwrap_err();
             assert_eq!(e.field(), Some("size"), "{e}");
         }
     }

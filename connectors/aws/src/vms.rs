@@ -13,17 +13,27 @@ use strato_core::{
     VmId, VmQuery, VmSpec, member_ordinal,
 };
 
+/// The image or size that once meant "the aws profile's `image` / `instance_type` setting".
+const DEFAULT_SENTINEL: &str = "default";
+
+/// Refuses the `default` image or size, saying where a profile's default lives now.
+fn no_default(field: &str, key: &str, want: &str) -> Error {
+    Error::invalid_spec(
+        field,
+        format!(
+            "{field} \"default\" is not {want}: the aws connector has no default {field}; a \
+             profile's is its [profiles.NAME.defaults] {key}, which the CLI fills in"
+        ),
+    )
+}
+
 impl AwsConnector {
-    /// The AMI of a spec: `default` means the profile's `image`.
+    /// The AMI of a spec. The connector has no default image: a profile's is its
+    /// `[profiles.NAME.defaults] image`, which the CLI puts in the spec.
     pub(crate) fn resolve_image(&self, image: &str) -> Result<String> {
         let image = image.trim();
-        if image == "default" {
-            return self.settings.image.clone().ok_or_else(|| {
-                Error::invalid_spec(
-                    "image",
-                    "image \"default\" needs the aws profile setting image (an AMI id)",
-                )
-            });
+        if image == DEFAULT_SENTINEL {
+            return Err(no_default("image", "image", "an AMI id"));
         }
         if !image.starts_with("ami-") || image.len() < 8 {
             return Err(Error::invalid_spec(
@@ -34,13 +44,17 @@ impl AwsConnector {
         Ok(image.to_owned())
     }
 
-    /// The instance type of a spec.
+    /// The instance type of a spec. The connector has no default type: a profile's is its
+    /// `[profiles.NAME.defaults] size` (`size = "t3.micro"`), which the CLI puts in the spec.
     pub(crate) fn resolve_size(&self, size: &strato_core::Size) -> Result<String> {
-        sizes::resolve(
-            size,
-            self.settings.instance_type.as_deref(),
-            &self.settings.shape_families,
-        )
+        if matches!(size, strato_core::Size::Native(n) if n == DEFAULT_SENTINEL) {
+            return Err(no_default(
+                "size",
+                "size",
+                "an instance type (t3.micro) or a shape (2x4g)",
+            ));
+        }
+        sizes::resolve(size, &self.settings.shape_families)
     }
 
     /// The group template a member spec belongs to (a member's spec minus its name).
