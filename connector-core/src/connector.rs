@@ -92,3 +92,128 @@ pub trait CloudConnector: Send + Sync + Debug + 'static {
     /// connector is no longer needed; closing twice is not an error.
     async fn close(&self) -> Result<()>;
 }
+
+/// Implements [`CloudConnector`] for a connector type by calling, for every trait method `m`,
+/// the type's inherent `m_impl` with the same arguments (`start_vm` and `stop_vm` call
+/// `start_stop_impl(id, true/false)`).
+///
+/// Every connector crate has one file per resource holding those `_impl` methods (`vms.rs`,
+/// `networks.rs`, `nics.rs`, `vips.rs`, `groups.rs`, `hosts.rs`) and `info_impl`,
+/// `capabilities_impl` and `close_impl` in `client.rs`. The macro makes that shape a contract
+/// the compiler checks, and keeps the trait's method list in one place instead of a copy per
+/// crate that a new trait method would have to be added to by hand.
+///
+/// ```ignore
+/// strato_core::impl_cloud_connector!(AwsConnector);
+/// ```
+#[macro_export]
+macro_rules! impl_cloud_connector {
+    ($connector:ty) => {
+        #[$crate::async_trait]
+        impl $crate::CloudConnector for $connector {
+            fn info(&self) -> &$crate::CloudInfo {
+                self.info_impl()
+            }
+            fn capabilities(&self) -> $crate::Capabilities {
+                self.capabilities_impl()
+            }
+
+            async fn create_vm(&self, spec: &$crate::VmSpec) -> $crate::Result<$crate::Vm> {
+                self.create_vm_impl(spec).await
+            }
+            async fn get_vm(&self, id: &$crate::VmId) -> $crate::Result<$crate::Vm> {
+                self.get_vm_impl(id).await
+            }
+            async fn list_vms(
+                &self,
+                query: &$crate::VmQuery,
+            ) -> $crate::Result<$crate::Page<$crate::Vm>> {
+                self.list_vms_impl(query).await
+            }
+            async fn delete_vm(&self, id: &$crate::VmId) -> $crate::Result<()> {
+                self.delete_vm_impl(id).await
+            }
+            async fn start_vm(&self, id: &$crate::VmId) -> $crate::Result<$crate::Vm> {
+                self.start_stop_impl(id, true).await
+            }
+            async fn stop_vm(&self, id: &$crate::VmId) -> $crate::Result<$crate::Vm> {
+                self.start_stop_impl(id, false).await
+            }
+
+            async fn create_network(
+                &self,
+                spec: &$crate::NetworkSpec,
+            ) -> $crate::Result<$crate::Network> {
+                self.create_network_impl(spec).await
+            }
+            async fn get_network(&self, id: &$crate::NetworkId) -> $crate::Result<$crate::Network> {
+                self.get_network_impl(id).await
+            }
+            async fn list_networks(
+                &self,
+                query: &$crate::NetworkQuery,
+            ) -> $crate::Result<$crate::Page<$crate::Network>> {
+                self.list_networks_impl(query).await
+            }
+            async fn delete_network(&self, id: &$crate::NetworkId) -> $crate::Result<()> {
+                self.delete_network_impl(id).await
+            }
+
+            async fn attach_nic(
+                &self,
+                vm: &$crate::VmId,
+                spec: &$crate::NicSpec,
+            ) -> $crate::Result<$crate::Nic> {
+                self.attach_nic_impl(vm, spec).await
+            }
+            async fn detach_nic(
+                &self,
+                vm: &$crate::VmId,
+                nic: &$crate::NicId,
+            ) -> $crate::Result<()> {
+                self.detach_nic_impl(vm, nic).await
+            }
+
+            async fn allocate_vip(&self, spec: &$crate::VipSpec) -> $crate::Result<$crate::Vip> {
+                self.allocate_vip_impl(spec).await
+            }
+            async fn get_vip(&self, id: &$crate::VipId) -> $crate::Result<$crate::Vip> {
+                self.get_vip_impl(id).await
+            }
+            async fn list_vips(
+                &self,
+                query: &$crate::VipQuery,
+            ) -> $crate::Result<::std::vec::Vec<$crate::Vip>> {
+                self.list_vips_impl(query).await
+            }
+            async fn move_vip(
+                &self,
+                id: &$crate::VipId,
+                to: &$crate::VmId,
+            ) -> $crate::Result<$crate::Vip> {
+                self.move_vip_impl(id, to).await
+            }
+            async fn release_vip(&self, id: &$crate::VipId) -> $crate::Result<()> {
+                self.release_vip_impl(id).await
+            }
+
+            async fn scale_group(
+                &self,
+                spec: &$crate::GroupSpec,
+                size: u32,
+            ) -> $crate::Result<$crate::Group> {
+                self.scale_group_impl(spec, size).await
+            }
+            async fn get_group(&self, name: &str) -> $crate::Result<$crate::Group> {
+                self.get_group_impl(name).await
+            }
+            async fn list_hosts(&self) -> $crate::Result<::std::vec::Vec<$crate::Host>> {
+                self.list_hosts_impl().await
+            }
+
+            async fn close(&self) -> $crate::Result<()> {
+                self.close_impl().await
+            }
+        }
+    };
+}

@@ -13,11 +13,7 @@ use crate::soap::MoRef;
 use crate::vim::{ObjectContent, Vim};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use strato_core::{
-    Capabilities, CloudConnector, CloudInfo, Group, GroupSpec, Host, Network, NetworkId,
-    NetworkQuery, NetworkSpec, Nic, NicId, NicSpec, OWNER_TAG, Operation, OwnerId, Page, Result,
-    Tags, Vip, VipId, VipQuery, VipSpec, Vm, VmId, VmQuery, VmSpec, async_trait,
-};
+use strato_core::{Capabilities, CloudInfo, OWNER_TAG, Operation, OwnerId, Result, Tags};
 use tokio::sync::Mutex;
 
 /// A connector to one vCenter datacenter, for one owner.
@@ -142,83 +138,15 @@ impl VsphereConnector {
     }
 }
 
-#[async_trait]
-impl CloudConnector for VsphereConnector {
-    fn info(&self) -> &CloudInfo {
+impl VsphereConnector {
+    pub(crate) fn info_impl(&self) -> &CloudInfo {
         &self.info
     }
 
-    fn capabilities(&self) -> Capabilities {
+    pub(crate) fn capabilities_impl(&self) -> Capabilities {
         capabilities(&self.cfg)
     }
-
-    async fn create_vm(&self, spec: &VmSpec) -> Result<Vm> {
-        self.create_vm_impl(spec).await
-    }
-    async fn get_vm(&self, id: &VmId) -> Result<Vm> {
-        self.get_vm_impl(id).await
-    }
-    async fn list_vms(&self, query: &VmQuery) -> Result<Page<Vm>> {
-        self.list_vms_impl(query).await
-    }
-    async fn delete_vm(&self, id: &VmId) -> Result<()> {
-        self.delete_vm_impl(id).await
-    }
-    async fn start_vm(&self, id: &VmId) -> Result<Vm> {
-        self.start_stop_impl(id, true).await
-    }
-    async fn stop_vm(&self, id: &VmId) -> Result<Vm> {
-        self.start_stop_impl(id, false).await
-    }
-
-    async fn create_network(&self, spec: &NetworkSpec) -> Result<Network> {
-        self.create_network_impl(spec).await
-    }
-    async fn get_network(&self, id: &NetworkId) -> Result<Network> {
-        self.get_network_impl(id).await
-    }
-    async fn list_networks(&self, query: &NetworkQuery) -> Result<Page<Network>> {
-        self.list_networks_impl(query).await
-    }
-    async fn delete_network(&self, id: &NetworkId) -> Result<()> {
-        self.delete_network_impl(id).await
-    }
-
-    async fn attach_nic(&self, vm: &VmId, spec: &NicSpec) -> Result<Nic> {
-        self.attach_nic_impl(vm, spec).await
-    }
-    async fn detach_nic(&self, vm: &VmId, nic: &NicId) -> Result<()> {
-        self.detach_nic_impl(vm, nic).await
-    }
-
-    async fn allocate_vip(&self, spec: &VipSpec) -> Result<Vip> {
-        self.allocate_vip_impl(spec).await
-    }
-    async fn get_vip(&self, id: &VipId) -> Result<Vip> {
-        self.get_vip_impl(id).await
-    }
-    async fn list_vips(&self, query: &VipQuery) -> Result<Vec<Vip>> {
-        self.list_vips_impl(query).await
-    }
-    async fn move_vip(&self, id: &VipId, to: &VmId) -> Result<Vip> {
-        self.move_vip_impl(id, to).await
-    }
-    async fn release_vip(&self, id: &VipId) -> Result<()> {
-        self.release_vip_impl(id).await
-    }
-
-    async fn scale_group(&self, spec: &GroupSpec, size: u32) -> Result<Group> {
-        self.scale_group_impl(spec, size).await
-    }
-    async fn get_group(&self, name: &str) -> Result<Group> {
-        self.get_group_impl(name).await
-    }
-
-    async fn list_hosts(&self) -> Result<Vec<Host>> {
-        self.list_hosts_impl().await
-    }
-
-    async fn close(&self) -> Result<()> {
-        self.close_impl().await
-    }
 }
+
+// Every trait method calls its `_impl` in the file of its resource (vms.rs, networks.rs, ...).
+strato_core::impl_cloud_connector!(VsphereConnector);
