@@ -95,7 +95,7 @@ fn bad_token(token: &str) -> crate::Error {
 }
 
 #[cfg(test)]
-mod tests {
+mod keyed_tests {
     use super::*;
     use crate::ErrorKind;
 
@@ -258,7 +258,7 @@ mod tests {
 }
 
 #[cfg(test)]
-mod tests {
+mod offset_tests {
     use super::*;
     use crate::ErrorKind;
 
