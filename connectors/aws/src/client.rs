@@ -22,7 +22,7 @@ use tokio::time::Instant;
 pub struct AwsConnector {
     pub(crate) ec2: aws_sdk_ec2::Client,
     pub(crate) info: CloudInfo,
-    pub(crate) settings: AwsConfig,
+    pub(crate) config: AwsConfig,
     /// Ids this connector created and when, so that a "does not exist" answer shortly after is
     /// read as EC2's eventual consistency (NotYetVisible, retried) and not as a deletion.
     recent: Mutex<HashMap<String, Instant>>,
@@ -34,7 +34,7 @@ impl fmt::Debug for AwsConnector {
         f.debug_struct("AwsConnector")
             .field("owner", &self.info.owner)
             .field("region", &self.info.region)
-            .field("endpoint_url", &self.settings.endpoint_url)
+            .field("endpoint_url", &self.config.endpoint_url)
             .finish_non_exhaustive()
     }
 }
@@ -119,7 +119,7 @@ impl AwsConnector {
                 region,
                 owner,
             },
-            settings,
+            config: settings,
             recent: Mutex::new(HashMap::new()),
         }
     }
@@ -130,8 +130,8 @@ impl AwsConnector {
     }
 
     /// The profile settings.
-    pub fn settings(&self) -> &AwsConfig {
-        &self.settings
+    pub fn config(&self) -> &AwsConfig {
+        &self.config
     }
 
     pub(crate) fn owner(&self) -> &OwnerId {
@@ -141,7 +141,7 @@ impl AwsConnector {
     /// Remembers ids just created (see `recent`).
     pub(crate) fn remember(&self, ids: impl IntoIterator<Item = String>) {
         let now = Instant::now();
-        let grace = self.settings.visibility_grace();
+        let grace = self.config.visibility_grace();
         let mut m = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         m.retain(|_, t| now.duration_since(*t) < grace);
         for id in ids {
@@ -159,7 +159,7 @@ impl AwsConnector {
     pub(crate) fn is_recent(&self, id: &str) -> bool {
         let m = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         m.get(id)
-            .is_some_and(|t| t.elapsed() < self.settings.visibility_grace())
+            .is_some_and(|t| t.elapsed() < self.config.visibility_grace())
     }
 
     /// The error mapper of one call.
@@ -183,7 +183,7 @@ impl AwsConnector {
     }
 
     pub(crate) fn capabilities_impl(&self) -> Capabilities {
-        crate::capabilities(&self.settings)
+        crate::capabilities(&self.config)
     }
 
     pub(crate) async fn close_impl(&self) -> Result<()> {

@@ -10,7 +10,7 @@ use strato_core::{CloudConnector, Result, async_trait};
 
 /// Parses the settings; a wrong type names its key (serde's message alone says only
 /// "invalid type: string, expected a sequence").
-fn settings(profile: &Profile) -> Result<AwsConfig> {
+fn config(profile: &Profile) -> Result<AwsConfig> {
     parse_settings::<AwsConfig>(profile).map_err(|e| {
         let culprit = profile.settings.iter().find(|(k, v)| {
             let one = toml::Table::from_iter([((*k).clone(), (*v).clone())]);
@@ -39,7 +39,7 @@ impl ConnectorFactory for AwsFactory {
     }
 
     fn validate(&self, profile: &Profile) -> Result<()> {
-        let s = settings(profile)?;
+        let s = config(profile)?;
         s.validate().map_err(|e| {
             strato_core::Error::new(
                 e.kind().clone(),
@@ -55,7 +55,7 @@ impl ConnectorFactory for AwsFactory {
         profile: &Profile,
         _ctx: &ConnectContext,
     ) -> Result<Arc<dyn CloudConnector>> {
-        let s = settings(profile)?;
+        let s = config(profile)?;
         Ok(Arc::new(
             AwsConnector::connect(profile.owner.clone(), s).await?,
         ))

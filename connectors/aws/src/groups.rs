@@ -74,7 +74,7 @@ impl AwsConnector {
         let (instance_type, image) = self.launch_type_and_image(&spec.size, &spec.image, op)?;
         let template = spec.template_token(self.owner());
         let mut members = self.members(&spec.name, op).await?;
-        let batch = self.settings.batch_size();
+        let batch = self.config.batch_size();
 
         if (members.len() as u32) < size {
             let used: BTreeSet<u32> = members

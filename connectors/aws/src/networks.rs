@@ -71,7 +71,7 @@ impl AwsConnector {
         let vpc = spec
             .parent
             .clone()
-            .or_else(|| self.settings.vpc.clone())
+            .or_else(|| self.config.vpc.clone())
             .ok_or_else(|| {
                 fail(Error::invalid_spec(
                     "parent",
@@ -121,7 +121,7 @@ impl AwsConnector {
             .create_subnet()
             .vpc_id(&vpc)
             .cidr_block(cidr.to_string())
-            .set_availability_zone(self.settings.availability_zone.clone())
+            .set_availability_zone(self.config.availability_zone.clone())
             .tag_specifications(tag_spec)
             .send()
             .await

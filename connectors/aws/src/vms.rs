@@ -54,7 +54,7 @@ impl AwsConnector {
                 "an instance type (t3.micro) or a shape (2x4g)",
             ));
         }
-        sizes::resolve(size, &self.settings.shape_families)
+        sizes::resolve(size, &self.config.shape_families)
     }
 
     /// The group template a member spec belongs to (a member's spec minus its name).
@@ -185,11 +185,11 @@ impl AwsConnector {
     pub(crate) fn subnet_for(&self, network: Option<&NetworkId>) -> Option<String> {
         network
             .map(|n| n.to_string())
-            .or_else(|| self.settings.subnet.clone())
+            .or_else(|| self.config.subnet.clone())
     }
 
     pub(crate) fn security_groups(&self) -> Option<Vec<String>> {
-        (!self.settings.security_groups.is_empty()).then(|| self.settings.security_groups.clone())
+        (!self.config.security_groups.is_empty()).then(|| self.config.security_groups.clone())
     }
 
     pub(crate) async fn get_vm_impl(&self, id: &VmId) -> Result<Vm> {

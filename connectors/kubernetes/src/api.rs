@@ -18,21 +18,21 @@ use strato_core::*;
 
 impl KubernetesConnector {
     pub(crate) fn pods(&self) -> Api<Pod> {
-        Api::namespaced(self.client.clone(), &self.cfg.namespace)
+        Api::namespaced(self.client.clone(), &self.config.namespace)
     }
 
     pub(crate) fn services(&self) -> Api<Service> {
-        Api::namespaced(self.client.clone(), &self.cfg.namespace)
+        Api::namespaced(self.client.clone(), &self.config.namespace)
     }
 
     pub(crate) fn deployments(&self) -> Api<Deployment> {
-        Api::namespaced(self.client.clone(), &self.cfg.namespace)
+        Api::namespaced(self.client.clone(), &self.config.namespace)
     }
 
     pub(crate) fn nads(&self) -> Api<DynamicObject> {
         Api::namespaced_with(
             self.client.clone(),
-            &self.cfg.namespace,
+            &self.config.namespace,
             &convert::nad_resource(),
         )
     }

@@ -16,7 +16,7 @@ pub struct KubernetesConnector {
     /// The profile's settings, with `multus` resolved at connect time: never `Auto` here, but
     /// `Required` when the cluster serves Multus and `Disabled` when it does not, so that
     /// [`crate::capabilities`] reads the cluster's capabilities from it like every connector's.
-    pub(crate) cfg: KubernetesConfig,
+    pub(crate) config: KubernetesConfig,
     pub(crate) info: CloudInfo,
 }
 
@@ -25,7 +25,7 @@ impl fmt::Debug for KubernetesConnector {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KubernetesConnector")
             .field("info", &self.info)
-            .field("cfg", &self.cfg)
+            .field("cfg", &self.config)
             .finish_non_exhaustive()
     }
 }
@@ -129,12 +129,16 @@ impl KubernetesConnector {
             region: cfg.namespace.clone(),
             owner,
         };
-        Ok(Self { client, cfg, info })
+        Ok(Self {
+            client,
+            config: cfg,
+            info,
+        })
     }
 
     /// True when networks are Multus NetworkAttachmentDefinitions on this cluster.
     pub fn has_multus(&self) -> bool {
-        self.cfg.multus == Multus::Required
+        self.config.multus == Multus::Required
     }
 
     pub(crate) fn owner(&self) -> &OwnerId {
@@ -164,7 +168,7 @@ impl KubernetesConnector {
     }
 
     pub(crate) fn capabilities_impl(&self) -> Capabilities {
-        crate::capabilities(&self.cfg)
+        crate::capabilities(&self.config)
     }
 
     pub(crate) async fn close_impl(&self) -> Result<()> {

@@ -80,7 +80,7 @@ impl KubernetesConnector {
         }
         Ok(pods
             .iter()
-            .filter_map(|p| convert::vm_of(p, &self.cfg.container_name))
+            .filter_map(|p| convert::vm_of(p, &self.config.container_name))
             .filter(|vm| vm.state.is_live())
             .collect())
     }
@@ -89,7 +89,7 @@ impl KubernetesConnector {
         let op = Operation::ScaleGroup;
         spec.validate()
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
-        let want = convert::deployment_for(spec, size, self.owner(), &self.cfg)
+        let want = convert::deployment_for(spec, size, self.owner(), &self.config)
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let token = spec.template_token(self.owner());
         let res = format!("deployment {:?}", spec.name);

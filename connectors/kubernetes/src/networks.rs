@@ -36,7 +36,7 @@ impl KubernetesConnector {
             .with_operation(op)
             .with_cloud(CLOUD));
         }
-        let obj = convert::nad_for(spec, self.owner(), &self.cfg);
+        let obj = convert::nad_for(spec, self.owner(), &self.config);
         let token = spec.client_token(self.owner());
         let created = self
             .create_idempotent(

@@ -187,7 +187,7 @@ impl KubernetesConnector {
         self.delete_uid(&self.pods(), op, &res, &name, old.uid(), Some(0))
             .await?;
         // The old pod can linger while it terminates: create until the name is free.
-        let deadline = Instant::now() + Duration::from_secs(self.cfg.replace_timeout_secs);
+        let deadline = Instant::now() + Duration::from_secs(self.config.replace_timeout_secs);
         let mut wait = Duration::from_millis(50);
         loop {
             match self.pods().create(&PostParams::default(), &new).await {

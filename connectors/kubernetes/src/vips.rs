@@ -61,7 +61,7 @@ impl KubernetesConnector {
             .with_operation(op)
             .with_cloud(CLOUD));
         }
-        if self.cfg.vip_mode == VipMode::ExternalIps && spec.address.is_none() {
+        if self.config.vip_mode == VipMode::ExternalIps && spec.address.is_none() {
             return Err(Error::invalid_spec(
                 "address",
                 "vip_mode = \"external-ips\" needs the VIP's address",
@@ -73,7 +73,7 @@ impl KubernetesConnector {
             .get_owned(&self.pods(), op, "pod", spec.vm.as_str())
             .await?;
         self.ensure_pod_label(op, &pod).await?;
-        let svc = convert::service_for(spec, &pod.name_any(), self.owner(), &self.cfg);
+        let svc = convert::service_for(spec, &pod.name_any(), self.owner(), &self.config);
         let token = spec.client_token(self.owner());
         let svc = self
             .create_idempotent(&self.services(), op, "service", &svc, &token)

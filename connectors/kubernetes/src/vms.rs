@@ -33,7 +33,7 @@ impl KubernetesConnector {
                         "network",
                         format!(
                             "network {n:?} does not exist in namespace {:?}",
-                            self.cfg.namespace
+                            self.config.namespace
                         ),
                     )
                     .with_operation(op)
@@ -45,7 +45,7 @@ impl KubernetesConnector {
         if let Some(h) = &spec.host {
             self.check_node(op, h).await?;
         }
-        let pod = convert::pod_for(spec, self.owner(), &self.cfg)
+        let pod = convert::pod_for(spec, self.owner(), &self.config)
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let token = spec.client_token(self.owner());
         let pod = self
@@ -88,7 +88,7 @@ impl KubernetesConnector {
         let items = list
             .items
             .iter()
-            .filter_map(|p| convert::vm_of(p, &self.cfg.container_name))
+            .filter_map(|p| convert::vm_of(p, &self.config.container_name))
             .filter(|vm| query.matches(vm))
             .collect();
         Ok(Page { items, next })
@@ -154,7 +154,7 @@ impl KubernetesConnector {
 
     /// The VM a pod is; a pod of this owner without a container or labels is an internal error.
     fn vm(&self, pod: &Pod, op: Operation) -> Result<Vm> {
-        convert::vm_of(pod, &self.cfg.container_name).ok_or_else(|| {
+        convert::vm_of(pod, &self.config.container_name).ok_or_else(|| {
             Error::new(
                 ErrorKind::Internal,
                 op,

@@ -123,7 +123,7 @@ impl MemoryBackend {
     }
 
     /// The settings this account was made with.
-    pub fn settings(&self) -> &MemoryConfig {
+    pub fn config(&self) -> &MemoryConfig {
         &self.shared.settings
     }
 

@@ -18,8 +18,8 @@ impl MemoryConnector {
     pub fn new(backend: MemoryBackend, owner: OwnerId) -> Self {
         let info = CloudInfo {
             kind: crate::CLOUD,
-            account: backend.settings().account.clone(),
-            region: backend.settings().region.clone(),
+            account: backend.config().account.clone(),
+            region: backend.config().region.clone(),
             owner,
         };
         Self { backend, info }
@@ -51,7 +51,7 @@ impl MemoryConnector {
     }
 
     pub(crate) fn capabilities_impl(&self) -> Capabilities {
-        crate::capabilities::capabilities(self.backend.settings())
+        crate::capabilities::capabilities(self.backend.config())
     }
 
     pub(crate) async fn close_impl(&self) -> Result<()> {

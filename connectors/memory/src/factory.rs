@@ -17,7 +17,7 @@ pub struct MemoryFactory;
 
 impl MemoryFactory {
     /// The settings of a profile, with the state file resolved.
-    pub fn settings(profile: &Profile, ctx: &ConnectContext) -> Result<MemoryConfig> {
+    pub fn config(profile: &Profile, ctx: &ConnectContext) -> Result<MemoryConfig> {
         let mut s: MemoryConfig = parse_settings(profile)?;
         s.validate()?;
         let data_dir = &ctx.data_dir;
@@ -50,7 +50,7 @@ impl ConnectorFactory for MemoryFactory {
         profile: &Profile,
         ctx: &ConnectContext,
     ) -> Result<Arc<dyn CloudConnector>> {
-        let settings = Self::settings(profile, ctx)?;
+        let settings = Self::config(profile, ctx)?;
         Ok(Arc::new(MemoryConnector::from_settings(
             settings,
             profile.owner.clone(),

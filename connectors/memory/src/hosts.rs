@@ -10,7 +10,7 @@ use strato_core::{Error, Host, HostId, Operation, Result};
 
 impl MemoryConnector {
     pub(crate) async fn list_hosts_impl(&self) -> Result<Vec<Host>> {
-        if self.backend().settings().hosts == 0 {
+        if self.backend().config().hosts == 0 {
             return Err(unsupported(
                 Operation::ListHosts,
                 "this memory cloud shows no hosts (settings.hosts = 0)",

@@ -19,7 +19,7 @@ use tokio::sync::Mutex;
 /// A connector to one vCenter datacenter, for one owner.
 pub struct VsphereConnector {
     pub(crate) info: CloudInfo,
-    pub(crate) cfg: VsphereConfig,
+    pub(crate) config: VsphereConfig,
     pub(crate) vim: Vim,
     pub(crate) inv: Inventory,
     // Custom attribute keys by name and names by key (strato's attributes only).
@@ -34,7 +34,7 @@ impl std::fmt::Debug for VsphereConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VsphereConnector")
             .field("info", &self.info)
-            .field("cfg", &self.cfg)
+            .field("cfg", &self.config)
             .field("datacenter", &self.inv.datacenter_name)
             .finish_non_exhaustive()
     }
@@ -58,7 +58,7 @@ impl VsphereConnector {
                 region: inv.datacenter_name.clone(),
                 owner,
             },
-            cfg,
+            config: cfg,
             vim,
             inv,
             field_keys,
@@ -144,7 +144,7 @@ impl VsphereConnector {
     }
 
     pub(crate) fn capabilities_impl(&self) -> Capabilities {
-        capabilities(&self.cfg)
+        capabilities(&self.config)
     }
 }
 

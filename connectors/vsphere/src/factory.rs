@@ -12,7 +12,7 @@ use strato_core::{CloudConnector, Result, async_trait};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VsphereFactory;
 
-fn settings(profile: &Profile) -> Result<VsphereConfig> {
+fn config(profile: &Profile) -> Result<VsphereConfig> {
     let cfg: VsphereConfig = parse_settings(profile)?;
     cfg.validate()?;
     Ok(cfg)
@@ -33,7 +33,7 @@ impl ConnectorFactory for VsphereFactory {
     }
 
     fn validate(&self, profile: &Profile) -> Result<()> {
-        settings(profile).map(|_| ())
+        config(profile).map(|_| ())
     }
 
     async fn connect(
@@ -41,7 +41,7 @@ impl ConnectorFactory for VsphereFactory {
         profile: &Profile,
         ctx: &ConnectContext,
     ) -> Result<Arc<dyn CloudConnector>> {
-        let mut cfg = settings(profile)?;
+        let mut cfg = config(profile)?;
         resolve(&ctx.data_dir, &mut cfg.ca_file);
         resolve(&ctx.data_dir, &mut cfg.password_file);
         Ok(Arc::new(

@@ -43,7 +43,7 @@ impl VsphereConnector {
                     let r = self.delete_vm_as(op, &id).await;
                     (id, r)
                 }))
-                .buffer_unordered(self.cfg.max_parallel_tasks)
+                .buffer_unordered(self.config.max_parallel_tasks)
                 .collect()
                 .await;
             for (id, r) in results {
@@ -69,7 +69,7 @@ impl VsphereConnector {
                 let member = spec.member_spec(o);
                 async move { self.create_vm_as(op, &member).await }
             }))
-            .buffer_unordered(self.cfg.max_parallel_tasks)
+            .buffer_unordered(self.config.max_parallel_tasks)
             .collect()
             .await;
             for r in results {

@@ -53,7 +53,7 @@ impl VsphereConnector {
         if let Some((h, parent)) = hosts.iter().find(|(h, _)| h.id == *id) {
             return Ok((convert::host_ref(&h.id), parent.clone()));
         }
-        let scope = match (&self.cfg.resource_pool, &self.inv.compute) {
+        let scope = match (&self.config.resource_pool, &self.inv.compute) {
             (Some(p), Some(c)) => format!("the resource_pool {p:?} ({})", c.value),
             _ => format!("datacenter {:?}", self.inv.datacenter_name),
         };

@@ -142,7 +142,7 @@ impl VsphereConnector {
     /// The VIP pool of a network: the profile's `vip_pools` (by id or name), else the CIDR of a
     /// network strato created.
     pub(crate) async fn pool_of(&self, op: Operation, network: &NetworkId) -> Result<ipnet::IpNet> {
-        if let Some(p) = self.cfg.vip_pools.get(network.as_str()) {
+        if let Some(p) = self.config.vip_pools.get(network.as_str()) {
             return Ok(*p);
         }
         let n = self

@@ -193,7 +193,7 @@ impl VsphereConnector {
             |n| n.id.as_str(),
             query.page_size,
             query.page_token.as_deref(),
-            capabilities(&self.cfg).max_page_size,
+            capabilities(&self.config).max_page_size,
         )
         .map_err(|e| e.with_operation(op).with_cloud(CLOUD))
     }
@@ -269,10 +269,10 @@ impl VsphereConnector {
             .get(convert::CIDR_ATTR)
             .and_then(|c| c.parse().ok())
             .or_else(|| {
-                self.cfg
+                self.config
                     .vip_pools
                     .get(&o.obj.value)
-                    .or(self.cfg.vip_pools.get(&vname))
+                    .or(self.config.vip_pools.get(&vname))
                     .copied()
             });
         let parent = o
@@ -332,7 +332,7 @@ impl VsphereConnector {
             )
             .await
             .op(op)?;
-        let want = parent.or(self.cfg.dvs.as_deref());
+        let want = parent.or(self.config.dvs.as_deref());
         match want {
             Some(w) => all
                 .iter()

@@ -30,7 +30,7 @@ impl VsphereConnector {
         {
             return Ok(nic.clone());
         }
-        if devices.len() >= capabilities(&self.cfg).max_nics_per_vm as usize {
+        if devices.len() >= capabilities(&self.config).max_nics_per_vm as usize {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 op,

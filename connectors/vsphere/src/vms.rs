@@ -68,7 +68,7 @@ impl VsphereConnector {
             |vm| vm.id.as_str(),
             query.page_size,
             query.page_token.as_deref(),
-            capabilities(&self.cfg).max_page_size,
+            capabilities(&self.config).max_page_size,
         )
         .map_err(|e| e.with_operation(op).with_cloud(CLOUD))
     }
