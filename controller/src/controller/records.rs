@@ -303,3 +303,67 @@ impl Controller {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::ControllerOptions;
+    use crate::store::MemoryStore;
+    use std::collections::BTreeMap;
+    use strato_core::Size;
+
+    #[tokio::test]
+    async fn a_pass_saving_an_old_copy_keeps_the_newer_credential() {
+        let store = Arc::new(MemoryStore::new());
+        let ctl = Controller::new(store.clone(), BTreeMap::new(), ControllerOptions::default())
+            .await
+            .unwrap();
+        let minted = Secret::mint();
+        let rec = SeRecord {
+            name: "web-1".into(),
+            group: "web".into(),
+            serial: 1,
+            token: "t".into(),
+            spec: VmSpec::new("web-1", Size::shape(1, 1024), "se-1"),
+            template: "h".into(),
+            vm_id: None,
+            phase: SePhase::Creating,
+            reason: None,
+            adopted: false,
+            credential_sha256: Some(minted.sha256_hex()),
+        };
+        ctl.save_se(&rec).await.unwrap();
+        ctl.hold_se_credential("web-1", minted.clone());
+        // Handed out once, then a new one each time.
+        let first = ctl.issue_se_credential("web-1").await.unwrap();
+        assert_eq!(first, minted);
+        let second = ctl.issue_se_credential("web-1").await.unwrap();
+        assert_ne!(second, minted);
+        // A pass read the record before the second issue and saves its copy now.
+        let old_copy = SeRecord {
+            phase: SePhase::Active,
+            ..rec
+        };
+        ctl.save_se(&old_copy).await.unwrap();
+        assert_eq!(
+            ctl.check_se_credential("web-1", second.expose()),
+            AgentCredential::ThisSe
+        );
+        assert_eq!(
+            ctl.check_se_credential("web-1", minted.expose()),
+            AgentCredential::Unknown
+        );
+        let stored: SeRecord = store
+            .get_json("se/web/web-1")
+            .await
+            .unwrap()
+            .expect("the record")
+            .0;
+        assert_eq!(stored.phase, SePhase::Active, "the pass's change is saved");
+        assert_eq!(
+            stored.credential_sha256,
+            Some(second.sha256_hex()),
+            "and the newer credential with it"
+        );
+    }
+}
