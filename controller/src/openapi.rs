@@ -249,7 +249,7 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "strato controller", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Desired state (SE groups, virtual services, IPAM pools, DNS zones), status, and the SE agent protocol. Paths are versioned by their `/api/v1` prefix; a renamed path keeps its old name for one release, marked `deprecated`, and its answers carry `Deprecation: true` and a `Link` to the new path (`rel=\"successor-version\"`)."},
+            "description": "Desired state (SE groups, virtual services, IPAM pools, DNS zones), status, and the SE agent protocol. Paths are versioned by their `/api/v1` prefix; a renamed path keeps its old name for one release, marked `deprecated`, and its answers carry `Deprecation: true` and a `Link` to the new path (`rel=\"successor-version\"`). Every operation needs the admin token (`bearer`) except this document, `/healthz`, `/metrics` when the configuration opens it, and an SE's agent paths, which take only that SE's own credential (`se_credential`): there the admin token and another SE's credential are refused with 403."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
