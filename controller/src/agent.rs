@@ -10,6 +10,7 @@
 use crate::controller::Controller;
 use crate::error::{ControllerError, Result};
 use crate::se_protocol::{ReportedHealth, Role, SeConfig, SeReport, VsLoad};
+use crate::secret::Secret;
 use async_trait::async_trait;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
@@ -27,37 +28,53 @@ pub trait AgentTransport: Send + Sync + Debug + 'static {
     async fn report(&self, se: &str, report: &SeReport) -> Result<()>;
 }
 
-/// The agent protocol over HTTP.
+/// The agent protocol over HTTP, for one SE: its credential opens that SE's paths only.
 #[derive(Clone)]
 pub struct HttpTransport {
     client: reqwest::Client,
     base: String,
-    token: Option<String>,
+    credential: Option<Secret>,
 }
 
 impl Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the token.
+        // Never print the credential (nor the client, whose headers could hold it).
         f.debug_struct("HttpTransport")
             .field("base", &self.base)
+            .field("credential", &self.credential)
             .finish_non_exhaustive()
     }
 }
 
 impl HttpTransport {
-    /// A transport to `base` (like `http://127.0.0.1:8080`), sending `token` as a bearer token.
-    pub fn new(base: impl Into<String>, token: Option<String>) -> Self {
+    /// A transport to `base` (like `http://127.0.0.1:8080`), sending `credential`, the SE's
+    /// own (`POST /api/v1/ses/{id}/credentials` hands it out), as a bearer token; `None` only
+    /// for a controller that runs `--insecure`.
+    pub fn new(base: impl Into<String>, credential: Option<Secret>) -> Self {
+        Self::with_client(
+            base,
+            credential,
+            reqwest::Client::builder().build().expect("reqwest client"),
+        )
+    }
+
+    /// Like [`HttpTransport::new`] with a client of the caller's (a CA of its own for TLS).
+    pub fn with_client(
+        base: impl Into<String>,
+        credential: Option<Secret>,
+        client: reqwest::Client,
+    ) -> Self {
         Self {
-            client: reqwest::Client::builder().build().expect("reqwest client"),
+            client,
             base: base.into().trim_end_matches('/').to_owned(),
-            token,
+            credential,
         }
     }
 
     fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         let r = self.client.request(m, format!("{}{path}", self.base));
-        match &self.token {
-            Some(t) => r.bearer_auth(t),
+        match &self.credential {
+            Some(c) => r.bearer_auth(c.expose()),
             None => r,
         }
     }
@@ -65,6 +82,14 @@ impl HttpTransport {
 
 fn http_err(e: impl std::fmt::Display) -> ControllerError {
     ControllerError::Unknown(format!("agent http: {e}"))
+}
+
+/// What a refused credential means for an agent: its configuration is wrong (a credential
+/// revoked, or another SE's), and retrying will not fix it.
+fn refused(request: &str, se: &str, status: u16) -> ControllerError {
+    ControllerError::Config(format!(
+        "{request}: status {status}: the controller refused this agent's credential for SE {se}"
+    ))
 }
 
 #[async_trait]
@@ -83,6 +108,7 @@ impl AgentTransport for HttpTransport {
             200 => Ok(Some(resp.json().await.map_err(http_err)?)),
             304 => Ok(None),
             404 => Err(ControllerError::NotFound(format!("SE {se}"))),
+            s @ (401 | 403) => Err(refused(&format!("GET {path}"), se, s)),
             s => Err(http_err(format!("GET {path}: status {s}"))),
         }
     }
@@ -98,6 +124,7 @@ impl AgentTransport for HttpTransport {
         match resp.status().as_u16() {
             200 | 204 => Ok(()),
             404 => Err(ControllerError::NotFound(format!("SE {se}"))),
+            s @ (401 | 403) => Err(refused(&format!("POST {path}"), se, s)),
             s => Err(http_err(format!("POST {path}: status {s}"))),
         }
     }
@@ -422,5 +449,18 @@ impl Drop for SimFleet {
                 h.abort();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_transport_never_shows_its_credential() {
+        let t = HttpTransport::new("http://h:1", Some(Secret::new("cred-sekrit-7")));
+        let shown = format!("{t:?}");
+        assert!(!shown.contains("cred-sekrit-7"), "{shown}");
+        assert!(shown.contains("http://h:1"), "{shown}");
     }
 }

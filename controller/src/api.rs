@@ -3,17 +3,26 @@
 //!
 //! Errors are JSON `{"error": KIND, "message": ..., "field": ...}`: 400 for a body that is not
 //! valid JSON of the right shape (the field is the JSON path serde stopped at), 422 for a value
-//! the model refuses (the field it names), 401 without the bearer token, 404, 409.
+//! the model refuses (the field it names), 401 without a valid bearer token, 403 for a valid
+//! credential on paths it is not for, 404, 409.
+//!
+//! Who may call what: every `/api/v1` path but the OpenAPI document needs the admin token,
+//! except an SE's agent paths (`/ses/{id}/config`, `/ses/{id}/report`), which take only that
+//! SE's own credential (issued by `POST /ses/{id}/credentials`, for the admin): the admin
+//! token is no agent credential, and one agent cannot speak for another SE. `/metrics` needs
+//! the admin token too unless [`ApiOptions::metrics_auth`] is off. Without a token (only
+//! `controller run --insecure`, on a loopback address) nothing is checked.
 //!
 //! Paths are versioned by their `/api/v1` prefix. A renamed path keeps its old name for one
 //! release, served by the same handler, and every answer there says it is deprecated
 //! (`Deprecation: true`) and names its successor (`Link: <NEW>; rel="successor-version"`):
 //! the SE agent paths `/ses/{id}/...` were `/engines/{id}/...`.
 
-use crate::controller::Controller;
+use crate::controller::{AgentCredential, Controller};
 use crate::error::ControllerError;
 use crate::model::{DnsZone, IpamPool, SeGroup, VirtualService};
 use crate::se_protocol::SeReport;
+use crate::secret::Secret;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, Request, State};
@@ -108,10 +117,40 @@ fn parse<T: DeserializeOwned>(body: &Bytes) -> ApiResult<T> {
     })
 }
 
+/// How the API authenticates its callers.
+#[derive(Clone, Debug)]
+pub struct ApiOptions {
+    /// The admin bearer token. `None` checks nothing (agents' credentials neither): only for
+    /// `controller run --insecure` on a loopback address, which the caller enforces.
+    pub token: Option<Secret>,
+    /// `/metrics` needs the admin token too (it names every service). No effect without a
+    /// token.
+    pub metrics_auth: bool,
+}
+
+impl ApiOptions {
+    /// The admin token `token`, also required by `/metrics` (the configuration's default).
+    pub fn with_token(token: impl Into<String>) -> Self {
+        Self {
+            token: Some(Secret::new(token)),
+            metrics_auth: true,
+        }
+    }
+
+    /// No authentication at all (see [`ApiOptions::token`]).
+    pub fn insecure() -> Self {
+        Self {
+            token: None,
+            metrics_auth: false,
+        }
+    }
+}
+
 #[derive(Clone)]
 struct AppState {
     ctl: Controller,
-    token: Option<Arc<str>>,
+    token: Option<Arc<Secret>>,
+    metrics_auth: bool,
 }
 
 /// The metrics handle, installing the Prometheus recorder on first use (once per process).
@@ -125,14 +164,27 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Builds the API router. `token`: the bearer token every `/api/v1` call but the OpenAPI
-/// document needs (`None`: no authentication).
-pub fn router(ctl: Controller, token: Option<String>) -> Router {
+/// Builds the API router.
+pub fn router(ctl: Controller, opts: ApiOptions) -> Router {
     let _ = metrics_handle();
     let state = AppState {
         ctl,
-        token: token.map(Arc::from),
+        metrics_auth: opts.metrics_auth && opts.token.is_some(),
+        token: opts.token.map(Arc::new),
     };
+    // The agent paths: each SE's own credential, nothing else.
+    let agent = Router::new()
+        .route("/ses/{id}/config", get(se_config))
+        .route("/ses/{id}/report", post(se_report))
+        .route(
+            &format!("{DEPRECATED_SE_PATHS}{{id}}/config"),
+            get(se_config),
+        )
+        .route(
+            &format!("{DEPRECATED_SE_PATHS}{{id}}/report"),
+            post(se_report),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), agent_auth));
     let api = Router::new()
         .route("/se-groups", get(list_groups).post(create_group))
         .route(
@@ -157,17 +209,11 @@ pub fn router(ctl: Controller, token: Option<String>) -> Router {
         .route("/status", get(status))
         .route("/orphans", get(list_orphans))
         .route("/orphans/sweep", post(sweep_orphans))
-        .route("/ses/{id}/config", get(se_config))
-        .route("/ses/{id}/report", post(se_report))
-        .route(
-            &format!("{DEPRECATED_SE_PATHS}{{id}}/config"),
-            get(se_config),
-        )
-        .route(
-            &format!("{DEPRECATED_SE_PATHS}{{id}}/report"),
-            post(se_report),
-        )
-        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .route("/ses/{id}/credentials", post(se_credentials))
+        // Layered before the merge, so that it covers the admin's paths (and the fallback)
+        // only.
+        .layer(middleware::from_fn_with_state(state.clone(), admin_auth))
+        .merge(agent)
         // Outside the authentication, so that a refusal on an old path says it is old too.
         .layer(middleware::from_fn(deprecation));
     Router::new()
@@ -181,13 +227,27 @@ pub fn router(ctl: Controller, token: Option<String>) -> Router {
         .with_state(state)
 }
 
-/// Serves the API on `listener` until the task is aborted.
+/// Serves the API over plain HTTP on `listener` until the task is aborted.
 pub fn serve(
     ctl: Controller,
     listener: tokio::net::TcpListener,
-    token: Option<String>,
+    opts: ApiOptions,
 ) -> tokio::task::JoinHandle<()> {
-    let app = router(ctl, token);
+    let app = router(ctl, opts);
+    tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "api server stopped");
+        }
+    })
+}
+
+/// Serves the API over TLS on `listener` until the task is aborted.
+pub fn serve_tls(
+    ctl: Controller,
+    listener: crate::tls::TlsListener,
+    opts: ApiOptions,
+) -> tokio::task::JoinHandle<()> {
+    let app = router(ctl, opts);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "api server stopped");
@@ -220,45 +280,88 @@ async fn deprecation(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn auth(State(s): State<AppState>, headers: HeaderMap, req: Request, next: Next) -> Response {
-    if let Some(want) = &s.token {
-        let got = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        // Compare without an early exit on the first differing byte.
-        let ok = got.is_some_and(|g| {
-            g.len() == want.len()
-                && g.bytes()
-                    .zip(want.bytes())
-                    .fold(0u8, |a, (x, y)| a | (x ^ y))
-                    == 0
-        });
-        if !ok {
-            return ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthenticated",
-                "a valid bearer token is required",
-                None,
-            )
-            .into_response();
-        }
+/// The bearer token of a request, if it has one.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+}
+
+fn unauthenticated() -> Response {
+    let mut r = ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "a valid bearer token is required",
+        None,
+    )
+    .into_response();
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+fn forbidden(message: &str) -> Response {
+    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message, None).into_response()
+}
+
+/// True when the request carries the admin token (or there is none to carry).
+fn is_admin(s: &AppState, headers: &HeaderMap) -> bool {
+    match &s.token {
+        None => true,
+        Some(want) => bearer(headers).is_some_and(|got| want.matches(got)),
+    }
+}
+
+async fn admin_auth(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    if !is_admin(&s, req.headers()) {
+        return unauthenticated();
     }
     next.run(req).await
+}
+
+/// An SE's agent paths take that SE's credential and nothing else.
+async fn agent_auth(
+    State(s): State<AppState>,
+    Path(id): Path<String>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(admin) = &s.token else {
+        return next.run(req).await;
+    };
+    let Some(got) = bearer(req.headers()) else {
+        return unauthenticated();
+    };
+    if admin.matches(got) {
+        return forbidden(
+            "the admin token is not an agent credential: the SE's agent uses its own \
+             (POST /api/v1/ses/{id}/credentials)",
+        );
+    }
+    match s.ctl.check_se_credential(&id, got) {
+        AgentCredential::ThisSe => next.run(req).await,
+        AgentCredential::OtherSe => forbidden("this credential is another SE's"),
+        AgentCredential::Unknown => unauthenticated(),
+    }
 }
 
 async fn openapi(State(s): State<AppState>) -> Json<serde_json::Value> {
     Json(crate::openapi::document_for(
         s.ctl.clouds().keys().map(String::as_str),
+        s.metrics_auth,
     ))
 }
 
-async fn prometheus(State(s): State<AppState>) -> impl IntoResponse {
+async fn prometheus(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    if s.metrics_auth && !is_admin(&s, &headers) {
+        return unauthenticated();
+    }
     let h = metrics_handle();
     h.run_upkeep();
     let mut body = h.render();
     body.push_str(&crate::state_metrics::render(&s.ctl));
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
 async fn status(State(s): State<AppState>) -> impl IntoResponse {
@@ -523,4 +626,15 @@ async fn se_report(
     Ok(Json(
         json!({"accepted": true, "report_interval_secs": s.ctl.options().report_interval.as_secs()}),
     ))
+}
+
+/// Hands out an SE agent's credential (admin only): the one minted with the SE, once, or else
+/// a new one that revokes the previous. The answer is the only copy: it must not be cached.
+async fn se_credentials(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult<Response> {
+    let c = s.ctl.issue_se_credential(&id).await?;
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({"se": id, "credential": c.expose()})),
+    )
+        .into_response())
 }

@@ -1,16 +1,18 @@
 //! The `controller` command line, for the strato CLI to embed: `controller run --config FILE`
 //! starts a controller; `status`, `vs ...`, `se-group ...` (alias `seg`), `pool ...` talk to a
-//! running one over its REST API; `demo` runs the scaling demo on the memory cloud.
+//! running one over its REST API (`--token`, and `--ca-file` for a controller whose TLS
+//! certificate a private CA signed); `demo` runs the scaling demo on the memory cloud.
 
 use crate::config::{ControllerConfig, StoreLocation};
 use crate::controller::Controller;
 use crate::model::{Protocol, Server, ServicePort, VirtualService};
+use crate::secret::Secret;
 use crate::store::{MemoryStore, RedbStore, StateStore};
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use strato_core::registry::{ConnectContext, Registry};
 
@@ -25,14 +27,18 @@ pub struct ControllerArgs {
         global = true
     )]
     pub url: String,
-    /// Bearer token of the API.
+    /// Bearer token of the API (a [`Secret`]: never shown by `Debug`).
     #[arg(
         long,
         env = "STRATO_CONTROLLER_TOKEN",
         hide_env_values = true,
         global = true
     )]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
+    /// PEM file of the CA that signed the controller's TLS certificate (trusted besides the
+    /// public roots), for an `https://` URL.
+    #[arg(long, env = "STRATO_CONTROLLER_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
     /// What to do.
     #[command(subcommand)]
     pub command: ControllerCommand,
@@ -42,11 +48,7 @@ pub struct ControllerArgs {
 #[derive(Debug, Subcommand)]
 pub enum ControllerCommand {
     /// Runs the controller (API, DNS, reconcile loop) until Ctrl-C.
-    Run {
-        /// The controller's TOML configuration.
-        #[arg(long)]
-        config: PathBuf,
-    },
+    Run(RunArgs),
     /// Shows SEs, VIPs, health, capacity and errors.
     Status,
     /// Lists SE VMs whose SE group no longer exists here; `--sweep` deletes them.
@@ -76,6 +78,18 @@ pub enum ControllerCommand {
     },
     /// Runs the autoscaling demo on the memory cloud with the bundled trace.
     Demo(crate::demo::DemoOptions),
+}
+
+/// `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The controller's TOML configuration.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Serve the API without a token. Refused unless the API listens on a loopback address;
+    /// for development only (a warning says so).
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 /// Commands on SE groups and IPAM pools (given as JSON or TOML files).
@@ -196,15 +210,39 @@ fn parse_server(s: &str) -> anyhow::Result<Server> {
     })
 }
 
-/// A small client of the controller's REST API.
+/// A small client of the controller's REST API. (`Debug` is derived: the token is a
+/// [`Secret`], which never shows.)
 #[derive(Debug, Clone)]
 struct Client {
     http: reqwest::Client,
     base: String,
-    token: Option<String>,
+    token: Option<Secret>,
 }
 
 impl Client {
+    /// A client of the controller at `base`, trusting the CA in `ca_file` besides the public
+    /// roots.
+    fn new(base: &str, token: Option<Secret>, ca_file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut http = reqwest::Client::builder();
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("reading the CA file {}", path.display()))?;
+            let cas = reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("parsing the CA file {}", path.display()))?;
+            if cas.is_empty() {
+                bail!("the CA file {} holds no PEM certificate", path.display());
+            }
+            for ca in cas {
+                http = http.add_root_certificate(ca);
+            }
+        }
+        Ok(Self {
+            http: http.build().context("building the HTTP client")?,
+            base: base.to_owned(),
+            token,
+        })
+    }
+
     async fn call(
         &self,
         method: reqwest::Method,
@@ -216,7 +254,7 @@ impl Client {
             format!("{}/api/v1{path}", self.base.trim_end_matches('/')),
         );
         if let Some(t) = &self.token {
-            r = r.bearer_auth(t);
+            r = r.bearer_auth(t.expose());
         }
         if let Some(b) = body {
             r = r.json(b);
@@ -294,14 +332,18 @@ async fn objects(c: &Client, kind: &str, cmd: ObjectCommand) -> anyhow::Result<(
 /// Runs a controller command. `registry` holds the connector factories the binary was built
 /// with (the CLI registers them); `run` builds every profile's connector from it.
 pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Result<()> {
-    let client = Client {
-        http: reqwest::Client::new(),
-        base: args.url.clone(),
-        token: args.token.clone(),
-    };
     use reqwest::Method;
+    let client = match args.command {
+        ControllerCommand::Run(run_args) => return run(&run_args, registry).await,
+        ControllerCommand::Demo(opts) => {
+            let s = crate::demo::demo(opts).await?;
+            println!("{}", serde_json::to_string_pretty(&s)?);
+            return Ok(());
+        }
+        _ => Client::new(&args.url, args.token.clone(), args.ca_file.as_deref())?,
+    };
     match args.command {
-        ControllerCommand::Run { config } => run(&config, registry).await,
+        ControllerCommand::Run(_) | ControllerCommand::Demo(_) => unreachable!("handled above"),
         ControllerCommand::Status => print(client.call(Method::GET, "/status", None).await?),
         ControllerCommand::Orphans { sweep: false } => {
             print(client.call(Method::GET, "/orphans", None).await?)
@@ -354,18 +396,41 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
                 Ok(())
             }
         },
-        ControllerCommand::Demo(opts) => {
-            let s = crate::demo::demo(opts).await?;
-            println!("{}", serde_json::to_string_pretty(&s)?);
-            Ok(())
-        }
     }
 }
 
 /// `controller run`: loads the configuration, builds the connectors, opens the store, applies
 /// the bootstrap, serves the API and DNS, and reconciles until Ctrl-C.
-pub async fn run(config: &std::path::Path, registry: &Registry) -> anyhow::Result<()> {
+pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
+    let config = args.config.as_path();
     let cfg = ControllerConfig::load(config)?;
+    // Before anything is opened or connected: an open API is refused outright.
+    let api_opts = cfg.api_options(args.insecure)?;
+    let api_listen = cfg.controller.api_listen;
+    if api_opts.token.is_none() {
+        tracing::warn!(
+            %api_listen,
+            "INSECURE: --insecure serves the API without authentication: any local process \
+             can change the desired state and speak for any SE. For development only; set a \
+             token in [controller] for anything else"
+        );
+    } else if args.insecure {
+        tracing::warn!("--insecure has no effect: a token is set, and the API requires it");
+    }
+    let tls = match cfg.tls_files(Some(config)) {
+        Some((cert, key)) => Some(crate::tls::server_config(&cert, &key)?),
+        None => {
+            if !api_listen.ip().is_loopback() {
+                tracing::warn!(
+                    %api_listen,
+                    "the API is served over plain HTTP on a network address: its token and \
+                     the agents' credentials cross the network in clear; set tls_cert and \
+                     tls_key in [controller]"
+                );
+            }
+            None
+        }
+    };
     let store: Arc<dyn StateStore> = match cfg.store(Some(config)) {
         StoreLocation::Memory => Arc::new(MemoryStore::new()),
         StoreLocation::File(p) => Arc::new(RedbStore::open(&p)?),
@@ -386,11 +451,20 @@ pub async fn run(config: &std::path::Path, registry: &Registry) -> anyhow::Resul
     }
     let ctl = Controller::new(store, clouds, cfg.options()).await?;
     ctl.apply_desired(&cfg.bootstrap).await?;
-    let listener = tokio::net::TcpListener::bind(cfg.controller.api_listen)
+    let listener = tokio::net::TcpListener::bind(api_listen)
         .await
-        .with_context(|| format!("binding the API on {}", cfg.controller.api_listen))?;
-    eprintln!("controller API on http://{}", listener.local_addr()?);
-    let api = crate::api::serve(ctl.clone(), listener, cfg.token());
+        .with_context(|| format!("binding the API on {api_listen}"))?;
+    let api = match tls {
+        Some(tls) => {
+            let listener = crate::tls::TlsListener::new(listener, tls)?;
+            eprintln!("controller API on https://{}", listener.local_addr());
+            crate::api::serve_tls(ctl.clone(), listener, api_opts)
+        }
+        None => {
+            eprintln!("controller API on http://{}", listener.local_addr()?);
+            crate::api::serve(ctl.clone(), listener, api_opts)
+        }
+    };
     let dns = match cfg.controller.dns_listen {
         Some(a) => {
             let d = crate::dns::DnsServer::start(ctl.dns_table(), a)
@@ -433,7 +507,18 @@ mod tests {
     #[test]
     fn parses_the_documented_commands() {
         let t = Top::try_parse_from(["x", "run", "--config", "c.toml"]).unwrap();
-        assert!(matches!(t.args.command, ControllerCommand::Run { .. }));
+        assert!(matches!(
+            t.args.command,
+            ControllerCommand::Run(RunArgs {
+                insecure: false,
+                ..
+            })
+        ));
+        let t = Top::try_parse_from(["x", "run", "--config", "c.toml", "--insecure"]).unwrap();
+        assert!(matches!(
+            t.args.command,
+            ControllerCommand::Run(RunArgs { insecure: true, .. })
+        ));
         let t = Top::try_parse_from(["x", "orphans", "--sweep"]).unwrap();
         assert!(matches!(
             t.args.command,
@@ -507,5 +592,29 @@ mod tests {
                 .to_string()
                 .contains("sctp")
         );
+    }
+
+    #[test]
+    fn the_token_never_shows_in_the_args_or_the_client() {
+        let t = Top::try_parse_from([
+            "x",
+            "--token",
+            "tok-sekrit-1",
+            "--ca-file",
+            "ca.pem",
+            "status",
+        ])
+        .unwrap();
+        assert_eq!(
+            t.args.token.as_ref().map(Secret::expose),
+            Some("tok-sekrit-1")
+        );
+        assert_eq!(t.args.ca_file.as_deref(), Some(Path::new("ca.pem")));
+        let shown = format!("{:?}", t.args);
+        assert!(!shown.contains("tok-sekrit-1"), "{shown}");
+        let c = Client::new("http://h:1", t.args.token.clone(), None).unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("tok-sekrit-1"), "{shown}");
+        assert!(shown.contains("http://h:1"), "{shown}");
     }
 }

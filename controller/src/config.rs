@@ -6,7 +6,11 @@
 //! [controller]
 //! api_listen = "127.0.0.1:8080"      # REST API and agent protocol
 //! dns_listen = "127.0.0.1:5353"      # authoritative DNS (UDP and TCP)
-//! token = "change-me"                # bearer token of the API (or token_env)
+//! token = "change-me"                # admin bearer token of the API (or token_env); required
+//!                                    # unless `controller run --insecure` on a loopback address
+//! # metrics_auth = true              # /metrics needs the token (the default with a token)
+//! # tls_cert = "tls/api.crt"         # serve the API over TLS: PEM chain and key (relative to
+//! # tls_key = "tls/api.key"          # this file); both or neither
 //! store = "/var/lib/strato/controller.redb"   # or "memory"
 //! report_interval = "10s"
 //! missed_reports = 6
@@ -21,9 +25,11 @@
 //! cidr = "10.10.0.0/24"
 //! ```
 
+use crate::api::ApiOptions;
 use crate::controller::ControllerOptions;
 use crate::error::{ControllerError, Result};
 use crate::model::DesiredState;
+use crate::secret::Secret;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -54,6 +60,17 @@ pub struct ControllerSection {
     /// Environment variable holding the token (used when `token` is absent).
     #[serde(default)]
     pub token_env: Option<String>,
+    /// `/metrics` needs the token; true by default when there is a token (the metrics name
+    /// every service). `false` leaves it public for a scraper without the token.
+    #[serde(default)]
+    pub metrics_auth: Option<bool>,
+    /// PEM certificate chain of the API's TLS (the server's certificate first); with
+    /// `tls_key`, the API is served over HTTPS only.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
     /// `memory` or a file path.
     #[serde(default = "default_store")]
     pub store: String,
@@ -76,6 +93,9 @@ impl std::fmt::Debug for ControllerSection {
             .field("dns_listen", &self.dns_listen)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("token_env", &self.token_env)
+            .field("metrics_auth", &self.metrics_auth)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
             .field("store", &self.store)
             .field("report_interval", &self.report_interval)
             .field("missed_reports", &self.missed_reports)
@@ -127,6 +147,17 @@ impl ControllerConfig {
             return Err(ControllerError::invalid(
                 "controller.missed_reports",
                 "missed_reports must be at least 1",
+            ));
+        }
+        if controller.tls_cert.is_some() != controller.tls_key.is_some() {
+            let missing = if controller.tls_cert.is_some() {
+                "controller.tls_key"
+            } else {
+                "controller.tls_cert"
+            };
+            return Err(ControllerError::invalid(
+                missing,
+                "tls_cert and tls_key go together (the certificate chain and its key)",
             ));
         }
         if controller.report_interval < Duration::from_secs(1) {
@@ -199,6 +230,55 @@ impl ControllerConfig {
                     .and_then(|v| std::env::var(v).ok())
             })
             .filter(|t| !t.is_empty())
+    }
+
+    /// How the API authenticates, from the token and `--insecure`: a token is required,
+    /// unless `insecure` and the API listens on a loopback address, where nothing is checked
+    /// (the caller warns). Refusals say what to do.
+    pub fn api_options(&self, insecure: bool) -> Result<ApiOptions> {
+        let c = &self.controller;
+        if let Some(t) = self.token() {
+            return Ok(ApiOptions {
+                token: Some(Secret::new(t)),
+                metrics_auth: c.metrics_auth.unwrap_or(true),
+            });
+        }
+        let unset = c
+            .token_env
+            .as_ref()
+            .map(|v| format!(" (token_env names {v}, which is not set)"))
+            .unwrap_or_default();
+        if !insecure {
+            return Err(ControllerError::Config(format!(
+                "the API needs a token{unset}: set `token` or `token_env` in [controller] \
+                 (clients pass it with --token or STRATO_CONTROLLER_TOKEN); only for \
+                 development on a loopback address, `controller run --insecure` runs without one"
+            )));
+        }
+        if !c.api_listen.ip().is_loopback() {
+            return Err(ControllerError::Config(format!(
+                "--insecure serves the API without authentication, which is allowed only on a \
+                 loopback address, and api_listen is {}: set a token{unset}",
+                c.api_listen
+            )));
+        }
+        if c.metrics_auth == Some(true) {
+            return Err(ControllerError::invalid(
+                "controller.metrics_auth",
+                "metrics_auth = true needs a token, and --insecure runs without one",
+            ));
+        }
+        Ok(ApiOptions::insecure())
+    }
+
+    /// The API's TLS certificate and key files, resolved against the configuration's
+    /// directory; `None` serves plain HTTP.
+    pub fn tls_files(&self, source: Option<&Path>) -> Option<(PathBuf, PathBuf)> {
+        let c = &self.controller;
+        Some((
+            resolve(source, c.tls_cert.as_deref()?),
+            resolve(source, c.tls_key.as_deref()?),
+        ))
     }
 
     /// Where the store lives.
@@ -290,6 +370,60 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("report_intervall")
+        );
+    }
+
+    #[test]
+    fn metrics_need_the_token_by_default_and_metrics_auth_false_opens_them() {
+        let c = ControllerConfig::parse(TEXT, None).unwrap();
+        let o = c.api_options(false).unwrap();
+        assert_eq!(o.token.as_ref().map(Secret::expose), Some("s3cret"));
+        assert!(
+            o.metrics_auth,
+            "with a token, /metrics needs it unless told otherwise"
+        );
+        let open = TEXT.replace(
+            "token = \"s3cret\"",
+            "token = \"s3cret\"\nmetrics_auth = false",
+        );
+        let c = ControllerConfig::parse(&open, None).unwrap();
+        assert!(!c.api_options(false).unwrap().metrics_auth);
+        // Without a token (--insecure on loopback) there is nothing to require.
+        let none = TEXT.replace("token = \"s3cret\"", "");
+        let c = ControllerConfig::parse(&none, None).unwrap();
+        assert!(c.api_options(false).is_err(), "no token, no --insecure");
+        let o = c.api_options(true).unwrap();
+        assert!(o.token.is_none() && !o.metrics_auth);
+        let contradiction = TEXT.replace("token = \"s3cret\"", "metrics_auth = true");
+        let e = ControllerConfig::parse(&contradiction, None)
+            .unwrap()
+            .api_options(true)
+            .unwrap_err();
+        assert_eq!(e.field(), Some("controller.metrics_auth"), "{e}");
+    }
+
+    #[test]
+    fn tls_files_go_together_and_resolve_next_to_the_config() {
+        let with = |extra: &str| TEXT.replace("token = \"s3cret\"", extra);
+        let c = ControllerConfig::parse(
+            &with("tls_cert = \"tls/a.crt\"\ntls_key = \"/keys/a.key\""),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            c.tls_files(Some(Path::new("/etc/strato/controller.toml"))),
+            Some((
+                PathBuf::from("/etc/strato/tls/a.crt"),
+                PathBuf::from("/keys/a.key")
+            ))
+        );
+        let e = ControllerConfig::parse(&with("tls_cert = \"a.crt\""), None).unwrap_err();
+        assert_eq!(e.field(), Some("controller.tls_key"), "{e}");
+        let e = ControllerConfig::parse(&with("tls_key = \"a.key\""), None).unwrap_err();
+        assert_eq!(e.field(), Some("controller.tls_cert"), "{e}");
+        assert_eq!(
+            ControllerConfig::parse(TEXT, None).unwrap().tls_files(None),
+            None
         );
     }
 }

@@ -21,8 +21,10 @@ pub mod model;
 pub mod openapi;
 pub mod runtime;
 pub mod se_protocol;
+pub mod secret;
 pub mod state_metrics;
 pub mod store;
+pub mod tls;
 pub mod trace;
 
 pub use controller::{Controller, ControllerOptions, ControllerStatus};

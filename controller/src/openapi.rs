@@ -25,6 +25,7 @@ fn responses() -> Value {
         "BadRequest": err("the body is not JSON of the right shape; `field` is the JSON path"),
         "Invalid": err("a value the model refuses (also between fields or against the stored state); `field` names it"),
         "Unauthorized": err("no or wrong bearer token"),
+        "Forbidden": err("a valid credential, but not for this path: the admin token or another SE's credential on an SE's agent paths"),
         "NotFound": err("not found"),
         "Conflict": err("exists already (POST), or in use (DELETE)"),
         "Unavailable": err("the cloud could not be read")
@@ -141,28 +142,45 @@ fn crud(res: &Resource<'_>) -> (Value, Value) {
     (collection, item)
 }
 
+/// Only the SE's own credential opens its agent paths.
+fn agent_security() -> Value {
+    json!([{"se_credential": []}])
+}
+
 /// `GET {path}`: an SE agent's long poll of its configuration.
 fn se_config(operation_id: &str) -> Value {
-    json!({"get": {"tags": ["agent"], "operationId": operation_id,
+    json!({"get": {"tags": ["agent"], "operationId": operation_id, "security": agent_security(),
         "summary": "Long poll: answers when the SE's configuration version differs from `after` (at once without `after`), 304 after the poll timeout.",
         "parameters": [
             {"name": "id", "in": "path", "required": true, "schema": {"type": "string"}},
             {"name": "after", "in": "query", "required": false, "schema": u64_(0)}],
         "responses": {"200": {"description": "configuration", "content": {"application/json": {"schema": r("SeConfig")}}},
             "304": {"description": "unchanged"}, "400": err("`after` is not a version; `field` is `after`"),
-            "401": resp("Unauthorized"), "404": err("unknown SE")}}})
+            "401": resp("Unauthorized"), "403": resp("Forbidden"), "404": err("unknown SE")}}})
 }
 
 /// `POST {path}`: an SE agent's report.
 fn se_report(operation_id: &str) -> Value {
-    json!({"post": {"tags": ["agent"], "operationId": operation_id,
+    json!({"post": {"tags": ["agent"], "operationId": operation_id, "security": agent_security(),
         "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
         "requestBody": {"required": true, "content": {"application/json": {"schema": r("SeReport")}}},
         "responses": {"200": {"description": "accepted", "content": {"application/json": {"schema":
                 object(&["accepted", "report_interval_secs"], json!({
                     "accepted": {"const": true}, "report_interval_secs": u64_(0)}))}}},
-            "400": resp("BadRequest"), "401": resp("Unauthorized"), "404": err("unknown SE"),
-            "422": resp("Invalid")}}})
+            "400": resp("BadRequest"), "401": resp("Unauthorized"), "403": resp("Forbidden"),
+            "404": err("unknown SE"), "422": resp("Invalid")}}})
+}
+
+/// `POST /api/v1/ses/{id}/credentials`: an SE agent's credential, for the admin to hand over.
+fn se_credentials() -> Value {
+    json!({"post": {"tags": ["agent"], "operationId": "se_credentials",
+        "summary": "Hands out the SE agent's credential: the one minted with the SE, once; after that a new one, which revokes the previous. The answer is its only copy (`Cache-Control: no-store`); the controller keeps only its SHA-256.",
+        "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+        "responses": {"200": {"description": "the credential, for this SE's agent paths only",
+                "content": {"application/json": {"schema": object(&["se", "credential"], json!({
+                    "se": {"type": "string"},
+                    "credential": {"type": "string", "pattern": "^[0-9a-f]{64}$"}}))}}},
+            "401": resp("Unauthorized"), "404": err("unknown SE")}}})
 }
 
 /// The old path of an operation, kept for one release: marked deprecated, and every answer
@@ -196,11 +214,18 @@ fn deprecated(mut item: Value, successor: &str) -> Value {
     item
 }
 
-/// The document, with `SeGroup.cloud` limited to the configured cloud profiles.
-pub fn document_for<'a>(clouds: impl IntoIterator<Item = &'a str>) -> Value {
+/// The document, with `SeGroup.cloud` limited to the configured cloud profiles, and
+/// `/metrics` secured when `metrics_auth` (the API's [`crate::api::ApiOptions::metrics_auth`]
+/// with a token).
+pub fn document_for<'a>(clouds: impl IntoIterator<Item = &'a str>, metrics_auth: bool) -> Value {
     let mut doc = document();
     let clouds: Vec<&str> = clouds.into_iter().collect();
     doc["components"]["schemas"]["SeGroup"]["properties"]["cloud"]["enum"] = json!(clouds);
+    if metrics_auth {
+        let m = &mut doc["paths"]["/metrics"]["get"];
+        m["security"] = json!([{"bearer": []}]);
+        m["responses"]["401"] = resp("Unauthorized");
+    }
     doc
 }
 
@@ -224,7 +249,7 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "strato controller", "version": env!("CARGO_PKG_VERSION"),
-            "description": "Desired state (SE groups, virtual services, IPAM pools, DNS zones), status, and the SE agent protocol. Paths are versioned by their `/api/v1` prefix; a renamed path keeps its old name for one release, marked `deprecated`, and its answers carry `Deprecation: true` and a `Link` to the new path (`rel=\"successor-version\"`)."},
+            "description": "Desired state (SE groups, virtual services, IPAM pools, DNS zones), status, and the SE agent protocol. Paths are versioned by their `/api/v1` prefix; a renamed path keeps its old name for one release, marked `deprecated`, and its answers carry `Deprecation: true` and a `Link` to the new path (`rel=\"successor-version\"`). Every operation needs the admin token (`bearer`) except this document, `/healthz`, `/metrics` when the configuration opens it, and an SE's agent paths, which take only that SE's own credential (`se_credential`): there the admin token and another SE's credential are refused with 403."},
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}],
         "paths": {
@@ -248,17 +273,21 @@ pub fn document() -> Value {
                     "401": resp("Unauthorized"), "503": resp("Unavailable")}}},
             "/api/v1/ses/{id}/config": se_config("se_config"),
             "/api/v1/ses/{id}/report": se_report("se_report"),
+            "/api/v1/ses/{id}/credentials": se_credentials(),
             "/api/v1/engines/{id}/config": deprecated(se_config("engine_config"), "/api/v1/ses/{id}/config"),
             "/api/v1/engines/{id}/report": deprecated(se_report("engine_report"), "/api/v1/ses/{id}/report"),
             "/api/v1/openapi.json": {"get": {"security": [], "operationId": "openapi",
                 "responses": {"200": {"description": "this document", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
             "/metrics": {"get": {"security": [], "operationId": "metrics",
+                "description": "Public only when the configuration says `metrics_auth = false` (or there is no token); otherwise it needs the admin token.",
                 "responses": {"200": {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
             "/healthz": {"get": {"security": [], "operationId": "healthz",
                 "responses": {"200": {"description": "ok", "content": {"text/plain": {"schema": {"const": "ok"}}}}}}}
         },
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "the admin token (`token` in the `[controller]` section)"},
+                "se_credential": {"type": "http", "scheme": "bearer", "description": "an SE agent's own credential, valid only on that SE's agent paths (see `POST /api/v1/ses/{id}/credentials`); never the admin token"}},
             "responses": responses(),
             "schemas": {
                 "Error": {"type": "object", "required": ["error", "message"], "properties": {

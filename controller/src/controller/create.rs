@@ -6,6 +6,7 @@ use super::pass::{GroupPass, Se, SeHealth};
 use super::template::se_spec;
 use super::{Controller, SePhase, SeRecord, keys};
 use crate::error::Result;
+use crate::secret::Secret;
 use crate::store::{Precondition, StateStoreExt};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -45,6 +46,8 @@ impl Controller {
         let name = p.g.name.as_str();
         let serial = self.next_serial(name).await?;
         let spec = se_spec(&p.g, serial, &p.template, host);
+        // The SE's agent credential is born with it; the record keeps only its digest.
+        let credential = Secret::mint();
         let mut rec = SeRecord {
             name: spec.name.clone(),
             group: name.to_owned(),
@@ -56,8 +59,10 @@ impl Controller {
             phase: SePhase::Creating,
             reason: None,
             adopted: false,
+            credential_sha256: Some(credential.sha256_hex()),
         };
         self.save_se(&rec).await?;
+        self.hold_se_credential(&rec.name, credential);
         tracing::info!(group = name, se = %rec.name, "creating SE");
         let res = self.issue_create(&p.conn, &mut rec).await;
         p.live_count += 1;

@@ -36,7 +36,7 @@ mod vs;
 
 pub use orphans::Orphan;
 pub use pass::SeHealth;
-pub use records::{GroupRuntime, SePhase, SeRecord, VsRuntime};
+pub use records::{AgentCredential, GroupRuntime, SePhase, SeRecord, VsRuntime};
 pub use runner::{PassStats, error_policy};
 pub use scaling::ServiceLoad;
 pub use status::{ControllerStatus, GroupStatus, SeStatus, VsStatus};
@@ -219,6 +219,7 @@ pub(crate) struct Inner {
     pub hub: SeHub,
     pub dns: Arc<DnsTable>,
     pub pass: std::sync::atomic::AtomicU64,
+    pub credentials: records::SeCredentials,
 }
 
 /// The controller. Cheap to clone; every clone is the same controller.
@@ -311,6 +312,7 @@ impl Controller {
                 hub,
                 dns,
                 pass: std::sync::atomic::AtomicU64::new(0),
+                credentials: records::SeCredentials::default(),
             }),
         })
     }

@@ -113,5 +113,7 @@ fn adopt(g: &SeGroup, vm: &Vm) -> SeRecord {
         phase: SePhase::Active,
         reason: None,
         adopted: true,
+        // Its agent's credential was in the lost record: an admin issues a new one.
+        credential_sha256: None,
     }
 }

@@ -1,13 +1,16 @@
 //! Records the controller persists about what it made, so that a restart finds everything
 //! again, and the calls that save and forget them (and the create call an SE record stands
-//! for).
+//! for); and the SE agents' credentials, whose digests live in the SE records: issued here,
+//! checked here, revoked with the record.
 
 use super::{Controller, keys};
-use crate::error::Result;
+use crate::error::{ControllerError, Result};
+use crate::secret::{Secret, constant_time_eq, sha256_hex};
 use crate::store::{Precondition, StateStoreExt};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use strato_core::{CloudConnector, VipBinding, VipId, VmId, VmSpec};
 use tokio::time::Instant;
 
@@ -50,6 +53,36 @@ pub struct SeRecord {
     /// Found in the cloud after a restart rather than created by this record.
     #[serde(default)]
     pub adopted: bool,
+    /// Hex SHA-256 of the SE agent's credential (never the credential itself). `None` for an
+    /// SE adopted after a lost store or recorded before agents had credentials: its agent is
+    /// refused until an admin issues one ([`Controller::issue_se_credential`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_sha256: Option<String>,
+}
+
+/// The SE credentials' side of the controller: the lock that orders writes of SE records,
+/// and the credentials minted at creation that no one has taken yet.
+#[derive(Debug, Default)]
+pub(crate) struct SeCredentials {
+    /// Held around every write of an SE record, so that a pass saving the copy it read at its
+    /// start cannot put back a credential digest an admin replaced meanwhile, nor an issue
+    /// bring back a record the pass forgot.
+    writes: tokio::sync::Mutex<()>,
+    /// SE -> the credential minted with it, until [`Controller::issue_se_credential`] hands it
+    /// out (once). Only here, never in the store: a restart loses them, and an admin issues
+    /// new ones.
+    pending: Mutex<HashMap<String, Secret>>,
+}
+
+/// Whom a credential presented on an SE's agent paths speaks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentCredential {
+    /// That SE: allowed.
+    ThisSe,
+    /// Another SE that exists: refused (403), one agent never speaks for another.
+    OtherSe,
+    /// No SE's: refused as unauthenticated (401), like a wrong token.
+    Unknown,
 }
 
 /// What the controller keeps about one virtual service's VIP.
@@ -82,8 +115,31 @@ pub struct GroupRuntime {
 }
 
 impl Controller {
-    /// Saves an SE record, in the store and in memory.
+    /// Saves an SE record, in the store and in memory. The credential digest kept is the one
+    /// in memory when the SE is there: the credential is the API's to change, and a pass may
+    /// save a copy it read before an admin issued a new one.
     pub(super) async fn save_se(&self, rec: &SeRecord) -> Result<()> {
+        let _writes = self.inner.credentials.writes.lock().await;
+        let current = self
+            .state()
+            .ses
+            .get(&rec.group)
+            .and_then(|m| m.get(&rec.name))
+            .map(|r| r.credential_sha256.clone());
+        match current {
+            Some(c) if c != rec.credential_sha256 => {
+                let rec = SeRecord {
+                    credential_sha256: c,
+                    ..rec.clone()
+                };
+                self.write_se(&rec).await
+            }
+            _ => self.write_se(rec).await,
+        }
+    }
+
+    /// Writes an SE record as it is; the caller holds the record write lock.
+    async fn write_se(&self, rec: &SeRecord) -> Result<()> {
         self.inner
             .store
             .put_json(
@@ -100,8 +156,16 @@ impl Controller {
         Ok(())
     }
 
-    /// Forgets an SE: its record, what its agent said, and its configuration.
+    /// Forgets an SE: its record (and with it its agent's credential, revoked), what its agent
+    /// said, and its configuration.
     pub(super) async fn forget_se(&self, group: &str, name: &str) -> Result<()> {
+        let _writes = self.inner.credentials.writes.lock().await;
+        self.inner
+            .credentials
+            .pending
+            .lock()
+            .expect("credentials lock")
+            .remove(name);
         self.inner
             .store
             .delete(&format!("{}{group}/{name}", keys::SE), Precondition::Any)
@@ -119,6 +183,85 @@ impl Controller {
         drop(st);
         self.inner.hub.remove(name);
         Ok(())
+    }
+
+    /// Keeps the credential minted with a new SE (whose record holds its digest) until an
+    /// admin takes it.
+    pub(super) fn hold_se_credential(&self, se: &str, credential: Secret) {
+        self.inner
+            .credentials
+            .pending
+            .lock()
+            .expect("credentials lock")
+            .insert(se.to_owned(), credential);
+    }
+
+    /// The record of an SE, found by name in any group.
+    fn se_record(&self, se: &str) -> Option<Arc<SeRecord>> {
+        let st = self.state();
+        // SEs are named GROUP-SERIAL: look in that group first, then in all of them.
+        se.rsplit_once('-')
+            .and_then(|(g, _)| st.ses.get(g)?.get(se))
+            .or_else(|| st.ses.values().find_map(|m| m.get(se)))
+            .cloned()
+    }
+
+    /// Hands out the credential of an SE's agent, valid for that SE's agent paths only. The
+    /// one minted with the SE is handed out once; after that (or after a restart, which
+    /// loses it) a new one is minted and its digest replaces the old, which stops working.
+    /// Either way, no one else has seen the credential returned. Unknown SE: `NotFound`.
+    ///
+    /// Until SEs receive their credential when they boot, this is how an agent gets one (the
+    /// API's `POST /api/v1/ses/{id}/credentials`, for the admin).
+    pub async fn issue_se_credential(&self, se: &str) -> Result<Secret> {
+        let _writes = self.inner.credentials.writes.lock().await;
+        let rec = self
+            .se_record(se)
+            .ok_or_else(|| ControllerError::NotFound(format!("SE {se}")))?;
+        let pending = self
+            .inner
+            .credentials
+            .pending
+            .lock()
+            .expect("credentials lock")
+            .remove(se);
+        if let Some(c) = pending
+            && rec.credential_sha256.as_deref() == Some(c.sha256_hex().as_str())
+        {
+            return Ok(c);
+        }
+        let c = Secret::mint();
+        let rec = SeRecord {
+            credential_sha256: Some(c.sha256_hex()),
+            ..(*rec).clone()
+        };
+        self.write_se(&rec).await?;
+        tracing::info!(
+            se,
+            "issued a new agent credential; the previous one is revoked"
+        );
+        Ok(c)
+    }
+
+    /// Whom `presented` speaks for on the agent paths of `se` (compared by digest, in
+    /// constant time).
+    pub fn check_se_credential(&self, se: &str, presented: &str) -> AgentCredential {
+        let digest = sha256_hex(presented);
+        let is = |r: &SeRecord| {
+            r.credential_sha256
+                .as_deref()
+                .is_some_and(|d| constant_time_eq(d.as_bytes(), digest.as_bytes()))
+        };
+        if self.se_record(se).is_some_and(|r| is(&r)) {
+            return AgentCredential::ThisSe;
+        }
+        // Only a refusal pays for the scan of every SE.
+        let st = self.state();
+        if st.ses.values().flat_map(|m| m.values()).any(|r| is(r)) {
+            AgentCredential::OtherSe
+        } else {
+            AgentCredential::Unknown
+        }
     }
 
     /// Saves a virtual service's runtime, in the store and in memory.
@@ -158,5 +301,69 @@ impl Controller {
                 Err(e.into())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::ControllerOptions;
+    use crate::store::MemoryStore;
+    use std::collections::BTreeMap;
+    use strato_core::Size;
+
+    #[tokio::test]
+    async fn a_pass_saving_an_old_copy_keeps_the_newer_credential() {
+        let store = Arc::new(MemoryStore::new());
+        let ctl = Controller::new(store.clone(), BTreeMap::new(), ControllerOptions::default())
+            .await
+            .unwrap();
+        let minted = Secret::mint();
+        let rec = SeRecord {
+            name: "web-1".into(),
+            group: "web".into(),
+            serial: 1,
+            token: "t".into(),
+            spec: VmSpec::new("web-1", Size::shape(1, 1024), "se-1"),
+            template: "h".into(),
+            vm_id: None,
+            phase: SePhase::Creating,
+            reason: None,
+            adopted: false,
+            credential_sha256: Some(minted.sha256_hex()),
+        };
+        ctl.save_se(&rec).await.unwrap();
+        ctl.hold_se_credential("web-1", minted.clone());
+        // Handed out once, then a new one each time.
+        let first = ctl.issue_se_credential("web-1").await.unwrap();
+        assert_eq!(first, minted);
+        let second = ctl.issue_se_credential("web-1").await.unwrap();
+        assert_ne!(second, minted);
+        // A pass read the record before the second issue and saves its copy now.
+        let old_copy = SeRecord {
+            phase: SePhase::Active,
+            ..rec
+        };
+        ctl.save_se(&old_copy).await.unwrap();
+        assert_eq!(
+            ctl.check_se_credential("web-1", second.expose()),
+            AgentCredential::ThisSe
+        );
+        assert_eq!(
+            ctl.check_se_credential("web-1", minted.expose()),
+            AgentCredential::Unknown
+        );
+        let stored: SeRecord = store
+            .get_json("se/web/web-1")
+            .await
+            .unwrap()
+            .expect("the record")
+            .0;
+        assert_eq!(stored.phase, SePhase::Active, "the pass's change is saved");
+        assert_eq!(
+            stored.credential_sha256,
+            Some(second.sha256_hex()),
+            "and the newer credential with it"
+        );
     }
 }

@@ -10,13 +10,23 @@ use std::time::Duration;
 use strato_controller::agent::{
     AgentTransport, HttpTransport, LoadModel, SimulatedDataPlane, run_agent,
 };
+use strato_controller::api::ApiOptions;
 use strato_controller::se_protocol::{ReportedHealth, SeReport};
-use strato_controller::{Controller, ControllerOptions};
+use strato_controller::secret::Secret;
+use strato_controller::store::StateStore;
+use strato_controller::{Controller, ControllerError, ControllerOptions};
 use strato_memory::{MemoryConfig, MemoryConnector};
 
 const TOKEN: &str = "test-token-123";
 
+/// A controller on the memory cloud with its API on a loopback port, the admin token
+/// [`TOKEN`] required everywhere (`/metrics` included).
 async fn start() -> (Controller, String) {
+    start_on(memory_store(), ApiOptions::with_token(TOKEN)).await
+}
+
+/// Like [`start`], on `store`, the API authenticating as `api` says.
+async fn start_on(store: Arc<dyn StateStore>, api: ApiOptions) -> (Controller, String) {
     let settings = MemoryConfig {
         boot_latency: Duration::from_millis(50),
         ..MemoryConfig::default()
@@ -31,12 +41,26 @@ async fn start() -> (Controller, String) {
         long_poll: Duration::from_millis(500),
         ..ControllerOptions::default()
     };
-    let ctl = Controller::new(memory_store(), clouds, opts).await.unwrap();
+    let ctl = Controller::new(store, clouds, opts).await.unwrap();
     tokio::spawn(ctl.clone().run(std::future::pending()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    strato_controller::api::serve(ctl.clone(), listener, Some(TOKEN.into()));
+    strato_controller::api::serve(ctl.clone(), listener, api);
     (ctl, base)
+}
+
+/// The credential of `se`'s agent, handed out by the admin endpoint.
+async fn credential(base: &str, se: &str) -> String {
+    let r = Api::new(base)
+        .post(&format!("/ses/{se}/credentials"), &json!({}))
+        .await;
+    r.assert_status(200);
+    assert_eq!(r.header("cache-control"), Some("no-store"), "{}", r.request);
+    assert_eq!(r.json()["se"], se);
+    r.json()["credential"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no credential: {}", r.body))
+        .to_owned()
 }
 
 /// The controller's HTTP server at one base address, called with one bearer token or none.
@@ -254,13 +278,18 @@ async fn crud_validation_auth_status_openapi_and_metrics() {
         "/api/v1/status",
         "/api/v1/ses/{id}/config",
         "/api/v1/ses/{id}/report",
+        "/api/v1/ses/{id}/credentials",
         "/api/v1/engines/{id}/config",
         "/api/v1/engines/{id}/report",
         "/metrics",
     ] {
         assert!(doc["paths"][p].is_object(), "{p} is not documented");
     }
-    let metrics = anonymous.call(Method::GET, "/metrics", None).await.body;
+    // The metrics name every service: they need the token like the rest.
+    let r = anonymous.call(Method::GET, "/metrics", None).await;
+    r.assert_status(401);
+    assert_eq!(r.json()["error"], "unauthenticated");
+    let metrics = api.call(Method::GET, "/metrics", None).await.body;
     assert!(
         metrics.contains("strato_controller_reconcile_total"),
         "{metrics}"
@@ -310,7 +339,8 @@ async fn an_http_agent_long_polls_its_config_and_reports() {
     ctl.apply_se_group(group("web", 1, 2)).await.unwrap();
     ctl.apply_virtual_service(vs("shop", "web")).await.unwrap();
     let se = configured_se(&ctl, "web").await;
-    let t = HttpTransport::new(&base, Some(TOKEN.into()));
+    let own = credential(&base, &se).await;
+    let t = HttpTransport::new(&base, Some(Secret::new(&own)));
 
     // First poll answers at once; polling with that version waits and then says "unchanged".
     let cfg = t.poll_config(&se, None).await.unwrap().unwrap();
@@ -324,13 +354,14 @@ async fn an_http_agent_long_polls_its_config_and_reports() {
             "the long poll did not wait"
         );
     }
-    // Unknown SE: 404. Bad report: 400 naming the field.
+    // Another SE's paths refuse this one's credential (what the agent makes of it: a
+    // configuration error, not a missing SE). Bad report: 400 naming the field.
     assert!(matches!(
         t.poll_config("nope-1", None).await,
-        Err(strato_controller::ControllerError::NotFound(_))
+        Err(ControllerError::Config(m)) if m.contains("403")
     ));
     let report = json!({"rps": 1.0, "connections": 1, "health": "sleepy"});
-    let r = Api::new(&base)
+    let r = Api::with_token(&base, Some(&own))
         .post(&format!("/ses/{se}/report"), &report)
         .await;
     r.assert_refused(400, "health");
@@ -400,18 +431,21 @@ async fn every_secured_operation_refuses_no_token_with_401_as_documented() {
             checked += 1;
         }
     }
-    // 23 operations, and the SE agent's two under their old paths too.
-    assert_eq!(checked, 27, "secured operations in the document");
+    // 24 operations (the credentials of an SE's agent among them), the SE agent's two under
+    // their old paths too, and the metrics (the token is required there by default).
+    assert_eq!(checked, 29, "secured operations in the document");
 }
 
 #[tokio::test]
 async fn a_bad_after_on_the_long_poll_is_a_json_400_naming_after() {
-    let (_ctl, base) = start().await;
-    let api = Api::new(&base);
+    let (ctl, base) = start().await;
+    ctl.apply_se_group(group("web", 1, 2)).await.unwrap();
+    let se = configured_se(&ctl, "web").await;
+    let agent = Api::with_token(&base, Some(&credential(&base, &se).await));
     for after in ["abc", "-1", "18446744073709551616", ""] {
         for path in ["ses", "engines"] {
-            let r = api
-                .get(&format!("/{path}/nope-1/config?after={after}"))
+            let r = agent
+                .get(&format!("/{path}/{se}/config?after={after}"))
                 .await;
             r.assert_refused(400, "after");
             assert_eq!(r.json()["error"], "bad_request", "{}", r.body);
@@ -537,7 +571,7 @@ async fn the_old_se_agent_paths_answer_the_same_and_say_they_are_deprecated() {
     ctl.apply_se_group(group("web", 1, 2)).await.unwrap();
     ctl.apply_virtual_service(vs("shop", "web")).await.unwrap();
     let se = configured_se(&ctl, "web").await;
-    let api = Api::new(&base);
+    let api = Api::with_token(&base, Some(&credential(&base, &se).await));
 
     // The configuration: the same under both paths; only the old one says it is old.
     let new = api.get(&format!("/ses/{se}/config")).await;
@@ -570,10 +604,13 @@ async fn the_old_se_agent_paths_answer_the_same_and_say_they_are_deprecated() {
     assert_eq!(old.json(), new.json());
     assert_eq!(rps(&ctl), Some(7.0));
 
-    // Refusals on the old paths say it too: an unknown SE, no token.
+    // Refusals on the old paths say it too: another SE's paths, the admin token, no token.
     let r = api.get("/engines/nope-1/config").await;
-    r.assert_status(404);
+    r.assert_status(403);
     r.assert_deprecated_for("/api/v1/ses/nope-1/config");
+    let r = Api::new(&base).get(&format!("/engines/{se}/config")).await;
+    r.assert_status(403);
+    r.assert_deprecated_for(&format!("/api/v1/ses/{se}/config"));
     let r = Api::with_token(&base, None)
         .post(&format!("/engines/{se}/report"), &report(1.0))
         .await;
@@ -620,4 +657,257 @@ async fn a_service_given_members_the_old_name_of_servers_is_taken_and_shown_with
     v["servers"] = servers;
     let r = api.put("/virtual-services/shop", &v).await;
     r.assert_refused(400, "servers");
+}
+
+/// The first two SEs of `group` that have a configuration to poll.
+async fn two_configured_ses(ctl: &Controller, group: &str) -> (String, String) {
+    for _ in 0..200 {
+        let names: Vec<String> = ctl
+            .status()
+            .group(group)
+            .map(|g| g.ses.iter().map(|s| s.name.clone()).collect())
+            .unwrap_or_default();
+        let ready: Vec<&String> = names.iter().filter(|n| ctl.hub().contains(n)).collect();
+        if let [a, b, ..] = ready[..] {
+            return (a.clone(), b.clone());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!(
+        "{group} never had two configured SEs: {:?}",
+        ctl.status().group(group)
+    )
+}
+
+/// The agent paths of `se`, new and deprecated: `(method, path below /api/v1)`.
+fn agent_paths(se: &str) -> Vec<(Method, String)> {
+    ["ses", "engines"]
+        .into_iter()
+        .flat_map(|p| {
+            [
+                (Method::GET, format!("/{p}/{se}/config")),
+                (Method::POST, format!("/{p}/{se}/report")),
+            ]
+        })
+        .collect()
+}
+
+fn a_report() -> Value {
+    json!({"rps": 1.0, "connections": 1, "health": "up"})
+}
+
+/// `method` on `/api/v1{path}`, with a report as the body of a POST.
+async fn call(api: &Api, method: &Method, path: &str) -> Answer {
+    let body = (*method == Method::POST).then(a_report);
+    api.call(method.clone(), &format!("/api/v1{path}"), body.as_ref())
+        .await
+}
+
+#[tokio::test]
+async fn an_agent_credential_opens_its_own_se_s_paths_and_nothing_else() {
+    let (ctl, base) = start().await;
+    ctl.apply_se_group(group("web", 2, 2)).await.unwrap();
+    let (a, b) = two_configured_ses(&ctl, "web").await;
+    let cred_a = credential(&base, &a).await;
+    let cred_b = credential(&base, &b).await;
+    assert_ne!(cred_a, cred_b);
+    let agent_a = Api::with_token(&base, Some(&cred_a));
+    for (m, path) in agent_paths(&a) {
+        call(&agent_a, &m, &path).await.assert_status(200);
+    }
+    // One agent cannot speak for another SE: 403, under both paths.
+    for (m, path) in agent_paths(&b) {
+        let r = call(&agent_a, &m, &path).await;
+        r.assert_status(403);
+        assert_eq!(r.json()["error"], "forbidden", "{}", r.body);
+    }
+    // The admin token is no agent credential.
+    for (m, path) in agent_paths(&a) {
+        let r = call(&Api::new(&base), &m, &path).await;
+        r.assert_status(403);
+        assert!(r.body.contains("admin token"), "{}", r.body);
+    }
+    // A wrong credential, or none: 401.
+    for token in [None, Some("0123456789abcdef")] {
+        for (m, path) in agent_paths(&a) {
+            call(&Api::with_token(&base, token), &m, &path)
+                .await
+                .assert_status(401);
+        }
+    }
+    // An agent credential is no admin token.
+    for path in ["/status", "/se-groups", &format!("/ses/{a}/credentials")] {
+        let m = if path.ends_with("credentials") {
+            Method::POST
+        } else {
+            Method::GET
+        };
+        call(&agent_a, &m, path).await.assert_status(401);
+    }
+    // Issued again, A's credential is a new one and the old one stops working; B's is
+    // untouched.
+    let cred_a2 = credential(&base, &a).await;
+    assert_ne!(cred_a2, cred_a);
+    for (m, path) in agent_paths(&a) {
+        call(&agent_a, &m, &path).await.assert_status(401);
+        call(&Api::with_token(&base, Some(&cred_a2)), &m, &path)
+            .await
+            .assert_status(200);
+        call(&Api::with_token(&base, Some(&cred_b)), &m, &path)
+            .await
+            .assert_status(403);
+    }
+    // An unknown SE has no credential to issue.
+    Api::new(&base)
+        .post("/ses/nope-1/credentials", &json!({}))
+        .await
+        .assert_status(404);
+}
+
+#[tokio::test]
+async fn a_deleted_se_s_credential_is_refused() {
+    let (ctl, base) = start().await;
+    ctl.apply_se_group(group("web", 1, 1)).await.unwrap();
+    let se = configured_se(&ctl, "web").await;
+    let cred = credential(&base, &se).await;
+    let agent = Api::with_token(&base, Some(&cred));
+    agent
+        .get(&format!("/ses/{se}/config"))
+        .await
+        .assert_status(200);
+    // The group goes, its SE with it: the record, and with it the credential.
+    Api::new(&base)
+        .delete("/se-groups/web")
+        .await
+        .assert_status(204);
+    let mut gone = false;
+    for _ in 0..200 {
+        if ctl.status().group("web").is_none_or(|g| g.ses.is_empty()) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(
+        gone,
+        "the SE was never deleted: {:?}",
+        ctl.status().group("web")
+    );
+    for (m, path) in agent_paths(&se) {
+        call(&agent, &m, &path).await.assert_status(401);
+    }
+    Api::new(&base)
+        .post(&format!("/ses/{se}/credentials"), &json!({}))
+        .await
+        .assert_status(404);
+}
+
+#[tokio::test]
+async fn the_store_holds_the_credential_s_digest_never_the_credential() {
+    let store = memory_store();
+    let (ctl, base) = start_on(store.clone(), ApiOptions::with_token(TOKEN)).await;
+    ctl.apply_se_group(group("web", 1, 1)).await.unwrap();
+    let se = configured_se(&ctl, "web").await;
+    let key = format!("se/web/{se}");
+    let stored = |store: Arc<dyn StateStore>| {
+        let key = key.clone();
+        async move {
+            let e = store.get(&key).await.unwrap().expect("the SE's record");
+            String::from_utf8(e.value).unwrap()
+        }
+    };
+    let digest = |r: &str| {
+        serde_json::from_str::<Value>(r).unwrap()["credential_sha256"]
+            .as_str()
+            .map(str::to_owned)
+    };
+    // Minted with the SE: its record holds a digest from the start...
+    let at_creation = digest(&stored(store.clone()).await).expect("a digest at creation");
+    // ...and the first credential handed out is the one minted then.
+    let first = credential(&base, &se).await;
+    assert_eq!(
+        strato_controller::secret::sha256_hex(&first),
+        at_creation,
+        "the credential minted with the SE is handed out first"
+    );
+    let second = credential(&base, &se).await;
+    let record = stored(store.clone()).await;
+    assert_eq!(
+        digest(&record).as_deref(),
+        Some(strato_controller::secret::sha256_hex(&second).as_str())
+    );
+    for c in [&first, &second] {
+        assert!(
+            !record.contains(c.as_str()),
+            "a credential in the store: {record}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_need_the_token_unless_metrics_auth_is_off() {
+    for metrics_auth in [true, false] {
+        let opts = ApiOptions {
+            metrics_auth,
+            ..ApiOptions::with_token(TOKEN)
+        };
+        let (_ctl, base) = start_on(memory_store(), opts).await;
+        let anonymous = Api::with_token(&base, None);
+        let r = anonymous.call(Method::GET, "/metrics", None).await;
+        r.assert_status(if metrics_auth { 401 } else { 200 });
+        let r = Api::new(&base).call(Method::GET, "/metrics", None).await;
+        r.assert_status(200);
+        assert!(r.body.contains("# TYPE"), "{}", r.body);
+        // The document says which.
+        let doc = served_document(&base).await;
+        let security = &doc["paths"]["/metrics"]["get"]["security"];
+        if metrics_auth {
+            assert_eq!(security, &json!([{"bearer": []}]));
+        } else {
+            assert_eq!(security, &json!([]));
+        }
+        // The rest of the API needs the token either way.
+        anonymous.get("/status").await.assert_status(401);
+    }
+}
+
+#[tokio::test]
+async fn a_fleet_of_http_agents_each_with_its_own_credential_serves() {
+    // Real time: the agents speak HTTP.
+    let config = HarnessConfig {
+        options: ControllerOptions {
+            resync: Duration::from_millis(200),
+            long_poll: Duration::from_millis(500),
+            report_interval: Duration::from_secs(1),
+            ..ControllerOptions::default()
+        },
+        fleet_sync: Duration::from_millis(100),
+        poll: Duration::from_millis(50),
+        ..HarnessConfig::new(CLOUD)
+    };
+    let settings = MemoryConfig {
+        boot_latency: Duration::from_millis(50),
+        ..MemoryConfig::default()
+    };
+    let cloud = Arc::new(MemoryConnector::from_settings(settings, owner()).unwrap());
+    let h = config
+        .start_over_http(cloud, memory_store(), Arc::new(LoadModel::new()))
+        .await;
+    h.setup(group("web", 3, 3), Some(pool())).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    // Healthy means reporting: every agent's reports were taken, on its own credential.
+    h.wait_for("3 healthy SEs", Duration::from_secs(20), || async {
+        h.healthy("web") == 3
+    })
+    .await;
+    let api = h.api.as_ref().unwrap();
+    for se in h.se_names("web") {
+        let r = Api::with_token(&api.base, Some(api.token.expose()))
+            .get(&format!("/ses/{se}/config"))
+            .await;
+        r.assert_status(403);
+    }
 }

@@ -475,6 +475,7 @@ async fn an_inflight_create_recorded_before_a_crash_is_issued_once() {
             phase: SePhase::Creating,
             reason: None,
             adopted: false,
+            credential_sha256: None,
         };
         store
             .put_json(&format!("se/web/{}", rec.name), &rec, Precondition::Absent)

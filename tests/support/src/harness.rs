@@ -12,8 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
-use strato_controller::agent::{LoadModel, LocalTransport, SimFleet};
+use strato_controller::agent::{AgentTransport, LoadModel, LocalTransport, SimFleet};
+use strato_controller::api::ApiOptions;
 use strato_controller::model::{IpamPool, SeGroup};
+use strato_controller::secret::Secret;
 use strato_controller::store::{MemoryStore, StateStore};
 use strato_controller::{Controller, ControllerOptions, ControllerStatus};
 use strato_core::{CloudConnector, Vm};
@@ -50,34 +52,80 @@ impl HarnessConfig {
     }
 
     /// Starts the controller on `cloud` and `store` and the agents of its SEs, serving `load`.
+    /// The agents call the controller in process.
     pub async fn start(
         &self,
         cloud: Arc<dyn CloudConnector>,
         store: Arc<dyn StateStore>,
         load: Arc<LoadModel>,
     ) -> Harness {
+        self.start_with(cloud, store, load, false).await
+    }
+
+    /// Like [`HarnessConfig::start`], with the controller's API served on a loopback port
+    /// (with an admin token of its own, [`Harness::api`]) and the agents speaking to it over
+    /// HTTP, each with its own SE's credential ([`crate::HttpAgents`]). Real time only.
+    pub async fn start_over_http(
+        &self,
+        cloud: Arc<dyn CloudConnector>,
+        store: Arc<dyn StateStore>,
+        load: Arc<LoadModel>,
+    ) -> Harness {
+        self.start_with(cloud, store, load, true).await
+    }
+
+    async fn start_with(
+        &self,
+        cloud: Arc<dyn CloudConnector>,
+        store: Arc<dyn StateStore>,
+        load: Arc<LoadModel>,
+        over_http: bool,
+    ) -> Harness {
         let clouds = BTreeMap::from([(self.profile.clone(), cloud.clone())]);
         let ctl = Controller::new(store.clone(), clouds, self.options.clone())
             .await
             .expect("controller");
-        let runner = tokio::spawn(ctl.clone().run(std::future::pending()));
+        let mut tasks = vec![tokio::spawn(ctl.clone().run(std::future::pending()))];
+        let (transport, api): (Arc<dyn AgentTransport>, _) = if over_http {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("a loopback port for the API");
+            let base = format!("http://{}", listener.local_addr().expect("its address"));
+            let token = Secret::mint();
+            let opts = ApiOptions::with_token(token.expose());
+            tasks.push(strato_controller::api::serve(ctl.clone(), listener, opts));
+            let agents = crate::HttpAgents::new(&base, token.clone());
+            (Arc::new(agents), Some(HarnessApi { base, token }))
+        } else {
+            (Arc::new(LocalTransport::new(ctl.clone())), None)
+        };
         let fleet = Arc::new(SimFleet::new(
             ctl.clone(),
             cloud.clone(),
-            Arc::new(LocalTransport::new(ctl.clone())),
+            transport,
             load.clone(),
         ));
-        let agents = fleet.spawn(self.fleet_sync);
+        tasks.push(fleet.spawn(self.fleet_sync));
         Harness {
             ctl,
             cloud,
             store,
             fleet,
             load,
+            api,
             poll: self.poll,
-            tasks: vec![runner, agents],
+            tasks,
         }
     }
+}
+
+/// Where a harness started with [`HarnessConfig::start_over_http`] serves its API.
+#[derive(Clone, Debug)]
+pub struct HarnessApi {
+    /// Like `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The admin token.
+    pub token: Secret,
 }
 
 /// A running controller with its simulated agents; dropping it stops both.
@@ -93,6 +141,8 @@ pub struct Harness {
     pub fleet: Arc<SimFleet>,
     /// The load the agents report.
     pub load: Arc<LoadModel>,
+    /// The API, when the agents speak HTTP ([`HarnessConfig::start_over_http`]).
+    pub api: Option<HarnessApi>,
     poll: Duration,
     tasks: Vec<JoinHandle<()>>,
 }

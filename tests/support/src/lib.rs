@@ -6,7 +6,9 @@
 //!   parallel and never rely on a reset).
 //! - [`builders`]: SE group, virtual service, IPAM pool and DNS zone values.
 //! - [`harness`]: the real controller on any `Arc<dyn CloudConnector>` and store, with simulated
-//!   agents; its pace ([`HarnessConfig`]) is the caller's (paused or real time).
+//!   agents; its pace ([`HarnessConfig`]) is the caller's (paused or real time). The agents
+//!   call the controller in process, or over its HTTP API ([`HarnessConfig::start_over_http`]).
+//! - [`agents`]: simulated agents over HTTP, each with its own SE's credential.
 //! - [`wait`]: bounded waits, and the controller's status as text for failure messages.
 //! - [`reads`]: what the cloud holds (a group's VMs, the VIPs), read for assertions.
 //! - [`dns`]: one A query over UDP to the controller's DNS server.
@@ -19,6 +21,7 @@
 
 #![deny(missing_docs)]
 
+pub mod agents;
 pub mod builders;
 pub mod dns;
 pub mod harness;
@@ -30,9 +33,10 @@ pub mod owner;
 pub mod reads;
 pub mod wait;
 
+pub use agents::HttpAgents;
 pub use builders::{group, pool, vs, zone};
 pub use dns::{dns_query, dns_query_within};
-pub use harness::{Harness, HarnessConfig, memory_store};
+pub use harness::{Harness, HarnessApi, HarnessConfig, memory_store};
 pub use hide::Hide;
 pub use layers::{CallLog, SlowCreates, ThrottleReads};
 pub use owner::unique_owner;
