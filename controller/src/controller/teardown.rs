@@ -10,12 +10,23 @@ use std::sync::Arc;
 
 impl Controller {
     pub(super) async fn delete_drained(&self, p: &mut GroupPass<'_>) -> Result<()> {
+        // Too many SEs look unhealthy to trust what this pass sees: delete nothing.
+        if p.hold.is_some() {
+            return Ok(());
+        }
         let bound = self.bound_ses(&p.g.name);
+        // Serving SEs that stay: an unreachable SE goes only once they are enough without it.
+        let serving = p
+            .ses
+            .iter()
+            .filter(|s| s.serving() && !p.draining(&s.rec.name))
+            .count() as u32;
         for i in 0..p.ses.len() {
             let s = &p.ses[i];
             if s.rec.phase != SePhase::Draining
                 || (bound.contains(&s.rec.name) && !p.eligible.is_empty())
                 || (s.health == SeHealth::Unhealthy && p.live_count < p.target)
+                || (s.health == SeHealth::Unreachable && serving < p.target)
             {
                 continue;
             }
@@ -85,7 +96,10 @@ impl Controller {
             st.dirty.remove(name);
             return Ok(Action::AwaitChange);
         }
-        // Which cloud: the profile is gone with the group, so find the SE in any cloud.
+        // Which cloud: the profile is gone with the group, so find the SE in any cloud. A
+        // record is forgotten only once its VM is deleted, or every cloud answered that it
+        // has no such VM: any other answer (a timeout, a throttle) keeps it for the next try,
+        // or the VM would be left running with nothing left to remember it.
         let mut errors = Vec::new();
         for rec in recs {
             let Some(id) = rec.vm_id.clone() else {
@@ -93,20 +107,30 @@ impl Controller {
                 continue;
             };
             let mut done = false;
+            let mut unsure = false;
             for conn in self.inner.clouds.values() {
                 match conn.get_vm(&id).await {
                     Ok(vm) if vm.group() == Some(name) && vm.name == rec.name => {
                         match conn.delete_vm(&id).await {
                             Ok(()) => done = true,
                             Err(e) if e.is_not_found() => done = true,
-                            Err(e) => errors.push(ControllerError::from(e)),
+                            Err(e) => {
+                                unsure = true;
+                                errors.push(ControllerError::from(e));
+                            }
                         }
                         break;
                     }
-                    _ => {}
+                    // Another VM under that id: not this cloud's SE.
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => {
+                        unsure = true;
+                        errors.push(ControllerError::from(e));
+                    }
                 }
             }
-            if done || errors.is_empty() {
+            if done || !unsure {
                 self.forget_se(name, &rec.name).await?;
             }
         }

@@ -56,7 +56,22 @@ impl HarnessConfig {
         store: Arc<dyn StateStore>,
         load: Arc<LoadModel>,
     ) -> Harness {
-        let clouds = BTreeMap::from([(self.profile.clone(), cloud.clone())]);
+        self.start_with_view(cloud.clone(), cloud, store, load)
+            .await
+    }
+
+    /// [`HarnessConfig::start`] with the controller seeing the cloud through `view` (a faulty
+    /// view of `cloud`: lists that miss VMs, calls that hang), while the agents and the test's
+    /// reads ([`Harness::cloud`]) see `cloud` as it is: a fault between the controller and the
+    /// cloud does not stop the SEs themselves.
+    pub async fn start_with_view(
+        &self,
+        cloud: Arc<dyn CloudConnector>,
+        view: Arc<dyn CloudConnector>,
+        store: Arc<dyn StateStore>,
+        load: Arc<LoadModel>,
+    ) -> Harness {
+        let clouds = BTreeMap::from([(self.profile.clone(), view)]);
         let ctl = Controller::new(store.clone(), clouds, self.options.clone())
             .await
             .expect("controller");
@@ -85,7 +100,8 @@ impl HarnessConfig {
 pub struct Harness {
     /// The controller.
     pub ctl: Controller,
-    /// The cloud the controller runs on (as it sees it: with whatever layers the test chose).
+    /// The cloud the controller runs on, as the agents see it (with whatever layers the test
+    /// chose; without the controller's own faulty view, if it was started with one).
     pub cloud: Arc<dyn CloudConnector>,
     /// The controller's state store.
     pub store: Arc<dyn StateStore>,
