@@ -15,18 +15,20 @@ impl Controller {
             return Ok(());
         }
         let bound = self.bound_ses(&p.g.name);
-        // Serving SEs that stay: an unreachable SE goes only once they are enough without it.
-        let serving = p
-            .ses
-            .iter()
-            .filter(|s| s.serving() && !p.draining(&s.rec.name))
-            .count() as u32;
+        // An unreachable SE may still serve: it goes only once its replacement does, that is
+        // once the group has its size again and no SE of it is still being made or booting.
+        let replaced = p.live_count >= p.target
+            && !p.ses.iter().any(|s| {
+                matches!(s.health, SeHealth::Creating | SeHealth::Booting)
+                    && s.live()
+                    && !p.draining(&s.rec.name)
+            });
         for i in 0..p.ses.len() {
             let s = &p.ses[i];
             if s.rec.phase != SePhase::Draining
                 || (bound.contains(&s.rec.name) && !p.eligible.is_empty())
                 || (s.health == SeHealth::Unhealthy && p.live_count < p.target)
-                || (s.health == SeHealth::Unreachable && serving < p.target)
+                || (s.health == SeHealth::Unreachable && !replaced)
             {
                 continue;
             }
