@@ -43,7 +43,7 @@ impl Controller {
             let (health, why, held) = match absence {
                 Some(Absence::Gone) => (
                     SeHealth::Unhealthy,
-                    Some("vm is gone from the cloud (a direct read answered not found)".into()),
+                    Some("vm is gone from the cloud (confirmed by a direct read)".into()),
                     false,
                 ),
                 Some(Absence::Found(_)) => {
@@ -153,6 +153,10 @@ fn judge(
     };
     match vm.state {
         VmState::Running => {}
+        // A VM the cloud no longer calls running though its agent has reported: the cloud
+        // lost track of its host (a Kubernetes pod on a NotReady node turns back to not
+        // ready, a vSphere host disconnects), and the agent knows better than the cloud.
+        VmState::Pending | VmState::Unknown if rt.is_some_and(|r| r.last_report.is_some()) => {}
         VmState::Pending | VmState::Unknown => {
             if first_seen.is_some_and(|t| now.duration_since(t) > opts.boot_timeout) {
                 return (

@@ -4,7 +4,7 @@
 //!
 //! Absence is not death: a list can miss a VM (eventual consistency, a page lost to a
 //! concurrent change, a partial answer), so an SE whose VM is missing from a successful list
-//! is read directly, and only a `NotFound` answer counts as gone. Anything else leaves the SE
+//! is read directly, and only a `NotFound` answer (or the VM itself, deleted) counts as gone. Anything else leaves the SE
 //! as the judge finds it, held ([`super::pass::Absence`]).
 
 use super::pass::{Absence, GroupPass};
@@ -34,14 +34,15 @@ impl Controller {
         for (name, id, deleting) in std::mem::take(&mut b.missing) {
             let absence = match p.conn.get_vm(&id).await {
                 Err(e) if e.is_not_found() => Absence::Gone,
+                // EC2 keeps a terminated instance readable for an hour: that is its not found.
+                Ok(vm) if vm.name == name && !vm.state.is_live() => Absence::Gone,
                 Ok(vm) if vm.name == name => Absence::Found(vm),
                 Ok(vm) => Absence::Unknown(format!("its id {id} now names vm {}", vm.name)),
                 Err(e) => Absence::Unknown(e.to_string()),
             };
             match absence {
-                // A deleted VM seen gone, or seen terminated by a direct read: done.
+                // A deleted VM a direct read confirms gone: done.
                 Absence::Gone if deleting => b.gone.push(name),
-                Absence::Found(vm) if deleting && !vm.state.is_live() => b.gone.push(name),
                 // A delete whose end cannot be confirmed yet: looked at again next pass.
                 _ if deleting => {}
                 other => {

@@ -39,7 +39,7 @@ impl SeHealth {
 /// What a direct read says of an SE whose VM is missing from this pass's list.
 #[derive(Clone, Debug)]
 pub(super) enum Absence {
-    /// `get_vm` answered `NotFound`: the VM is gone.
+    /// `get_vm` answered `NotFound`, or with the VM deleted or being deleted: it is gone.
     Gone,
     /// `get_vm` found it: the list missed it.
     Found(Vm),

@@ -24,10 +24,17 @@ const SEC: Duration = Duration::from_secs(1);
 async fn serve_shop(h: &Harness, g: SeGroup, n: usize) -> DnsServer {
     let name = g.name.clone();
     h.setup(g, Some(pool())).await;
-    h.ctl.apply_virtual_service(vs("shop", &name)).await.unwrap();
-    h.wait_for(&format!("{n} healthy SEs serving shop"), 5 * MIN, || async {
-        h.healthy(&name) == n && h.status().vs("shop").is_some_and(|v| v.dns.is_some())
-    })
+    h.ctl
+        .apply_virtual_service(vs("shop", &name))
+        .await
+        .unwrap();
+    h.wait_for(
+        &format!("{n} healthy SEs serving shop"),
+        5 * MIN,
+        || async {
+            h.healthy(&name) == n && h.status().vs("shop").is_some_and(|v| v.dns.is_some())
+        },
+    )
     .await;
     DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
         .await
@@ -145,7 +152,9 @@ async fn a_host_list_with_no_ready_host_holds_the_size() {
         backend.set_host_ready(host, true).unwrap();
     }
     recovered(&h, "edge", 3).await;
-    let t = base.assert_safe(&h, "after the hosts are ready again").await;
+    let t = base
+        .assert_safe(&h, "after the hosts are ready again")
+        .await;
     println!("{}", t.line("every host not ready", "memory", true));
 }
 
@@ -186,7 +195,11 @@ async fn when_half_the_agents_go_silent_their_vips_move_and_nothing_is_replaced(
     let dns = serve_shop(&h, group("web", 4, 6), 4).await;
     let base = Baseline::take(&h, "web", Some("shop"), dns.addr, None).await;
     let primary = h.status().vs("shop").unwrap().bound_to.clone().unwrap();
-    let other = h.se_names("web").into_iter().find(|n| *n != primary).unwrap();
+    let other = h
+        .se_names("web")
+        .into_iter()
+        .find(|n| *n != primary)
+        .unwrap();
     let silent = [primary.clone(), other];
     for se in &silent {
         h.fleet.kill(se);
@@ -250,7 +263,9 @@ async fn a_hung_cloud_call_times_out_and_neither_deletes_nor_forgets() {
         assert!(o.deleted.is_empty() && o.leaked.is_empty(), "old: {o}");
     }
     let s = h.status();
-    let g = s.group("old").expect("the deleted group's SE is remembered");
+    let g = s
+        .group("old")
+        .expect("the deleted group's SE is remembered");
     assert!(!g.exists && g.ses.len() == 1, "{}", h.describe());
     let err = g.last_error.clone().unwrap_or_default();
     assert!(err.contains("no answer within"), "the timeout fired: {err}");
