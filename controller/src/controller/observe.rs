@@ -36,7 +36,7 @@ impl Controller {
                 Err(e) if e.is_not_found() => Absence::Gone,
                 // EC2 keeps a terminated instance readable for an hour: that is its not found.
                 Ok(vm) if vm.name == name && !vm.state.is_live() => Absence::Gone,
-                Ok(vm) if vm.name == name => Absence::Found(vm),
+                Ok(vm) if vm.name == name => Absence::Found(Box::new(vm)),
                 Ok(vm) => Absence::Unknown(format!("its id {id} now names vm {}", vm.name)),
                 Err(e) => Absence::Unknown(e.to_string()),
             };

@@ -42,7 +42,7 @@ pub(super) enum Absence {
     /// `get_vm` answered `NotFound`, or with the VM deleted or being deleted: it is gone.
     Gone,
     /// `get_vm` found it: the list missed it.
-    Found(Vm),
+    Found(Box<Vm>),
     /// `get_vm` failed otherwise (or answered with another VM): nothing is known.
     Unknown(String),
 }
