@@ -123,6 +123,8 @@ async fn main() {
             ha: HaMode::Elastic { buffer: 0 },
             placement: Placement::default(),
             autoscale: AutoscalePolicy::default(),
+            max_unavailable: 1,
+            max_unhealthy: Share::default(),
         })
         .await
         .unwrap();

@@ -401,6 +401,12 @@ impl SimFleet {
         }
     }
 
+    /// Lets a killed SE's agent run again from the next sync (a partition that heals: the
+    /// agent starts afresh, polls its configuration and reports).
+    pub fn revive(&self, se: &str) {
+        self.killed.lock().expect("fleet lock").remove(se);
+    }
+
     /// The data plane of a running agent.
     pub fn plane(&self, se: &str) -> Option<Arc<SimulatedDataPlane>> {
         self.agents

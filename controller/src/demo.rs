@@ -165,6 +165,8 @@ async fn replay(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             tolerance: 0.1,
             scale_down_window: Duration::from_secs(300),
         },
+        max_unavailable: 1,
+        max_unhealthy: Share::default(),
     })
     .await?;
     ctl.apply_virtual_service(VirtualService {

@@ -170,6 +170,59 @@ pub struct SeGroup {
     /// Autoscaling.
     #[serde(default)]
     pub autoscale: AutoscalePolicy,
+    /// The disruption budget: most SEs drained or replaced at a time (default 1). Failed SEs,
+    /// SEs on hosts that are not ready, rolling upgrades and scale-in all spend it, like a
+    /// PodDisruptionBudget's `maxUnavailable`; it is also the cap on what one pass removes.
+    #[serde(default = "one")]
+    pub max_unavailable: u32,
+    /// Remediation stops when more than this share of the group looks unhealthy at once
+    /// (default `"40%"`; a percentage or a fraction such as `0.4`), as Cluster API's
+    /// MachineHealthCheck `maxUnhealthy` does: so many failures at once point to a partition
+    /// or a fault on the controller's side rather than to dead SEs. One unhealthy SE is
+    /// always remediated, whatever the group's size.
+    #[serde(default)]
+    pub max_unhealthy: Share,
+}
+
+/// A share of a group: a percentage (`"40%"`) or a fraction (`0.4`), kept as written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Share {
+    /// A fraction in [0, 1].
+    Fraction(f64),
+    /// A percentage in [0 %, 100 %], written with its `%`.
+    Percent(String),
+}
+
+impl Default for Share {
+    fn default() -> Self {
+        Share::Percent("40%".into())
+    }
+}
+
+impl Share {
+    /// The share as a fraction in [0, 1], or `None` when it is not one.
+    pub fn fraction(&self) -> Option<f64> {
+        let f = match self {
+            Share::Fraction(f) => *f,
+            Share::Percent(s) => {
+                let n = s.trim().strip_suffix('%')?.trim();
+                // Plain decimals only ("1e2%" or "inf%" are no percentage anyone writes).
+                if n.is_empty() || !n.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                    return None;
+                }
+                n.parse::<f64>().ok()? / 100.0
+            }
+        };
+        (f.is_finite() && (0.0..=1.0).contains(&f)).then_some(f)
+    }
+
+    /// The most of `total` this share allows: rounded down, and never below one (one failure
+    /// in a small group is the commonest event, not a sign of a partition).
+    pub fn of(&self, total: usize) -> usize {
+        let f = self.fraction().unwrap_or(0.4);
+        ((f * total as f64).floor() as usize).max(1)
+    }
 }
 
 fn one() -> u32 {
@@ -241,6 +294,25 @@ impl SeGroup {
             return Err(invalid(
                 "autoscale.tolerance",
                 format!("tolerance {} must be in [0, 1)", a.tolerance),
+            ));
+        }
+        if self.max_unavailable == 0 {
+            return Err(invalid(
+                "max_unavailable",
+                "max_unavailable must be at least 1 (0 would never replace a failed SE)",
+            ));
+        }
+        if self.max_unhealthy.fraction().is_none() {
+            return Err(invalid(
+                "max_unhealthy",
+                format!(
+                    "max_unhealthy {} must be a percentage from \"0%\" to \"100%\" or a \
+                     fraction from 0 to 1",
+                    match &self.max_unhealthy {
+                        Share::Fraction(f) => f.to_string(),
+                        Share::Percent(s) => format!("{s:?}"),
+                    }
+                ),
             ));
         }
         Ok(())
@@ -550,6 +622,8 @@ mod tests {
             ha: HaMode::Elastic { buffer: 0 },
             placement: Placement::default(),
             autoscale: AutoscalePolicy::default(),
+            max_unavailable: 1,
+            max_unhealthy: Share::default(),
         }
     }
 
@@ -567,6 +641,19 @@ mod tests {
             (
                 Box::new(|g| g.autoscale.target_utilisation = 1.5),
                 "autoscale.target_utilisation",
+            ),
+            (Box::new(|g| g.max_unavailable = 0), "max_unavailable"),
+            (
+                Box::new(|g| g.max_unhealthy = Share::Percent("140%".into())),
+                "max_unhealthy",
+            ),
+            (
+                Box::new(|g| g.max_unhealthy = Share::Percent("forty".into())),
+                "max_unhealthy",
+            ),
+            (
+                Box::new(|g| g.max_unhealthy = Share::Fraction(-0.1)),
+                "max_unhealthy",
             ),
         ];
         for (f, field) in cases {
@@ -647,5 +734,36 @@ mod tests {
             g.autoscale.scale_down_window,
             std::time::Duration::from_secs(300)
         );
+        assert_eq!(g.max_unavailable, 1);
+        assert_eq!(g.max_unhealthy.fraction(), Some(0.4));
+    }
+
+    #[test]
+    fn max_unhealthy_is_a_percentage_or_a_fraction_kept_as_written() {
+        let parse = |v: serde_json::Value| -> SeGroup {
+            let mut j = serde_json::to_value(group()).unwrap();
+            j["max_unhealthy"] = v;
+            serde_json::from_value(j).unwrap()
+        };
+        let pct = parse(serde_json::json!("25%"));
+        assert_eq!(pct.max_unhealthy.fraction(), Some(0.25));
+        assert_eq!(
+            serde_json::to_value(&pct).unwrap()["max_unhealthy"],
+            serde_json::json!("25%")
+        );
+        let frac = parse(serde_json::json!(0.5));
+        assert_eq!(frac.max_unhealthy.fraction(), Some(0.5));
+        pct.validate().unwrap();
+        frac.validate().unwrap();
+        // Of a group: rounded down, never below one.
+        assert_eq!(Share::default().of(2), 1);
+        assert_eq!(Share::default().of(5), 2);
+        assert_eq!(Share::default().of(10), 4);
+        assert_eq!(Share::Fraction(0.0).of(10), 1);
+        let text = "name = \"web\"\ncloud = \"mem\"\nmax_ses = 3\nmax_unhealthy = \"50%\"\n\
+                    template = { size = \"2x4g\", image = \"se-1\" }\n\
+                    capacity = { rps = 100.0, connections = 1000 }\n";
+        let g: SeGroup = toml::from_str(text).unwrap();
+        assert_eq!(g.max_unhealthy.fraction(), Some(0.5));
     }
 }

@@ -328,7 +328,14 @@ fn schema_se_group() -> Value {
             "autoscale": object(&[], json!({
                 "target_utilisation": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.6},
                 "tolerance": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.1},
-                "scale_down_window": {"allOf": [duration()], "default": "5m"}}))}),
+                "scale_down_window": {"allOf": [duration()], "default": "5m"}})),
+            "max_unavailable": {"allOf": [u32_(1)], "default": 1,
+                "description": "the disruption budget: most SEs drained or replaced at a time (failures, hosts not ready, upgrades and scale-in alike)"},
+            "max_unhealthy": {"anyOf": [
+                {"type": "number", "minimum": 0, "maximum": 1},
+                {"type": "string", "pattern": "^\\s*(100(\\.0+)?|[0-9]{1,2}(\\.[0-9]+)?)\\s*%\\s*$"}],
+                "default": "40%",
+                "description": "remediation stops while more than this share of the group (a percentage or a fraction) looks unhealthy at once; one unhealthy SE is always remediated"}}),
     );
     // One active and one standby SE need room for two.
     g["if"] = json!({"required": ["ha"], "properties": {"ha": {"required": ["mode"],
@@ -437,21 +444,24 @@ fn schema_status() -> Value {
         json!({
             "groups": {"type": "array", "items": object(
                 &["name", "exists", "desired", "healthy", "current", "recommendation", "upgrade",
-                  "rebalanced", "ses", "last_error", "failures"], json!({
+                  "rebalanced", "held", "ses", "last_error", "failures"], json!({
                 "name": {"type": "string"}, "exists": {"type": "boolean"},
                 "desired": {"anyOf": [u32_(0), {"type": "null"}]},
                 "healthy": {"type": "integer", "minimum": 0}, "current": {"type": "integer", "minimum": 0},
                 "recommendation": {"anyOf": [{"type": "null"}, object(&["desired", "raw", "reason"], json!({
                     "desired": u32_(0), "raw": {"anyOf": [u32_(0), {"type": "null"}]}, "reason": {"type": "string"}}))]},
                 "upgrade": nullable("string"), "rebalanced": nullable("string"),
+                "held": nullable("string"),
                 "ses": {"type": "array", "items": object(
-                    &["name", "vm_id", "phase", "health", "current_template", "image", "host", "rps", "virtual_services"], json!({
+                    &["name", "vm_id", "phase", "health", "current_template", "image", "host", "rps", "virtual_services",
+                      "reason"], json!({
                     "name": {"type": "string"}, "vm_id": nullable("string"),
                     "phase": {"enum": ["creating", "active", "draining", "deleting"]},
-                    "health": {"enum": ["creating", "booting", "healthy", "unhealthy"]},
+                    "health": {"enum": ["creating", "booting", "healthy", "unhealthy", "unreachable"]},
                     "current_template": {"type": "boolean"}, "image": {"type": "string"},
                     "host": nullable("string"), "rps": nullable("number"),
-                    "virtual_services": {"type": "integer", "minimum": 0}}))},
+                    "virtual_services": {"type": "integer", "minimum": 0},
+                    "reason": nullable("string")}))},
                 "last_error": nullable("string"), "failures": u32_(0)}))},
             "virtual_services": {"type": "array", "items": object(
                 &["name", "fqdn", "se_group", "address", "bound_to", "placement", "desired_ses", "load",

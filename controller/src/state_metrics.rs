@@ -76,6 +76,7 @@ pub fn render(ctl: &Controller) -> String {
             ("booting", SeHealth::Booting),
             ("healthy", SeHealth::Healthy),
             ("unhealthy", SeHealth::Unhealthy),
+            ("unreachable", SeHealth::Unreachable),
         ] {
             let n = g.ses.iter().filter(|s| s.health == health).count();
             by_state.push((

@@ -15,12 +15,12 @@ use strato_core::HostId;
 impl Controller {
     pub(super) async fn create_ses(&self, p: &mut GroupPass<'_>) -> Result<()> {
         // A drained SE that still serves (an upgrade's or a scale-in's, waiting for its VIPs
-        // to move) is a VM like any other: together they stay within max_ses. A failed SE is
-        // not counted, so its replacement is never held back by it.
+        // to move) is a VM like any other: together they stay within max_ses. A failed or
+        // unreachable SE is not counted, so its replacement is never held back by it.
         let draining = p
             .ses
             .iter()
-            .filter(|s| s.rec.phase == SePhase::Draining && s.health != SeHealth::Unhealthy)
+            .filter(|s| s.rec.phase == SePhase::Draining && !s.health.failing())
             .count() as u32;
         while p.live_count < p.target && p.live_count + draining < p.g.max_ses {
             let host = match &p.hosts {
@@ -73,6 +73,7 @@ impl Controller {
                     rec: Arc::new(rec),
                     health: SeHealth::Creating,
                     current: true,
+                    held: false,
                 });
                 Ok(true)
             }

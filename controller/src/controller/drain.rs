@@ -2,6 +2,11 @@
 //! a group of one SE per host those on hosts that are not ready (or doubled up), one old SE
 //! per step of a rolling upgrade, and the excess of a scale-in. A drained SE keeps serving
 //! until its VIPs have moved; it is deleted later ([`super::teardown`]).
+//!
+//! All of them spend one disruption budget: at most `max_unavailable` SEs drain at a time,
+//! counting those still draining from earlier passes, so no pass removes more than that. A
+//! failing SE the budget cannot take yet is held (it counts as live, so nothing replaces it
+//! yet) and waits its turn; while the judge holds the whole group, nothing drains.
 
 use super::pass::{GroupPass, Se, SeHealth};
 use super::{Controller, SePhase};
@@ -18,10 +23,20 @@ impl Controller {
         // successor), which costs one SE of capacity but never the healthy minimum.
         let surge = upgrading && p.desired < p.g.max_ses;
         p.target = p.desired + u32::from(surge);
+        if p.hold.is_some() {
+            p.live_count = p.ses.iter().filter(|s| s.live()).count() as u32;
+            self.state()
+                .group_status
+                .entry(p.g.name.clone())
+                .or_default()
+                .upgrade = upgrading.then(|| "rolling upgrade waits: remediation is held".into());
+            return Ok(());
+        }
         self.drain_unhealthy(p);
         if let Some(ready) = &p.hosts {
             let off = off_hosts(&p.ses, ready);
-            p.drain.extend(off);
+            let room = p.budget();
+            p.drain.extend(off.into_iter().take(room));
         }
         p.live_count = p
             .ses
@@ -38,22 +53,45 @@ impl Controller {
         self.mark_draining(p).await
     }
 
-    /// The unhealthy SEs that are not draining yet, with the reason they were judged so.
+    /// The failing SEs that are not draining yet, with the reason they were judged so, as
+    /// many as the budget allows (those the cloud says failed before the unreachable ones,
+    /// then by serial); the others are held until it allows more.
     fn drain_unhealthy(&self, p: &mut GroupPass<'_>) {
-        let st = self.state();
-        let reasons = st.group_status.get(&p.g.name).map(|gs| &gs.reasons);
-        for s in p
-            .ses
-            .iter()
-            .filter(|s| s.health == SeHealth::Unhealthy && s.rec.phase != SePhase::Deleting)
-        {
-            if s.rec.phase != SePhase::Draining {
-                let why = reasons.and_then(|r| r.get(&s.rec.name).cloned());
-                p.drain.push((
-                    s.rec.name.clone(),
-                    why.unwrap_or_else(|| "unhealthy".into()),
-                ));
+        let mut st = self.state();
+        let gs = st.group_status.entry(p.g.name.clone()).or_default();
+        let mut failing: Vec<usize> = (0..p.ses.len())
+            .filter(|&i| {
+                let s = &p.ses[i];
+                s.health.failing()
+                    && !s.held
+                    && !matches!(s.rec.phase, SePhase::Deleting | SePhase::Draining)
+            })
+            .collect();
+        failing.sort_by_key(|&i| {
+            (
+                p.ses[i].health == SeHealth::Unreachable,
+                p.ses[i].rec.serial,
+            )
+        });
+        for i in failing {
+            let name = p.ses[i].rec.name.clone();
+            if p.budget() == 0 {
+                p.ses[i].held = true;
+                let note = format!(
+                    "waits for the disruption budget (max_unavailable {}): held",
+                    p.g.max_unavailable
+                );
+                // The judge wrote this pass's reason; the hold is added to it.
+                let why = gs.reasons.entry(name).or_default();
+                if !why.is_empty() {
+                    why.push_str("; ");
+                }
+                why.push_str(&note);
+                continue;
             }
+            let why = gs.reasons.get(&name).cloned();
+            p.drain
+                .push((name, why.unwrap_or_else(|| "unhealthy".into())));
         }
     }
 
@@ -112,6 +150,12 @@ fn upgrade_step(p: &mut GroupPass<'_>, surge: bool) -> String {
     if !settled {
         return progress;
     }
+    if p.budget() == 0 {
+        return format!(
+            "{progress}; waits for the disruption budget (max_unavailable {})",
+            p.g.max_unavailable
+        );
+    }
     if !surge && healthy <= p.healthy_min {
         return format!(
             "rolling upgrade waits: {healthy} SEs is both max_ses and the healthy \
@@ -166,7 +210,8 @@ fn drain_scale_in(p: &mut GroupPass<'_>) {
             std::cmp::Reverse(s.rec.serial),
         )
     });
-    let excess = (p.live_count - p.target) as usize;
+    // The budget caps a scale-in too: the rest goes on later passes.
+    let excess = ((p.live_count - p.target) as usize).min(p.budget());
     let names: Vec<String> = candidates
         .into_iter()
         .take(excess)

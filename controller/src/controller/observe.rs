@@ -1,13 +1,18 @@
 //! Phase 1 of a group reconcile, observe: bind the SE records to the VMs the cloud shows,
 //! adopt VMs of the group that have no record, drop the records of deleted VMs, and issue
 //! again the creates that are still not visible.
+//!
+//! Absence is not death: a list can miss a VM (eventual consistency, a page lost to a
+//! concurrent change, a partial answer), so an SE whose VM is missing from a successful list
+//! is read directly, and only a `NotFound` answer (or the VM itself, deleted) counts as gone. Anything else leaves the SE
+//! as the judge finds it, held ([`super::pass::Absence`]).
 
-use super::pass::GroupPass;
+use super::pass::{Absence, GroupPass};
 use super::template::{TEMPLATE_TAG, parse_serial};
 use super::{Controller, SePhase, SeRecord};
 use crate::error::Result;
 use crate::model::SeGroup;
-use strato_core::{Tags, Vm, VmSpec};
+use strato_core::{Tags, Vm, VmId, VmSpec};
 
 /// What comparing the records with the VMs asks for.
 #[derive(Default)]
@@ -18,11 +23,35 @@ struct Binding {
     gone: Vec<String>,
     /// Creates to issue again.
     reissue: Vec<SeRecord>,
+    /// Records whose VM the list misses, to read directly: name, VM id, and whether a
+    /// delete was issued for it.
+    missing: Vec<(String, VmId, bool)>,
 }
 
 impl Controller {
     pub(super) async fn observe(&self, p: &mut GroupPass<'_>) -> Result<()> {
-        let b = self.compare_records(p);
+        let mut b = self.compare_records(p);
+        for (name, id, deleting) in std::mem::take(&mut b.missing) {
+            let absence = match p.conn.get_vm(&id).await {
+                Err(e) if e.is_not_found() => Absence::Gone,
+                // EC2 keeps a terminated instance readable for an hour: that is its not found.
+                Ok(vm) if vm.name == name && !vm.state.is_live() => Absence::Gone,
+                Ok(vm) if vm.name == name => Absence::Found(Box::new(vm)),
+                Ok(vm) => Absence::Unknown(format!("its id {id} now names vm {}", vm.name)),
+                Err(e) => Absence::Unknown(e.to_string()),
+            };
+            match absence {
+                // A deleted VM a direct read confirms gone: done.
+                Absence::Gone if deleting => b.gone.push(name),
+                // A delete whose end cannot be confirmed yet: looked at again next pass.
+                _ if deleting => {}
+                other => {
+                    tracing::info!(group = %p.g.name, se = %name, absence = ?other,
+                        "SE's vm is missing from the cloud's list; read it directly");
+                    p.absent.insert(name, other);
+                }
+            }
+        }
         p.structural = !b.changed.is_empty() || !b.gone.is_empty();
         for r in &b.changed {
             self.save_se(r).await?;
@@ -69,7 +98,6 @@ impl Controller {
                 }
                 Some(_) => b.gone.push(rec.name.clone()),
                 None => match rec.phase {
-                    SePhase::Deleting => b.gone.push(rec.name.clone()),
                     SePhase::Creating => {
                         let due = issued
                             .get(&rec.name)
@@ -78,7 +106,16 @@ impl Controller {
                             b.reissue.push(SeRecord::clone(rec));
                         }
                     }
-                    _ => {}
+                    _ => match &rec.vm_id {
+                        Some(id) => b.missing.push((
+                            rec.name.clone(),
+                            id.clone(),
+                            rec.phase == SePhase::Deleting,
+                        )),
+                        // Never seen in the cloud: the delete phase forgets it after grace.
+                        None if rec.phase == SePhase::Deleting => b.gone.push(rec.name.clone()),
+                        None => {}
+                    },
                 },
             }
         }

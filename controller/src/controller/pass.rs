@@ -21,8 +21,30 @@ pub enum SeHealth {
     Booting,
     /// Reporting and up.
     Healthy,
-    /// Failed in the cloud, gone, reporting down, or silent for too long.
+    /// Failed in the cloud, confirmed gone, reporting down, or pending past the boot timeout.
     Unhealthy,
+    /// Its VM runs but its agent stopped reporting: maybe dead, maybe only cut off from the
+    /// controller. Its VIPs move to serving SEs; it is replaced within the disruption budget
+    /// and deleted only once its replacement serves.
+    Unreachable,
+}
+
+impl SeHealth {
+    /// Unhealthy or unreachable: what remediation (drain, replace, delete) is for.
+    pub fn failing(self) -> bool {
+        matches!(self, SeHealth::Unhealthy | SeHealth::Unreachable)
+    }
+}
+
+/// What a direct read says of an SE whose VM is missing from this pass's list.
+#[derive(Clone, Debug)]
+pub(super) enum Absence {
+    /// `get_vm` answered `NotFound`, or with the VM deleted or being deleted: it is gone.
+    Gone,
+    /// `get_vm` found it: the list missed it.
+    Found(Box<Vm>),
+    /// `get_vm` failed otherwise (or answered with another VM): nothing is known.
+    Unknown(String),
 }
 
 /// One SE as a group reconcile sees it.
@@ -31,6 +53,9 @@ pub(super) struct Se {
     pub health: SeHealth,
     /// Built from the group's current template.
     pub current: bool,
+    /// Failing, but not remediated in this pass (what the cloud shows of it is uncertain, or
+    /// the disruption budget is spent): it counts as live, so nothing replaces it yet.
+    pub held: bool,
 }
 
 impl Se {
@@ -39,10 +64,11 @@ impl Se {
         self.rec.phase == SePhase::Active && self.health == SeHealth::Healthy
     }
 
-    /// Counts towards the group's size (being made or active, not failed).
+    /// Counts towards the group's size (being made or active, not failed, or failed but
+    /// held).
     pub fn live(&self) -> bool {
         matches!(self.rec.phase, SePhase::Creating | SePhase::Active)
-            && self.health != SeHealth::Unhealthy
+            && (!self.health.failing() || self.held)
     }
 }
 
@@ -62,6 +88,11 @@ pub(super) struct GroupPass<'a> {
     /// Observe: records were bound, adopted or dropped, so placement and the SE
     /// configurations are worked out again.
     pub structural: bool,
+    /// Observe: what a direct read said of each SE whose VM the list missed.
+    pub absent: HashMap<String, Absence>,
+    /// Judge: why remediation is held for the whole group (too many SEs look unhealthy at
+    /// once), if it is. Nothing is drained or deleted while it is.
+    pub hold: Option<String>,
     /// Judge: the SEs, by serial (creates append theirs).
     pub ses: Vec<Se>,
     /// Size: SEs wanted.
@@ -116,6 +147,8 @@ impl<'a> GroupPass<'a> {
             vms,
             errors: Vec::new(),
             structural: false,
+            absent: HashMap::new(),
+            hold: None,
             ses: Vec::new(),
             desired: 0,
             healthy_min: 0,
@@ -128,6 +161,18 @@ impl<'a> GroupPass<'a> {
             placement_changed: false,
             deleted: 0,
         }
+    }
+
+    /// SEs that may still be drained in this pass under the disruption budget: the group's
+    /// `max_unavailable` less the SEs draining already (from earlier passes or this one).
+    pub fn budget(&self) -> usize {
+        let draining = self
+            .ses
+            .iter()
+            .filter(|s| s.rec.phase == SePhase::Draining && !self.draining(&s.rec.name))
+            .count()
+            + self.drain.len();
+        (self.g.max_unavailable as usize).saturating_sub(draining)
     }
 
     /// True when the SE named `name` was drained in this pass.

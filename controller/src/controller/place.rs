@@ -1,13 +1,14 @@
 //! Phase 6 of a group reconcile, place: put each virtual service on as many serving SEs as
 //! its span, bind its VIP to the first of them (the primary), and answer its name in DNS
-//! while the VIP sits on a serving SE. Services stay where they are unless their SE stopped
-//! serving, their span changed, or rebalancing ([`super::rebalance`]) moves one.
+//! while the VIP sits on a serving SE (or, when none serves, on an unreachable one). Services
+//! stay where they are unless their SE stopped serving, their span changed, or rebalancing
+//! ([`super::rebalance`]) moves one.
 
-use super::pass::GroupPass;
+use super::pass::{GroupPass, SeHealth};
 use super::rebalance::Move;
 use super::scaling::span_bounds;
 use super::template::serial_of;
-use super::{Controller, VsRuntime};
+use super::{Controller, SePhase, VsRuntime};
 use crate::error::{ControllerError, Result};
 use crate::model::{PlacementStrategy, SeGroup, VirtualService};
 use std::collections::{BTreeMap, HashSet};
@@ -39,6 +40,20 @@ impl Controller {
             .filter(|s| s.serving())
             .map(|s| s.rec.name.clone())
             .collect();
+        if p.eligible.is_empty() {
+            // No SE serves, but some only stopped reporting while their VMs run: they are the
+            // best there is (a partition between the controller and its agents leaves the
+            // data plane serving), so services stay on them and DNS keeps answering.
+            p.eligible = p
+                .ses
+                .iter()
+                .filter(|s| {
+                    s.health == SeHealth::Unreachable
+                        && matches!(s.rec.phase, SePhase::Active | SePhase::Draining)
+                })
+                .map(|s| s.rec.name.clone())
+                .collect();
+        }
         let relief = self.rebalance_move(&p.g, &p.ses, p.now);
         if let Some(m) = &relief {
             let name = p.g.name.as_str();

@@ -30,7 +30,7 @@ impl Controller {
         let total = st.ses.get(name).map_or(0, |m| m.len());
         metrics::gauge!("strato_controller_ses", "group" => name.to_owned()).set(total as f64);
         metrics::gauge!("strato_controller_ses_healthy", "group" => name.to_owned())
-            .set(p.eligible.len() as f64);
+            .set(p.ses.iter().filter(|s| s.serving()).count() as f64);
         metrics::gauge!("strato_controller_ses_desired", "group" => name.to_owned())
             .set(f64::from(p.desired));
     }

@@ -16,27 +16,55 @@ impl Controller {
     }
 
     /// One SE per host: the ready hosts set the size. A host list that could not be read
-    /// holds the size (an unknown is never a scale-down) and creates nothing.
+    /// holds the size (an unknown is never a scale-down) and creates nothing; so does a list
+    /// in which no host is ready, which says more about the path to the cloud's control plane
+    /// (a partition, a failed node controller) than about the hosts, and would otherwise
+    /// delete every SE at once.
     async fn size_by_hosts(&self, p: &mut GroupPass<'_>) -> Option<Vec<HostId>> {
         match self.hosts(&p.g.cloud).await {
             Ok(h) => {
                 let ready: Vec<HostId> =
                     h.iter().filter(|h| h.ready).map(|h| h.id.clone()).collect();
+                if ready.is_empty() {
+                    p.desired = self.held_size(p);
+                    let why = format!(
+                        "size held at {}: none of the cloud's {} hosts reads as ready, \
+                         likelier a partition or a control-plane fault than every host failing \
+                         at once; no SE is drained for its host until one is ready again",
+                        p.desired,
+                        h.len()
+                    );
+                    tracing::warn!(group = %p.g.name, "{why}");
+                    self.state()
+                        .group_status
+                        .entry(p.g.name.clone())
+                        .or_default()
+                        .held = Some(match &p.hold {
+                        Some(h) => format!("{why}; {h}"),
+                        None => why,
+                    });
+                    return None;
+                }
                 p.desired = (ready.len() as u32).min(p.g.max_ses);
                 self.explain_host_size(p, ready.len());
                 Some(ready)
             }
             Err(e) => {
-                p.desired = self
-                    .state()
-                    .group_status
-                    .get(&p.g.name)
-                    .and_then(|gs| gs.desired)
-                    .unwrap_or_else(|| p.ses.iter().filter(|s| s.live()).count() as u32);
+                p.desired = self.held_size(p);
                 p.errors.push(e);
                 None
             }
         }
+    }
+
+    /// The size a group holds while the hosts cannot tell it: what it wanted last, or (after
+    /// a restart) what it has.
+    fn held_size(&self, p: &GroupPass<'_>) -> u32 {
+        self.state()
+            .group_status
+            .get(&p.g.name)
+            .and_then(|gs| gs.desired)
+            .unwrap_or_else(|| p.ses.iter().filter(|s| s.live()).count() as u32)
     }
 
     /// The status tells what sets the size; the load's own number stays as a hint.

@@ -24,6 +24,10 @@ pub(crate) struct GroupStatusInner {
     pub first_seen: HashMap<String, Instant>,
     /// Health reasons by SE.
     pub reasons: HashMap<String, String>,
+    /// The judged health of each SE that has a reason.
+    pub health: HashMap<String, SeHealth>,
+    /// Why sizing or remediation is held for the whole group, if it is.
+    pub held: Option<String>,
     /// Progress of a rolling upgrade, or why it waits.
     pub upgrade: Option<String>,
     /// The last rebalancing move, and why.
@@ -103,6 +107,8 @@ pub struct SeStatus {
     pub rps: Option<f64>,
     /// Virtual services placed on it.
     pub virtual_services: usize,
+    /// Why it is not healthy, or why nothing is done about it yet.
+    pub reason: Option<String>,
 }
 
 /// The status of one SE group.
@@ -124,6 +130,9 @@ pub struct GroupStatus {
     pub upgrade: Option<String>,
     /// The last virtual service moved off an overloaded SE, and why.
     pub rebalanced: Option<String>,
+    /// Why the group's size or the remediation of its SEs is held (too many SEs look unhealthy
+    /// at once, or every host reads as not ready), if it is.
+    pub held: Option<String>,
     /// The SEs.
     pub ses: Vec<SeStatus>,
     /// Last reconcile error (cleared by the next success).
@@ -208,17 +217,17 @@ fn group_status(st: &State, name: &str, now: Instant, opts: &ControllerOptions) 
                                 if now.duration_since(*t)
                                     > opts.report_interval * opts.missed_reports =>
                             {
-                                SeHealth::Unhealthy
+                                SeHealth::Unreachable
                             }
                             Some(_) => SeHealth::Healthy,
                             None => SeHealth::Booting,
                         },
                         (_, None) => SeHealth::Booting,
                     };
-                    let health = if gs.is_some_and(|gs| gs.reasons.contains_key(&r.name)) {
-                        SeHealth::Unhealthy
-                    } else {
-                        health
+                    // What the last pass judged, when it found something wrong.
+                    let health = match gs.and_then(|gs| gs.health.get(&r.name)) {
+                        Some(h) => *h,
+                        None => health,
                     };
                     SeStatus {
                         name: r.name.clone(),
@@ -234,6 +243,7 @@ fn group_status(st: &State, name: &str, now: Instant, opts: &ControllerOptions) 
                             .and_then(|rt| rt.last_report.as_ref())
                             .map(|(_, rep)| rep.rps),
                         virtual_services: counts.get(r.name.as_str()).copied().unwrap_or(0),
+                        reason: gs.and_then(|gs| gs.reasons.get(&r.name).cloned()),
                     }
                 })
                 .collect()
@@ -251,6 +261,7 @@ fn group_status(st: &State, name: &str, now: Instant, opts: &ControllerOptions) 
         recommendation: gs.and_then(|g| g.recommendation.clone()),
         upgrade: gs.and_then(|g| g.upgrade.clone()),
         rebalanced: gs.and_then(|g| g.rebalanced.clone()),
+        held: gs.and_then(|g| g.held.clone()),
         ses,
         last_error: st
             .status

@@ -10,12 +10,25 @@ use std::sync::Arc;
 
 impl Controller {
     pub(super) async fn delete_drained(&self, p: &mut GroupPass<'_>) -> Result<()> {
+        // Too many SEs look unhealthy to trust what this pass sees: delete nothing.
+        if p.hold.is_some() {
+            return Ok(());
+        }
         let bound = self.bound_ses(&p.g.name);
+        // An unreachable SE may still serve: it goes only once its replacement does, that is
+        // once the group has its size again and no SE of it is still being made or booting.
+        let replaced = p.live_count >= p.target
+            && !p.ses.iter().any(|s| {
+                matches!(s.health, SeHealth::Creating | SeHealth::Booting)
+                    && s.live()
+                    && !p.draining(&s.rec.name)
+            });
         for i in 0..p.ses.len() {
             let s = &p.ses[i];
             if s.rec.phase != SePhase::Draining
                 || (bound.contains(&s.rec.name) && !p.eligible.is_empty())
                 || (s.health == SeHealth::Unhealthy && p.live_count < p.target)
+                || (s.health == SeHealth::Unreachable && !replaced)
             {
                 continue;
             }
@@ -85,7 +98,10 @@ impl Controller {
             st.dirty.remove(name);
             return Ok(Action::AwaitChange);
         }
-        // Which cloud: the profile is gone with the group, so find the SE in any cloud.
+        // Which cloud: the profile is gone with the group, so find the SE in any cloud. A
+        // record is forgotten only once its VM is deleted, or every cloud answered that it
+        // has no such VM: any other answer (a timeout, a throttle) keeps it for the next try,
+        // or the VM would be left running with nothing left to remember it.
         let mut errors = Vec::new();
         for rec in recs {
             let Some(id) = rec.vm_id.clone() else {
@@ -93,20 +109,30 @@ impl Controller {
                 continue;
             };
             let mut done = false;
+            let mut unsure = false;
             for conn in self.inner.clouds.values() {
                 match conn.get_vm(&id).await {
                     Ok(vm) if vm.group() == Some(name) && vm.name == rec.name => {
                         match conn.delete_vm(&id).await {
                             Ok(()) => done = true,
                             Err(e) if e.is_not_found() => done = true,
-                            Err(e) => errors.push(ControllerError::from(e)),
+                            Err(e) => {
+                                unsure = true;
+                                errors.push(ControllerError::from(e));
+                            }
                         }
                         break;
                     }
-                    _ => {}
+                    // Another VM under that id: not this cloud's SE.
+                    Ok(_) => {}
+                    Err(e) if e.is_not_found() => {}
+                    Err(e) => {
+                        unsure = true;
+                        errors.push(ControllerError::from(e));
+                    }
                 }
             }
-            if done || errors.is_empty() {
+            if done || !unsure {
                 self.forget_se(name, &rec.name).await?;
             }
         }

@@ -6,5 +6,6 @@ mod api;
 mod common;
 mod demo;
 mod e2e;
+mod faults;
 mod rebalance;
 mod run;

@@ -30,6 +30,8 @@ pub fn group(cloud: &str, image: &str, name: &str, min: u32, max: u32) -> SeGrou
             tolerance: 0.1,
             scale_down_window: Duration::from_secs(60),
         },
+        max_unavailable: 1,
+        max_unhealthy: Share::default(),
     }
 }
 

@@ -59,7 +59,8 @@ impl HarnessConfig {
         store: Arc<dyn StateStore>,
         load: Arc<LoadModel>,
     ) -> Harness {
-        self.start_with(cloud, store, load, false).await
+        self.start_with(cloud.clone(), cloud, store, load, false)
+            .await
     }
 
     /// Like [`HarnessConfig::start`], with the controller's API served on a loopback port
@@ -71,17 +72,33 @@ impl HarnessConfig {
         store: Arc<dyn StateStore>,
         load: Arc<LoadModel>,
     ) -> Harness {
-        self.start_with(cloud, store, load, true).await
+        self.start_with(cloud.clone(), cloud, store, load, true)
+            .await
+    }
+
+    /// [`HarnessConfig::start`] with the controller seeing the cloud through `view` (a faulty
+    /// view of `cloud`: lists that miss VMs, calls that hang), while the agents and the test's
+    /// reads ([`Harness::cloud`]) see `cloud` as it is: a fault between the controller and the
+    /// cloud does not stop the SEs themselves.
+    pub async fn start_with_view(
+        &self,
+        cloud: Arc<dyn CloudConnector>,
+        view: Arc<dyn CloudConnector>,
+        store: Arc<dyn StateStore>,
+        load: Arc<LoadModel>,
+    ) -> Harness {
+        self.start_with(cloud, view, store, load, false).await
     }
 
     async fn start_with(
         &self,
         cloud: Arc<dyn CloudConnector>,
+        view: Arc<dyn CloudConnector>,
         store: Arc<dyn StateStore>,
         load: Arc<LoadModel>,
         over_http: bool,
     ) -> Harness {
-        let clouds = BTreeMap::from([(self.profile.clone(), cloud.clone())]);
+        let clouds = BTreeMap::from([(self.profile.clone(), view)]);
         let ctl = Controller::new(store.clone(), clouds, self.options.clone())
             .await
             .expect("controller");
@@ -133,7 +150,8 @@ pub struct HarnessApi {
 pub struct Harness {
     /// The controller.
     pub ctl: Controller,
-    /// The cloud the controller runs on (as it sees it: with whatever layers the test chose).
+    /// The cloud the controller runs on, as the agents see it (with whatever layers the test
+    /// chose; without the controller's own faulty view, if it was started with one).
     pub cloud: Arc<dyn CloudConnector>,
     /// The controller's state store.
     pub store: Arc<dyn StateStore>,

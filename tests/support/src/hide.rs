@@ -2,17 +2,21 @@
 //! filter what a call returns).
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use strato_core::{CloudConnector, CloudInfo, Operation, Vip, VipQuery, Vm, VmQuery};
 
 /// EC2's eventual consistency, on demand: the named VMs are missing from lists and
 /// `NotYetVisible` to reads while the test says so (DescribeInstances can lag RunInstances).
-/// Everything else is forwarded unchanged.
+/// With `lists_only` on, reads find them: only lists miss them (a page lost to a concurrent
+/// change, a partial answer). Everything else is forwarded unchanged.
 #[derive(Debug)]
 pub struct Hide {
     inner: Arc<dyn CloudConnector>,
     /// Names of the VMs to hide.
     pub names: Arc<Mutex<HashSet<String>>>,
+    /// Hide them from lists only; `get_vm` finds them.
+    pub lists_only: Arc<AtomicBool>,
 }
 
 impl Hide {
@@ -21,6 +25,7 @@ impl Hide {
         Self {
             inner,
             names: Arc::default(),
+            lists_only: Arc::default(),
         }
     }
 
@@ -42,7 +47,7 @@ impl CloudConnector for Hide {
     }
     async fn get_vm(&self, id: &strato_core::VmId) -> strato_core::Result<Vm> {
         let vm = self.inner.get_vm(id).await?;
-        if self.hidden(&vm) {
+        if self.hidden(&vm) && !self.lists_only.load(Ordering::Relaxed) {
             return Err(strato_core::Error::new(
                 strato_core::ErrorKind::NotYetVisible,
                 Operation::GetVm,
@@ -159,6 +164,11 @@ mod tests {
         assert_eq!(names, ["b"]);
         let err = hide.get_vm(&a.id).await.unwrap_err();
         assert_eq!(err.kind(), &ErrorKind::NotYetVisible, "{err:?}");
+
+        hide.lists_only.store(true, Ordering::Relaxed);
+        assert_eq!(hide.get_vm(&a.id).await.unwrap().name, "a", "reads find it");
+        let listed = hide.list_vms(&VmQuery::default()).await.unwrap().items;
+        assert_eq!(listed.len(), 1, "lists still miss it");
 
         hide.names.lock().unwrap().clear();
         assert_eq!(hide.get_vm(&a.id).await.unwrap().name, "a");

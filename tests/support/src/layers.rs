@@ -81,6 +81,43 @@ impl Around for SlowCreates {
     }
 }
 
+/// Calls of the given operations never answer while the switch is on: a cloud API that
+/// hangs (a black-holed connection, a stuck control plane). Put a `Timeout` layer (or the
+/// production stack) outside it: that deadline is what ends such a call.
+#[derive(Debug, Clone)]
+pub struct Hang {
+    /// The switch.
+    pub on: Arc<AtomicBool>,
+    /// The operations that hang.
+    pub ops: Vec<Operation>,
+}
+
+impl Hang {
+    /// Switched off, hanging `ops` once on.
+    pub fn new(ops: &[Operation]) -> Self {
+        Self {
+            on: Arc::default(),
+            ops: ops.to_vec(),
+        }
+    }
+}
+
+impl Around for Hang {
+    fn around<'a, T: Send + 'a>(
+        &'a self,
+        _info: &'a CloudInfo,
+        op: Operation,
+        call: Call<'a, T>,
+    ) -> BoxFuture<'a, Result<T>> {
+        Box::pin(async move {
+            if self.ops.contains(&op) && self.on.load(Ordering::Relaxed) {
+                std::future::pending::<()>().await;
+            }
+            call().await
+        })
+    }
+}
+
 /// Records every mutating call that reaches the cloud, with whether it succeeded, while
 /// switched on.
 #[derive(Debug, Clone, Default)]
@@ -165,6 +202,30 @@ mod tests {
         let t = tokio::time::Instant::now();
         c.list_vms(&VmQuery::default()).await.unwrap();
         assert!(t.elapsed() < Duration::from_secs(1), "reads are not held");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn hung_calls_end_only_at_the_timeout_and_only_while_switched_on() {
+        use strato_core::layers::Timeout;
+        let hang = Hang::new(&[Operation::GetVm]);
+        let c = Layered::wrap(
+            Layered::wrap(cloud(), hang.clone()),
+            Timeout::new(Duration::from_secs(30)),
+        );
+        let vm = c.create_vm(&spec("a")).await.unwrap();
+        hang.on.store(true, Ordering::Relaxed);
+        let t = tokio::time::Instant::now();
+        let err = c.get_vm(&vm.id).await.unwrap_err();
+        assert_eq!(err.kind(), &ErrorKind::Timeout, "{err:?}");
+        assert!(
+            t.elapsed() >= Duration::from_secs(30),
+            "ended by the timeout"
+        );
+        c.list_vms(&VmQuery::default())
+            .await
+            .expect("other calls answer");
+        hang.on.store(false, Ordering::Relaxed);
+        assert_eq!(c.get_vm(&vm.id).await.unwrap().name, "a");
     }
 
     #[tokio::test]

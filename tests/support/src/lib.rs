@@ -12,8 +12,11 @@
 //! - [`wait`]: bounded waits, and the controller's status as text for failure messages.
 //! - [`reads`]: what the cloud holds (a group's VMs, the VIPs), read for assertions.
 //! - [`dns`]: one A query over UDP to the controller's DNS server.
-//! - [`layers`]: test layers around a connector (throttled reads, slow creates, a call log) and
-//!   [`Hide`], EC2-style eventual consistency on demand.
+//! - [`layers`]: test layers around a connector (throttled reads, slow creates, hung calls, a
+//!   call log) and [`Hide`], EC2-style eventual consistency on demand (or VMs missing from
+//!   lists only).
+//! - [`fault`]: what every fault-matrix scenario checks (nothing wrongly deleted, leaked or
+//!   duplicated, DNS still answering) and the `fault-matrix:` line it prints.
 //! - `moto` (cargo feature `aws`): the moto endpoint, moto regions, raw EC2 clients, connectors
 //!   and a fresh VPC per test.
 //!
@@ -24,6 +27,7 @@
 pub mod agents;
 pub mod builders;
 pub mod dns;
+pub mod fault;
 pub mod harness;
 mod hide;
 pub mod layers;
@@ -36,9 +40,10 @@ pub mod wait;
 pub use agents::HttpAgents;
 pub use builders::{group, pool, vs, zone};
 pub use dns::{dns_query, dns_query_within};
+pub use fault::{Baseline, Tally};
 pub use harness::{Harness, HarnessApi, HarnessConfig, memory_store};
 pub use hide::Hide;
-pub use layers::{CallLog, SlowCreates, ThrottleReads};
+pub use layers::{CallLog, Hang, SlowCreates, ThrottleReads};
 pub use owner::unique_owner;
 pub use reads::{vips, vms};
 pub use wait::{describe, wait_for, wait_until};

@@ -61,6 +61,10 @@ pub mod region {
         pub const FAULTS: &str = "sa-east-1";
         /// A VIP adopted from an earlier process.
         pub const ADOPT_VIP: &str = "ap-northeast-2";
+        /// Fault matrix: an SE missing from a list.
+        pub const MISSING_FROM_LIST: &str = "eu-south-1";
+        /// Fault matrix: every agent silent.
+        pub const AGENTS_SILENT: &str = "af-south-1";
     }
 }
 

@@ -754,3 +754,61 @@ async fn failed_calls_and_lost_answers_on_ec2_make_no_duplicate_and_leak_nothing
     }
     assert_ne!(vips[0].address, vips[1].address);
 }
+
+/// The controller on EC2 (through the production layers around `view`, its view of `aws`),
+/// with agents that see `aws` itself; the group `web` of `n` SEs serving `shop` with a VIP
+/// from the pool.
+async fn serve_web(aws: Arc<dyn CloudConnector>, view: Arc<dyn CloudConnector>, n: u32) -> Harness {
+    let h = real_time()
+        .start_with_view(
+            aws,
+            controller_cloud(view),
+            memory_store(),
+            Arc::new(LoadModel::new()),
+        )
+        .await;
+    h.setup(group("web", n, n + 2), Some(pool())).await;
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
+    h.wait_for(
+        &format!("{n} healthy SEs and a bound VIP"),
+        40 * SEC,
+        || async {
+            h.healthy("web") == n as usize && h.status().vs("shop").is_some_and(|v| v.dns.is_some())
+        },
+    )
+    .await;
+    h
+}
+
+#[tokio::test]
+async fn an_se_missing_from_a_describe_on_ec2_is_held_not_replaced() {
+    let m = Moto::new(region::MISSING_FROM_LIST).await;
+    let aws: Arc<dyn CloudConnector> = m.connector(&owner("missing"));
+    let hide = Arc::new(Hide::new(aws.clone()));
+    let h = serve_web(aws, hide.clone(), 2).await;
+    let line = vm_missing_from_a_list(&h, &hide, "web", "shop", "aws-moto", 8 * SEC).await;
+    println!("{line}");
+}
+
+#[tokio::test]
+async fn when_every_agent_on_ec2_goes_silent_nothing_is_replaced() {
+    let m = Moto::new(region::AGENTS_SILENT).await;
+    let aws: Arc<dyn CloudConnector> = m.connector(&owner("silent"));
+    let h = serve_web(aws.clone(), aws, 3).await;
+    let all: Vec<String> = h.se_names("web").into_iter().collect();
+    // Three missed reports (3 s) would have replaced the fleet; hold for three times that.
+    let line = agents_silent(
+        &h,
+        "web",
+        "shop",
+        &all,
+        "all agents silent",
+        "aws-moto",
+        10 * SEC,
+    )
+    .await;
+    println!("{line}");
+}

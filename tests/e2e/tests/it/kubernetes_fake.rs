@@ -17,7 +17,7 @@ use std::time::Duration;
 use strato_controller::agent::LoadModel;
 use strato_controller::controller::SePhase;
 use strato_controller::model::*;
-use strato_core::{OWNER_TAG, OwnerId, Size};
+use strato_core::{CloudConnector, OWNER_TAG, OwnerId, Size};
 use strato_kube_fake::FakeKube;
 use strato_kubernetes::{HOST_ANNOTATION, KubernetesConfig, KubernetesConnector, POD_LABEL};
 
@@ -185,15 +185,27 @@ fn in_pool(a: IpAddr) -> bool {
 /// The controller on `c` for a new owner, with a pool, the zone, the group `edge` and the
 /// service `shop` on two SEs (a primary and a secondary, so a VIP has somewhere to move).
 async fn start(c: &Cluster, tag: &str, g: SeGroup) -> (OwnerId, Harness) {
+    start_with_view(c, tag, g, |kc| kc).await
+}
+
+/// [`start`] with the controller seeing the cluster through `view` (of the bare connector);
+/// the agents see the cluster as it is.
+async fn start_with_view(
+    c: &Cluster,
+    tag: &str,
+    g: SeGroup,
+    view: impl FnOnce(Arc<dyn CloudConnector>) -> Arc<dyn CloudConnector>,
+) -> (OwnerId, Harness) {
     let o = owner(tag);
-    let kc = c.connector(&o).await;
+    let kc: Arc<dyn CloudConnector> = c.connector(&o).await;
     let config = HarnessConfig {
         profile: PROFILE.into(),
         ..real_time()
     };
     let h = config
-        .start(
-            controller_cloud(kc),
+        .start_with_view(
+            kc.clone(),
+            controller_cloud(view(kc)),
             memory_store(),
             Arc::new(LoadModel::new()),
         )
@@ -534,4 +546,87 @@ async fn a_new_node_gets_an_se_and_an_upgrade_rolls_node_by_node() {
         h.status().vs("shop").unwrap().bound_to.is_some(),
         "served throughout"
     );
+}
+
+#[tokio::test]
+async fn when_no_node_is_ready_the_ses_stay_and_dns_keeps_answering() {
+    let c = Cluster::start("no-node-ready", 3).await;
+    let (o, h) = start(&c, "k8s-no-node", group("edge", 5)).await;
+    h.wait_for("an SE on each of the 3 nodes", 20 * SEC, || async {
+        settled(&c, &o, &h, 3)
+    })
+    .await;
+    let dns =
+        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let base = Baseline::take(&h, "edge", Some("shop"), dns.addr, Some(5 * SEC)).await;
+    let nodes = ["node-1", "node-2", "node-3"];
+    for n in nodes {
+        c.fake.set_node_ready(n, false).unwrap();
+    }
+    // One NotReady node loses its SE within seconds (the test above): hold for longer.
+    hold_safe(&h, &base, 10 * SEC, "no node ready").await;
+    let held = h.status().group("edge").unwrap().held.clone();
+    assert!(
+        held.as_deref()
+            .is_some_and(|w| w.contains("none of the cloud's 3 hosts")),
+        "{held:?}"
+    );
+    assert_eq!(c.pods(&o).len(), 3, "every pod stays");
+    for n in nodes {
+        c.fake.set_node_ready(n, true).unwrap();
+    }
+    recovered(&h, "edge", 3, 20 * SEC).await;
+    let t = base
+        .assert_safe(&h, "after the nodes are ready again")
+        .await;
+    dns.shutdown().await;
+    println!(
+        "{}",
+        t.line("every host not ready", "kubernetes-fake", true)
+    );
+}
+
+#[tokio::test]
+async fn an_se_pod_missing_from_a_list_is_held_not_replaced() {
+    let c = Cluster::start("missing-pod", 3).await;
+    let mut hide = None;
+    let (o, h) = start_with_view(&c, "k8s-missing", group("edge", 5), |kc| {
+        let x = Arc::new(Hide::new(kc));
+        hide = Some(x.clone());
+        x
+    })
+    .await;
+    let hide = hide.unwrap();
+    h.wait_for("an SE on each of the 3 nodes", 20 * SEC, || async {
+        settled(&c, &o, &h, 3)
+    })
+    .await;
+    let line = vm_missing_from_a_list(&h, &hide, "edge", "shop", "kubernetes-fake", 8 * SEC).await;
+    assert_eq!(c.pods(&o).len(), 3, "every pod stays");
+    println!("{line}");
+}
+
+#[tokio::test]
+async fn when_every_se_agent_in_the_cluster_goes_silent_nothing_is_replaced() {
+    let c = Cluster::start("silent-agents", 3).await;
+    let (o, h) = start(&c, "k8s-silent", group("edge", 5)).await;
+    h.wait_for("an SE on each of the 3 nodes", 20 * SEC, || async {
+        settled(&c, &o, &h, 3)
+    })
+    .await;
+    let all: Vec<String> = h.se_names("edge").into_iter().collect();
+    let line = agents_silent(
+        &h,
+        "edge",
+        "shop",
+        &all,
+        "all agents silent",
+        "kubernetes-fake",
+        10 * SEC,
+    )
+    .await;
+    assert_eq!(c.pods(&o).len(), 3, "every pod stays");
+    println!("{line}");
 }

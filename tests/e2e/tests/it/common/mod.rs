@@ -20,8 +20,8 @@ use strato_core::{CloudConnector, OwnerId};
 pub use strato_testkit::moto::region::e2e as region;
 pub use strato_testkit::moto::{AMI, Moto, SUBNET_CIDR};
 pub use strato_testkit::{
-    CallLog, Harness, HarnessConfig, Hide, SlowCreates, describe, dns_query_within, memory_store,
-    vips, vms, vs,
+    Baseline, CallLog, Harness, HarnessConfig, Hide, SlowCreates, describe, dns_query_within,
+    memory_store, vips, vms, vs,
 };
 
 /// The cloud profile name the SE groups use.
@@ -113,3 +113,106 @@ pub async fn assert_primary_and_secondary_configured(h: &Harness, v: &VsStatus, 
     assert_eq!(sec.virtual_services[0].role, Role::Secondary);
     assert_eq!(sec.virtual_services[0].vip, v.address);
 }
+
+/// Checks `base` every 500 ms for `d`, while a fault holds.
+pub async fn hold_safe(h: &Harness, base: &Baseline, d: Duration, what: &str) {
+    let t = tokio::time::Instant::now();
+    while t.elapsed() < d {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        base.assert_safe(h, what).await;
+    }
+}
+
+/// Waits up to `limit` until `group` has `n` SEs again, all serving, with no reason left and
+/// the group no longer held.
+pub async fn recovered(h: &Harness, group: &str, n: usize, limit: Duration) {
+    h.wait_for("recovery", limit, || async {
+        let s = h.status();
+        let Some(g) = s.group(group) else {
+            return false;
+        };
+        g.healthy == n
+            && g.ses.len() == n
+            && g.held.is_none()
+            && g.ses.iter().all(|s| s.reason.is_none())
+    })
+    .await;
+}
+
+/// The fault-matrix scenario "an existing VM missing from a list", on any backend: the
+/// controller sees the cloud through `hide` (the agents do not). The primary of `vs` goes
+/// missing from lists and unreadable, then missing from lists only; nothing may happen to it
+/// either way, and all is as before once it shows again. Returns the matrix line.
+pub async fn vm_missing_from_a_list(
+    h: &Harness,
+    hide: &Hide,
+    group: &str,
+    vs: &str,
+    backend: &str,
+    hold: Duration,
+) -> String {
+    let dns =
+        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let base = Baseline::take(h, group, Some(vs), dns.addr, Some(5 * SEC)).await;
+    let n = base.vms.len();
+    let victim = h.status().vs(vs).unwrap().bound_to.clone().unwrap();
+    hide.names.lock().unwrap().insert(victim.clone());
+    hold_safe(h, &base, hold, "missing from lists and unreadable").await;
+    hide.lists_only
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    hold_safe(h, &base, hold, "missing from lists only").await;
+    let s = h.status();
+    let why = s
+        .group(group)
+        .and_then(|g| g.ses.iter().find(|s| s.name == victim))
+        .and_then(|s| s.reason.clone())
+        .unwrap_or_default();
+    assert!(why.contains("a direct read finds it"), "{why}");
+    hide.names.lock().unwrap().clear();
+    recovered(h, group, n, 30 * SEC).await;
+    let t = base.assert_safe(h, "after the list is whole again").await;
+    dns.shutdown().await;
+    t.line("vm missing from one list", backend, true)
+}
+
+/// The fault-matrix scenario "agents silent", on any backend: the agents of `silent` (all of
+/// the group's SEs, or half of them) stop reporting for `hold`; with more than `max_unhealthy`
+/// of the group silent, nothing may be replaced or deleted and DNS keeps answering; then they
+/// report again and all is as before. Returns the matrix line.
+pub async fn agents_silent(
+    h: &Harness,
+    group: &str,
+    vs: &str,
+    silent: &[String],
+    fault: &str,
+    backend: &str,
+    hold: Duration,
+) -> String {
+    let dns =
+        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let base = Baseline::take(h, group, Some(vs), dns.addr, Some(5 * SEC)).await;
+    let n = base.vms.len();
+    for se in silent {
+        h.fleet.kill(se);
+    }
+    hold_safe(h, &base, hold, fault).await;
+    let held = h.status().group(group).and_then(|g| g.held.clone());
+    let want = format!("{} of {n} SEs look unhealthy", silent.len());
+    assert!(
+        held.as_deref().is_some_and(|w| w.contains(&want)),
+        "{held:?}"
+    );
+    for se in silent {
+        h.fleet.revive(se);
+    }
+    recovered(h, group, n, 30 * SEC).await;
+    let t = base.assert_safe(h, "after the agents report again").await;
+    dns.shutdown().await;
+    t.line(fault, backend, true)
+}
+
+const SEC: Duration = Duration::from_secs(1);
