@@ -162,10 +162,15 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
         vips(&*aws).await.is_empty()
     })
     .await;
+    let (ips0, ips1) = (
+        m.primary_eni_ips(&ids[0]).await,
+        m.primary_eni_ips(&ids[1]).await,
+    );
     assert!(
-        !m.primary_eni_ips(&ids[0]).await.contains(&addr)
-            && !m.primary_eni_ips(&ids[1]).await.contains(&addr),
-        "the address is still assigned to an ENI"
+        !ips0.contains(&addr) && !ips1.contains(&addr),
+        "the address {addr} is still assigned to an ENI: {} {ips0:?}, {} {ips1:?}",
+        ids[0],
+        ids[1]
     );
     assert!(h.ctl.dns_table().get("shop.apps.example.com").is_none());
     assert!(
