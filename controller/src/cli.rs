@@ -366,13 +366,16 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
 /// the bootstrap, serves the API and DNS, and reconciles until Ctrl-C.
 pub async fn run(config: &std::path::Path, registry: &Registry) -> anyhow::Result<()> {
     let cfg = ControllerConfig::load(config)?;
-    let store: Arc<dyn StateStore> = match cfg.store(Some(config)) {
-        StoreLocation::Memory => Arc::new(MemoryStore::new()),
-        StoreLocation::File(p) => Arc::new(RedbStore::open(&p)?),
-    };
-    let data_dir = match cfg.store(Some(config)) {
-        StoreLocation::File(p) => p.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
-        StoreLocation::Memory => std::env::temp_dir(),
+    let (store, data_dir): (Arc<dyn StateStore>, _) = match cfg.store(Some(config))? {
+        StoreLocation::Memory => {
+            eprintln!("controller state in memory: a restart forgets it");
+            (Arc::new(MemoryStore::new()), std::env::temp_dir())
+        }
+        StoreLocation::File(p) => {
+            eprintln!("controller state in {}", p.display());
+            let dir = p.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+            (Arc::new(RedbStore::open(&p)?), dir)
+        }
     };
     registry.validate(&cfg.strato)?;
     let ctx = ConnectContext { data_dir };

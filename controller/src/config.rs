@@ -7,7 +7,9 @@
 //! api_listen = "127.0.0.1:8080"      # REST API and agent protocol
 //! dns_listen = "127.0.0.1:5353"      # authoritative DNS (UDP and TCP)
 //! token = "change-me"                # bearer token of the API (or token_env)
-//! store = "/var/lib/strato/controller.redb"   # or "memory"
+//! store = "/var/lib/strato/controller.redb"   # default: controller.redb in the data
+//!                                    # directory ($STRATO_DATA_DIR, else the user's); "memory"
+//!                                    # keeps nothing across a restart
 //! report_interval = "10s"
 //! missed_reports = 6
 //! # profiles = "/etc/strato/strato.toml"   # strato's profiles file, when not inline below
@@ -54,9 +56,10 @@ pub struct ControllerSection {
     /// Environment variable holding the token (used when `token` is absent).
     #[serde(default)]
     pub token_env: Option<String>,
-    /// `memory` or a file path.
-    #[serde(default = "default_store")]
-    pub store: String,
+    /// `memory` or a file path; `controller.redb` in the data directory when absent
+    /// ([`default_data_dir`]).
+    #[serde(default)]
+    pub store: Option<String>,
     /// Agent report interval.
     #[serde(default = "default_interval", with = "humantime_serde")]
     pub report_interval: Duration,
@@ -86,9 +89,6 @@ impl std::fmt::Debug for ControllerSection {
 
 fn default_api() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
-}
-fn default_store() -> String {
-    "memory".into()
 }
 fn default_interval() -> Duration {
     Duration::from_secs(10)
@@ -201,12 +201,26 @@ impl ControllerConfig {
             .filter(|t| !t.is_empty())
     }
 
-    /// Where the store lives.
-    pub fn store(&self, source: Option<&Path>) -> StoreLocation {
-        if self.controller.store == "memory" {
-            StoreLocation::Memory
-        } else {
-            StoreLocation::File(resolve(source, Path::new(&self.controller.store)))
+    /// Where the store lives: `store` (relative to the configuration file), else
+    /// [`DEFAULT_STORE_FILE`] in the data directory. A controller that forgot its records at
+    /// every restart would leak the VIPs it had allocated and adopt its SEs again by their
+    /// tags, so memory is only ever asked for.
+    pub fn store(&self, source: Option<&Path>) -> Result<StoreLocation> {
+        self.store_in(source, default_data_dir())
+    }
+
+    fn store_in(&self, source: Option<&Path>, data_dir: Option<PathBuf>) -> Result<StoreLocation> {
+        match self.controller.store.as_deref() {
+            Some("memory") => Ok(StoreLocation::Memory),
+            Some(p) => Ok(StoreLocation::File(resolve(source, Path::new(p)))),
+            None => data_dir
+                .map(|d| StoreLocation::File(d.join(DEFAULT_STORE_FILE)))
+                .ok_or_else(|| {
+                    ControllerError::Config(format!(
+                        "cannot tell the user's data directory (no home directory): set \
+                         controller.store, or {DATA_DIR_ENV}"
+                    ))
+                }),
         }
     }
 
@@ -219,6 +233,22 @@ impl ControllerConfig {
             ..ControllerOptions::default()
         }
     }
+}
+
+/// The environment variable naming the data directory (the strato CLI keeps its local memory
+/// cloud there too).
+pub const DATA_DIR_ENV: &str = "STRATO_DATA_DIR";
+
+/// The file name of the store in the data directory, when the configuration names none.
+pub const DEFAULT_STORE_FILE: &str = "controller.redb";
+
+/// The data directory: `STRATO_DATA_DIR`, else the user's data directory (the strato CLI's:
+/// `~/.local/share/strato` on Linux); `None` without a home directory.
+pub fn default_data_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    directories::ProjectDirs::from("dev", "strato", "strato").map(|d| d.data_dir().to_path_buf())
 }
 
 fn resolve(source: Option<&Path>, p: &Path) -> PathBuf {
@@ -267,7 +297,8 @@ mod tests {
             ControllerConfig::parse(TEXT, Some(Path::new("/etc/strato/controller.toml"))).unwrap();
         assert_eq!(c.token().as_deref(), Some("s3cret"));
         assert_eq!(
-            c.store(Some(Path::new("/etc/strato/controller.toml"))),
+            c.store(Some(Path::new("/etc/strato/controller.toml")))
+                .unwrap(),
             StoreLocation::File("/etc/strato/state/controller.redb".into())
         );
         assert_eq!(c.options().report_interval, Duration::from_secs(5));
@@ -276,6 +307,31 @@ mod tests {
         assert!(
             !format!("{:?}", c.controller).contains("s3cret"),
             "the token never shows in Debug"
+        );
+    }
+
+    #[test]
+    fn the_default_store_is_a_file_in_the_data_directory_and_memory_must_be_asked_for() {
+        let src = Some(Path::new("/etc/strato/controller.toml"));
+        let c = ControllerConfig::parse(&TEXT.replace("store = ", "# store = "), src).unwrap();
+        assert_eq!(
+            c.store_in(src, Some("/data/strato".into())).unwrap(),
+            StoreLocation::File("/data/strato/controller.redb".into()),
+            "a restart keeps the records, IPAM and VIPs"
+        );
+        let e = c.store_in(src, None).unwrap_err().to_string();
+        assert!(
+            e.contains("controller.store") && e.contains(DATA_DIR_ENV),
+            "{e}"
+        );
+        let c = ControllerConfig::parse(
+            &TEXT.replace("\"state/controller.redb\"", "\"memory\""),
+            src,
+        )
+        .unwrap();
+        assert_eq!(
+            c.store_in(src, Some("/data/strato".into())).unwrap(),
+            StoreLocation::Memory
         );
     }
 
