@@ -1,12 +1,19 @@
 //! The virtual service reconcile: give it an address (its fixed VIP or one from the IPAM pool
 //! of its group's network) and release everything when it is deleted. Binding the address to
 //! an SE is the group reconcile's job, since it depends on the SEs' health.
+//!
+//! The address claims (`ipam/POOL/ADDR`) and releases of one reconcile commit in one store
+//! transaction with the service's runtime record (`vsrt/VS`), which says which address it
+//! holds: a crash between a claim and the record would otherwise leave the address claimed by
+//! a service that does not know it, and the service would claim another one after the
+//! restart, leaking the first for good.
 
 use super::{Controller, VsRuntime, keys};
 use crate::error::{ControllerError, Result};
 use crate::model::IpamPool;
 use crate::runtime::{Action, ObjectRef};
-use crate::store::{Precondition, StateStoreExt};
+use crate::store::{Precondition, StateStoreExt, Txn};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use strato_core::VipSupport;
 
@@ -45,6 +52,7 @@ impl Controller {
             ..Default::default()
         });
         let before = rt.clone();
+        let mut tx = IpamTxn::new(name);
         let support = self
             .inner
             .clouds
@@ -53,9 +61,9 @@ impl Controller {
 
         match vs.vip {
             Some(fixed) if rt.address != Some(fixed) => {
-                self.release_address(&mut rt).await?;
+                tx.release(&mut rt);
                 if let Some(pool) = self.pool_containing(fixed) {
-                    self.claim(&pool, fixed, name).await?;
+                    self.claim(&pool, fixed, &mut tx).await?;
                     rt.pool = Some(pool.name);
                 }
                 rt.address = Some(fixed);
@@ -70,7 +78,7 @@ impl Controller {
         if rt.address.is_none() {
             match self.pool_for_network(group.network_key()) {
                 Some(pool) => {
-                    let addr = self.allocate(&pool, name).await?;
+                    let addr = self.allocate(&pool, &mut tx).await?;
                     rt.address = Some(addr);
                     rt.pool = Some(pool.name);
                 }
@@ -96,11 +104,10 @@ impl Controller {
             rt.dns_name = None;
         }
         if rt != before {
-            self.inner
-                .store
-                .put_json(&format!("{}{name}", keys::VSRT), &rt, Precondition::Any)
-                .await?;
+            tx.txn.put_json(format!("{}{name}", keys::VSRT), &rt)?;
+            self.inner.store.txn(&tx.txn).await?;
             let mut st = self.state();
+            tx.applied(&mut st.ipam);
             st.vsrt.insert(name.to_owned(), rt);
             st.dirty.insert(group.name.clone());
             drop(st);
@@ -130,12 +137,12 @@ impl Controller {
         if let Some(f) = &rt.dns_name {
             self.inner.dns.set(f, None);
         }
-        self.release_address(&mut rt).await?;
-        self.inner
-            .store
-            .delete(&format!("{}{name}", keys::VSRT), Precondition::Any)
-            .await?;
+        let mut tx = IpamTxn::new(name);
+        tx.release(&mut rt);
+        tx.txn.delete(format!("{}{name}", keys::VSRT));
+        self.inner.store.txn(&tx.txn).await?;
         let mut st = self.state();
+        tx.applied(&mut st.ipam);
         st.vsrt.remove(name);
         st.vs_errors.remove(name);
         st.vs_scale.remove(name);
@@ -160,54 +167,32 @@ impl Controller {
             .cloned()
     }
 
-    async fn release_address(&self, rt: &mut VsRuntime) -> Result<()> {
-        if let (Some(pool), Some(addr)) = (rt.pool.take(), rt.address) {
-            self.inner
-                .store
-                .delete(&format!("{}{pool}/{addr}", keys::IPAM), Precondition::Any)
-                .await?;
-            if let Some(m) = self.state().ipam.get_mut(&pool) {
-                m.remove(&addr);
-            }
-        }
-        rt.address = None;
-        Ok(())
-    }
-
-    /// Claims a specific address (compare-and-swap on its key, so two claims cannot both win).
-    async fn claim(&self, pool: &IpamPool, addr: IpAddr, vs: &str) -> Result<()> {
+    /// Claims a specific address for the transaction's service: a compare on its key, so two
+    /// claims cannot both win, and an address this service already holds is kept.
+    async fn claim(&self, pool: &IpamPool, addr: IpAddr, tx: &mut IpamTxn) -> Result<()> {
         let key = format!("{}{}/{addr}", keys::IPAM, pool.name);
-        match self
-            .inner
-            .store
-            .put_json(&key, &vs.to_owned(), Precondition::Absent)
-            .await
-        {
-            Ok(_) => {}
-            Err(ControllerError::Conflict(_)) => {
-                let owner: Option<(String, u64)> = self.inner.store.get_json(&key).await?;
-                if owner.as_ref().map(|(o, _)| o.as_str()) != Some(vs) {
-                    return Err(ControllerError::invalid(
-                        "vip",
-                        format!(
-                            "address {addr} is allocated to {}",
-                            owner.map(|o| o.0).unwrap_or_default()
-                        ),
-                    ));
-                }
+        match self.inner.store.get_json::<String>(&key).await? {
+            None => {
+                tx.txn
+                    .compare(key.as_str(), Precondition::Absent)
+                    .put_json(key, &tx.vs)?;
             }
-            Err(e) => return Err(e),
+            Some((owner, rev)) if owner == tx.vs => {
+                tx.txn.compare(key, Precondition::Revision(rev));
+            }
+            Some((owner, _)) => {
+                return Err(ControllerError::invalid(
+                    "vip",
+                    format!("address {addr} is allocated to {owner}"),
+                ));
+            }
         }
-        self.state()
-            .ipam
-            .entry(pool.name.clone())
-            .or_default()
-            .insert(addr, vs.to_owned());
+        tx.claimed.push((pool.name.clone(), addr));
         Ok(())
     }
 
     /// The lowest free usable address of a pool.
-    async fn allocate(&self, pool: &IpamPool, vs: &str) -> Result<IpAddr> {
+    async fn allocate(&self, pool: &IpamPool, tx: &mut IpamTxn) -> Result<IpAddr> {
         let net = match pool.cidr {
             ipnet::IpNet::V4(n) => n,
             ipnet::IpNet::V6(_) => {
@@ -243,7 +228,7 @@ impl Controller {
             {
                 continue;
             }
-            match self.claim(pool, addr, vs).await {
+            match self.claim(pool, addr, tx).await {
                 Ok(()) => return Ok(addr),
                 Err(ControllerError::Invalid { .. }) => continue,
                 Err(e) => return Err(e),
@@ -253,5 +238,48 @@ impl Controller {
             "ipam pool {} ({}) has no free address",
             pool.name, pool.cidr
         )))
+    }
+}
+
+/// The address claims and releases of one reconcile of one service, to commit in one
+/// transaction with its runtime record, and to apply to the in-memory IPAM only once they
+/// are committed (a failed commit leaves memory as the store is).
+struct IpamTxn {
+    vs: String,
+    txn: Txn,
+    claimed: Vec<(String, IpAddr)>,
+    released: Vec<(String, IpAddr)>,
+}
+
+impl IpamTxn {
+    fn new(vs: &str) -> Self {
+        Self {
+            vs: vs.to_owned(),
+            txn: Txn::new(),
+            claimed: Vec::new(),
+            released: Vec::new(),
+        }
+    }
+
+    /// Releases the address the runtime holds from its pool (a fixed VIP outside every pool
+    /// holds no claim).
+    fn release(&mut self, rt: &mut VsRuntime) {
+        if let (Some(pool), Some(addr)) = (rt.pool.take(), rt.address) {
+            self.txn.delete(format!("{}{pool}/{addr}", keys::IPAM));
+            self.released.push((pool, addr));
+        }
+        rt.address = None;
+    }
+
+    /// Applies the committed claims and releases to the in-memory IPAM.
+    fn applied(self, ipam: &mut BTreeMap<String, BTreeMap<IpAddr, String>>) {
+        for (pool, addr) in self.released {
+            if let Some(m) = ipam.get_mut(&pool) {
+                m.remove(&addr);
+            }
+        }
+        for (pool, addr) in self.claimed {
+            ipam.entry(pool).or_default().insert(addr, self.vs.clone());
+        }
     }
 }

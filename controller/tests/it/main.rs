@@ -8,3 +8,4 @@ mod demo;
 mod e2e;
 mod rebalance;
 mod run;
+mod state;

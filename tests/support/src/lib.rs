@@ -10,6 +10,7 @@
 //! - [`wait`]: bounded waits, and the controller's status as text for failure messages.
 //! - [`reads`]: what the cloud holds (a group's VMs, the VIPs), read for assertions.
 //! - [`dns`]: one A query over UDP to the controller's DNS server.
+//! - [`store`]: [`CrashingStore`], a state store that dies at a chosen write.
 //! - [`layers`]: test layers around a connector (throttled reads, slow creates, a call log) and
 //!   [`Hide`], EC2-style eventual consistency on demand.
 //! - `moto` (cargo feature `aws`): the moto endpoint, moto regions, raw EC2 clients, connectors
@@ -28,6 +29,7 @@ pub mod layers;
 pub mod moto;
 pub mod owner;
 pub mod reads;
+pub mod store;
 pub mod wait;
 
 pub use builders::{group, pool, vs, zone};
@@ -37,4 +39,5 @@ pub use hide::Hide;
 pub use layers::{CallLog, SlowCreates, ThrottleReads};
 pub use owner::unique_owner;
 pub use reads::{vips, vms};
+pub use store::CrashingStore;
 pub use wait::{describe, wait_for, wait_until};
