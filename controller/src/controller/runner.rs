@@ -106,6 +106,9 @@ impl Controller {
                 st.scheduler.schedule(obj, t);
             }
         }
+        if !self.state().quarantined.is_empty() {
+            self.drop_superseded_quarantine().await;
+        }
         stats
     }
 }

@@ -8,12 +8,11 @@
 //! a service that does not know it, and the service would claim another one after the
 //! restart, leaking the first for good.
 
-use super::{Controller, VsRuntime, keys};
+use super::{Controller, State, VsRuntime, keys};
 use crate::error::{ControllerError, Result};
 use crate::model::IpamPool;
 use crate::runtime::{Action, ObjectRef};
 use crate::store::{Precondition, StateStoreExt, Txn};
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use strato_core::VipSupport;
 
@@ -39,6 +38,10 @@ impl Controller {
             (vs, st.vsrt.get(name).cloned(), group)
         };
         let Some(vs) = vs else {
+            // A service whose record was moved aside is held: its address stays.
+            if let Some(e) = self.quarantine_hold(keys::VS, name) {
+                return Err(e);
+            }
             return self.teardown_vs(name, rt).await;
         };
         let Some(group) = group else {
@@ -78,7 +81,14 @@ impl Controller {
         if rt.address.is_none() {
             match self.pool_for_network(group.network_key()) {
                 Some(pool) => {
-                    let addr = self.allocate(&pool, &mut tx).await?;
+                    let addr = match self.unheld_claim(&pool, name) {
+                        // The address it held before its record was lost.
+                        Some(a) => {
+                            self.claim(&pool, a, &mut tx).await?;
+                            a
+                        }
+                        None => self.allocate(&pool, &mut tx).await?,
+                    };
                     rt.address = Some(addr);
                     rt.pool = Some(pool.name);
                 }
@@ -107,7 +117,7 @@ impl Controller {
             tx.txn.put_json(format!("{}{name}", keys::VSRT), &rt)?;
             self.inner.store.txn(&tx.txn).await?;
             let mut st = self.state();
-            tx.applied(&mut st.ipam);
+            tx.applied(&mut st);
             st.vsrt.insert(name.to_owned(), rt);
             st.dirty.insert(group.name.clone());
             drop(st);
@@ -117,9 +127,19 @@ impl Controller {
     }
 
     async fn teardown_vs(&self, name: &str, rt: Option<VsRuntime>) -> Result<Action> {
-        let Some(mut rt) = rt else {
+        let unheld = self
+            .state()
+            .unheld_claims
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        if rt.is_none() && unheld.is_empty() {
             return Ok(Action::AwaitChange);
-        };
+        }
+        let mut rt = rt.unwrap_or_else(|| VsRuntime {
+            name: name.to_owned(),
+            ..Default::default()
+        });
         if let Some(id) = rt.vip_id.clone() {
             // Find the cloud that holds it: the group may be gone too.
             for conn in self.inner.clouds.values() {
@@ -139,16 +159,29 @@ impl Controller {
         }
         let mut tx = IpamTxn::new(name);
         tx.release(&mut rt);
+        for (pool, addr) in unheld {
+            tx.release_claim(pool, addr);
+        }
         tx.txn.delete(format!("{}{name}", keys::VSRT));
         self.inner.store.txn(&tx.txn).await?;
         let mut st = self.state();
-        tx.applied(&mut st.ipam);
+        tx.applied(&mut st);
         st.vsrt.remove(name);
         st.vs_errors.remove(name);
         st.vs_scale.remove(name);
         st.status
             .remove(&ObjectRef::VirtualService(name.to_owned()));
         Ok(Action::AwaitChange)
+    }
+
+    /// An address of `pool` the service claimed and no runtime record holds.
+    fn unheld_claim(&self, pool: &IpamPool, vs: &str) -> Option<IpAddr> {
+        self.state()
+            .unheld_claims
+            .get(vs)?
+            .iter()
+            .find(|(p, a)| *p == pool.name && pool.usable(*a))
+            .map(|(_, a)| *a)
     }
 
     fn pool_for_network(&self, network: &str) -> Option<IpamPool> {
@@ -265,21 +298,41 @@ impl IpamTxn {
     /// holds no claim).
     fn release(&mut self, rt: &mut VsRuntime) {
         if let (Some(pool), Some(addr)) = (rt.pool.take(), rt.address) {
-            self.txn.delete(format!("{}{pool}/{addr}", keys::IPAM));
-            self.released.push((pool, addr));
+            self.release_claim(pool, addr);
         }
         rt.address = None;
     }
 
-    /// Applies the committed claims and releases to the in-memory IPAM.
-    fn applied(self, ipam: &mut BTreeMap<String, BTreeMap<IpAddr, String>>) {
+    /// Releases one claim of the service.
+    fn release_claim(&mut self, pool: String, addr: IpAddr) {
+        let key = format!("{}{pool}/{addr}", keys::IPAM);
+        if !self.txn.ops.iter().any(|op| op.key() == key) {
+            self.txn.delete(key);
+            self.released.push((pool, addr));
+        }
+    }
+
+    /// Applies the committed claims and releases to the in-memory IPAM; a claim no record
+    /// held is held again (claimed) or gone (released).
+    fn applied(self, st: &mut State) {
+        for (pool, addr) in self.released.iter().chain(&self.claimed) {
+            if let Some(u) = st.unheld_claims.get_mut(&self.vs) {
+                u.retain(|(p, a)| (p, a) != (pool, addr));
+                if u.is_empty() {
+                    st.unheld_claims.remove(&self.vs);
+                }
+            }
+        }
         for (pool, addr) in self.released {
-            if let Some(m) = ipam.get_mut(&pool) {
+            if let Some(m) = st.ipam.get_mut(&pool) {
                 m.remove(&addr);
             }
         }
         for (pool, addr) in self.claimed {
-            ipam.entry(pool).or_default().insert(addr, self.vs.clone());
+            st.ipam
+                .entry(pool)
+                .or_default()
+                .insert(addr, self.vs.clone());
         }
     }
 }
