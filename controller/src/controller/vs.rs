@@ -28,6 +28,7 @@ impl Controller {
                 && v.vip.is_none_or(|f| rt.address == Some(f))
                 && (v.vip.is_some() || rt.pool.is_some() || rt.vip_id.is_some())
                 && rt.dns_name.as_deref().is_none_or(|d| d == v.fqdn)
+                && !st.unheld_claims.contains_key(name)
             {
                 return Ok(Action::AwaitChange);
             }
@@ -113,7 +114,21 @@ impl Controller {
             self.inner.dns.set(old, None);
             rt.dns_name = None;
         }
-        if rt != before {
+        // Other claims of this service that no record holds were left by a crash between a
+        // claim and the record (before both were one transaction): nothing uses them.
+        let leftovers: Vec<(String, IpAddr)> = self
+            .state()
+            .unheld_claims
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|(p, a)| rt.pool.as_ref() != Some(p) || rt.address != Some(*a))
+            .cloned()
+            .collect();
+        for (pool, addr) in leftovers {
+            tx.release_claim(pool, addr);
+        }
+        if rt != before || !tx.txn.is_empty() {
             tx.txn.put_json(format!("{}{name}", keys::VSRT), &rt)?;
             self.inner.store.txn(&tx.txn).await?;
             let mut st = self.state();
