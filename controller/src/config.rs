@@ -12,6 +12,8 @@
 //!                                    # keeps nothing across a restart
 //! report_interval = "10s"
 //! missed_reports = 6
+//! max_ses_per_group = 1000           # a group's max_ses above it is refused
+//! creates_per_pass = 10              # SE creates one group reconcile issues at most
 //! # profiles = "/etc/strato/strato.toml"   # strato's profiles file, when not inline below
 //!
 //! [profiles.lab]
@@ -69,6 +71,12 @@ pub struct ControllerSection {
     /// strato's profiles file, when profiles are not inline.
     #[serde(default)]
     pub profiles: Option<PathBuf>,
+    /// Most SEs one group may have (1 to [`crate::model::MAX_SES_CEILING`]).
+    #[serde(default = "default_max_ses_per_group")]
+    pub max_ses_per_group: u32,
+    /// Most SE creates one reconcile of one group issues (at least 1).
+    #[serde(default = "default_creates_per_pass")]
+    pub creates_per_pass: u32,
 }
 
 impl std::fmt::Debug for ControllerSection {
@@ -83,6 +91,8 @@ impl std::fmt::Debug for ControllerSection {
             .field("report_interval", &self.report_interval)
             .field("missed_reports", &self.missed_reports)
             .field("profiles", &self.profiles)
+            .field("max_ses_per_group", &self.max_ses_per_group)
+            .field("creates_per_pass", &self.creates_per_pass)
             .finish()
     }
 }
@@ -95,6 +105,12 @@ fn default_interval() -> Duration {
 }
 fn default_missed() -> u32 {
     6
+}
+fn default_max_ses_per_group() -> u32 {
+    crate::model::DEFAULT_MAX_SES_PER_GROUP
+}
+fn default_creates_per_pass() -> u32 {
+    ControllerOptions::default().creates_per_pass
 }
 
 /// A loaded configuration.
@@ -127,6 +143,22 @@ impl ControllerConfig {
             return Err(ControllerError::invalid(
                 "controller.missed_reports",
                 "missed_reports must be at least 1",
+            ));
+        }
+        if !(1..=crate::model::MAX_SES_CEILING).contains(&controller.max_ses_per_group) {
+            return Err(ControllerError::invalid(
+                "controller.max_ses_per_group",
+                format!(
+                    "max_ses_per_group {} must be 1 to {}",
+                    controller.max_ses_per_group,
+                    crate::model::MAX_SES_CEILING
+                ),
+            ));
+        }
+        if controller.creates_per_pass == 0 {
+            return Err(ControllerError::invalid(
+                "controller.creates_per_pass",
+                "creates_per_pass must be at least 1",
             ));
         }
         if controller.report_interval < Duration::from_secs(1) {
@@ -166,6 +198,13 @@ impl ControllerConfig {
             )));
         };
         for (i, g) in bootstrap.se_groups.iter().enumerate() {
+            g.validate_within(controller.max_ses_per_group)
+                .map_err(|e| match e {
+                    ControllerError::Invalid { field, message } => {
+                        ControllerError::invalid(&format!("se_groups[{i}].{field}"), message)
+                    }
+                    other => other,
+                })?;
             if !strato.profiles.contains_key(&g.cloud) {
                 return Err(ControllerError::invalid(
                     &format!("se_groups[{i}].cloud"),
@@ -230,6 +269,8 @@ impl ControllerConfig {
             report_interval: self.controller.report_interval,
             missed_reports: self.controller.missed_reports,
             resync: self.controller.report_interval,
+            max_ses_per_group: self.controller.max_ses_per_group,
+            creates_per_pass: self.controller.creates_per_pass,
             ..ControllerOptions::default()
         }
     }
@@ -333,6 +374,33 @@ mod tests {
             c.store_in(src, Some("/data/strato".into())).unwrap(),
             StoreLocation::Memory
         );
+    }
+
+    #[test]
+    fn sizes_are_bounded_by_a_configurable_limit_naming_the_field() {
+        let c = ControllerConfig::parse(TEXT, None).unwrap();
+        assert_eq!(
+            c.options().max_ses_per_group,
+            crate::model::DEFAULT_MAX_SES_PER_GROUP
+        );
+        let big = TEXT.replace("max_ses = 4", "max_ses = 5000");
+        let e = ControllerConfig::parse(&big, None).unwrap_err();
+        assert_eq!(e.field(), Some("se_groups[0].max_ses"), "{e}");
+        let raised = big.replace("[controller]", "[controller]\nmax_ses_per_group = 5000");
+        let c = ControllerConfig::parse(&raised, None).unwrap();
+        assert_eq!(c.options().max_ses_per_group, 5000);
+        for (line, field) in [
+            ("max_ses_per_group = 0", "controller.max_ses_per_group"),
+            (
+                "max_ses_per_group = 4000000000",
+                "controller.max_ses_per_group",
+            ),
+            ("creates_per_pass = 0", "controller.creates_per_pass"),
+        ] {
+            let bad = TEXT.replace("[controller]", &format!("[controller]\n{line}"));
+            let e = ControllerConfig::parse(&bad, None).unwrap_err();
+            assert_eq!(e.field(), Some(field), "{line}: {e}");
+        }
     }
 
     #[test]

@@ -22,6 +22,11 @@ impl Controller {
             .filter(|s| s.rec.phase == SePhase::Draining && s.health != SeHealth::Unhealthy)
             .count() as u32;
         while p.live_count < p.target && p.live_count + draining < p.g.max_ses {
+            if p.issued >= p.opts.creates_per_pass {
+                // The rest in the next pass, after the other due objects.
+                p.budget_spent = true;
+                break;
+            }
             let host = match &p.hosts {
                 Some(ready) => match free_host(&p.ses, ready) {
                     Some(h) => Some(h),
@@ -58,6 +63,7 @@ impl Controller {
             adopted: false,
         };
         self.save_se(&rec).await?;
+        p.issued += 1;
         tracing::info!(group = name, se = %rec.name, "creating SE");
         let res = self.issue_create(&p.conn, &mut rec).await;
         p.live_count += 1;

@@ -43,6 +43,10 @@ fn outcome(p: GroupPass<'_>) -> Result<Action> {
     if let Some(e) = p.errors.into_iter().next() {
         return Err(e);
     }
+    if p.budget_spent {
+        // Back in the next pass, which follows at once: every other due object goes first.
+        return Ok(Action::Requeue(std::time::Duration::ZERO));
+    }
     let busy = p.created > 0
         || p.deleted > 0
         || p.ses

@@ -95,6 +95,14 @@ pub struct ControllerOptions {
     pub long_poll: Duration,
     /// A VM still pending after this long is replaced.
     pub boot_timeout: Duration,
+    /// Most SEs one group may have ([`crate::model::DEFAULT_MAX_SES_PER_GROUP`]): a group
+    /// whose `max_ses` is above it is refused.
+    pub max_ses_per_group: u32,
+    /// Most SE creates one reconcile of one group issues (10). A group that wants more gets
+    /// them in the passes that follow at once, each after every other due object had its
+    /// turn: one group scaling to hundreds of SEs does not keep the others waiting behind its
+    /// creates.
+    pub creates_per_pass: u32,
 }
 
 impl Default for ControllerOptions {
@@ -108,6 +116,8 @@ impl Default for ControllerOptions {
             backoff_max: Duration::from_secs(300),
             long_poll: Duration::from_secs(30),
             boot_timeout: Duration::from_secs(600),
+            max_ses_per_group: crate::model::DEFAULT_MAX_SES_PER_GROUP,
+            creates_per_pass: 10,
         }
     }
 }

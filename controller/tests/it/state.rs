@@ -4,11 +4,13 @@
 use crate::common::*;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use strato_controller::controller::VsRuntime;
 use strato_controller::store::{Precondition, RedbStore, StateStore, StateStoreExt};
 use strato_core::CloudConnector;
-use strato_testkit::CrashingStore;
+use strato_core::layers::Layered;
+use strato_testkit::{CrashingStore, SlowCreates};
 
 const MIN: Duration = Duration::from_secs(60);
 
@@ -316,4 +318,48 @@ async fn a_claim_no_record_holds_is_released_after_a_restart() {
         Some(address),
         "shop keeps its address"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_small_group_converges_while_a_huge_one_is_still_scaling() {
+    // Every create takes a second, as a real cloud's do.
+    let slow = SlowCreates::new(Duration::from_secs(1), Duration::ZERO);
+    slow.on.store(true, Ordering::Relaxed);
+    let cloud = Layered::wrap(Arc::new(memory_cloud(&owner())), slow);
+    let h = Harness::start(cloud, memory_store()).await;
+    let started = tokio::time::Instant::now();
+    // "big" comes first in every pass (objects are reconciled in name order).
+    h.setup(group("big", 100, 100), Some(pool())).await;
+    h.ctl.apply_se_group(group("small", 1, 2)).await.unwrap();
+    h.wait_for("small's SE serving", MIN, || async {
+        h.healthy("small") == 1
+    })
+    .await;
+    let big = h.vms("big").await.len();
+    println!(
+        "small served after {:?}; big had {big} of its 100 VMs",
+        started.elapsed()
+    );
+    assert!(big < 100, "big was still scaling: {big} VMs");
+    h.wait_for("big's 100 VMs", 5 * MIN, || async {
+        h.vms("big").await.len() == 100
+    })
+    .await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_group_above_the_controllers_limit_is_refused_naming_max_ses() {
+    let mut config = HarnessConfig::new(CLOUD);
+    config.options.max_ses_per_group = 50;
+    let h = config
+        .start(
+            Arc::new(memory_cloud(&owner())),
+            memory_store(),
+            Arc::new(strato_controller::agent::LoadModel::new()),
+        )
+        .await;
+    let e = h.ctl.apply_se_group(group("web", 1, 51)).await.unwrap_err();
+    assert_eq!(e.field(), Some("max_ses"), "{e}");
+    assert!(e.to_string().contains("50"), "{e}");
+    h.ctl.apply_se_group(group("web", 1, 50)).await.unwrap();
 }
