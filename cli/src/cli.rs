@@ -270,13 +270,16 @@ pub struct GroupRef {
     pub name: String,
 }
 
+/// The most members `strato group scale` makes a group have.
+pub const MAX_GROUP_SIZE: u32 = 1000;
+
 /// `strato group scale NAME --size N`
 #[derive(Debug, Args)]
 pub struct GroupScaleArgs {
     /// Group name (members are NAME-0, NAME-1, ...).
     pub name: String,
-    /// Number of members wanted.
-    #[arg(long)]
+    /// Number of members wanted (at most 1000: a typo must not become a fleet).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=i64::from(MAX_GROUP_SIZE)))]
     pub size: u32,
     /// Member size; default: the existing members', else the profile's.
     #[arg(long, value_parser = parse_size)]
@@ -333,5 +336,14 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_group_size_above_the_limit_is_refused_naming_the_flag() {
+        let scale = |n: &str| Cli::try_parse_from(["strato", "group", "scale", "web", "--size", n]);
+        assert!(scale("1000").is_ok());
+        assert!(scale("0").is_ok());
+        let e = scale("1001").unwrap_err().to_string();
+        assert!(e.contains("--size") && e.contains("1000"), "{e}");
     }
 }

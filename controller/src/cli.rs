@@ -5,7 +5,7 @@
 
 use crate::config::{ControllerConfig, StoreLocation};
 use crate::controller::Controller;
-use crate::model::{Protocol, Server, ServicePort, VirtualService};
+use crate::model::{MAX_SES_CEILING, Protocol, Server, ServicePort, VirtualService};
 use crate::secret::Secret;
 use crate::store::{MemoryStore, RedbStore, StateStore};
 use anyhow::{Context, anyhow, bail};
@@ -162,12 +162,12 @@ pub struct VsCreate {
     /// A fixed VIP.
     #[arg(long)]
     pub vip: Option<std::net::IpAddr>,
-    /// Fewest SEs.
-    #[arg(long, default_value_t = 1)]
+    /// Fewest SEs (at most the SE group's `max_ses`).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SES_CEILING)))]
     pub min_ses: u32,
-    /// Most SEs.
-    #[arg(long, default_value_t = u32::MAX)]
-    pub max_ses: u32,
+    /// Most SEs; as many as the SE group has when absent.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_SES_CEILING)))]
+    pub max_ses: Option<u32>,
 }
 
 fn read_object(path: &PathBuf) -> anyhow::Result<Value> {
@@ -372,7 +372,8 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
                             .collect::<anyhow::Result<_>>()?,
                         se_group: c.se_group.clone().unwrap_or_default(),
                         min_ses: c.min_ses,
-                        max_ses: c.max_ses,
+                        // No cap of its own: the group's max_ses bounds it.
+                        max_ses: c.max_ses.unwrap_or(u32::MAX),
                         vip: c.vip,
                     })?,
                 };
@@ -431,13 +432,16 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             None
         }
     };
-    let store: Arc<dyn StateStore> = match cfg.store(Some(config)) {
-        StoreLocation::Memory => Arc::new(MemoryStore::new()),
-        StoreLocation::File(p) => Arc::new(RedbStore::open(&p)?),
-    };
-    let data_dir = match cfg.store(Some(config)) {
-        StoreLocation::File(p) => p.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
-        StoreLocation::Memory => std::env::temp_dir(),
+    let (store, data_dir): (Arc<dyn StateStore>, _) = match cfg.store(Some(config))? {
+        StoreLocation::Memory => {
+            eprintln!("controller state in memory: a restart forgets it");
+            (Arc::new(MemoryStore::new()), std::env::temp_dir())
+        }
+        StoreLocation::File(p) => {
+            eprintln!("controller state in {}", p.display());
+            let dir = p.parent().map(|p| p.to_path_buf()).unwrap_or_default();
+            (Arc::new(RedbStore::open(&p)?), dir)
+        }
     };
     registry.validate(&cfg.strato)?;
     let ctx = ConnectContext { data_dir };
@@ -580,6 +584,38 @@ mod tests {
             Top::try_parse_from(["x", "vs", "create", "--name", "shop"]).is_err(),
             "fqdn and se-group are required"
         );
+        // Counts are bounded, and a refusal names the flag.
+        let vs_create = |extra: &[&str]| {
+            let mut a = vec![
+                "x",
+                "vs",
+                "create",
+                "--name",
+                "shop",
+                "--fqdn",
+                "shop.example.com",
+                "--se-group",
+                "web",
+            ];
+            a.extend_from_slice(extra);
+            Top::try_parse_from(a)
+        };
+        let ControllerCommand::Vs {
+            command: VsCommand::Create(c),
+        } = vs_create(&[]).unwrap().args.command
+        else {
+            panic!()
+        };
+        assert_eq!((c.min_ses, c.max_ses), (1, None));
+        for (flag, value) in [
+            ("--min-ses", "0"),
+            ("--min-ses", "100001"),
+            ("--max-ses", "4000000000"),
+        ] {
+            let e = vs_create(&[flag, value]).unwrap_err().to_string();
+            assert!(e.contains(flag), "{flag} {value}: {e}");
+        }
+        assert!(vs_create(&["--min-ses", "2", "--max-ses", "8"]).is_ok());
         assert!(Top::try_parse_from(["x", "se-group", "delete", "web"]).is_ok());
         assert!(
             Top::try_parse_from(["x", "seg", "delete", "web"]).is_ok(),

@@ -11,9 +11,13 @@
 //! # metrics_auth = true              # /metrics needs the token (the default with a token)
 //! # tls_cert = "tls/api.crt"         # serve the API over TLS: PEM chain and key (relative to
 //! # tls_key = "tls/api.key"          # this file); both or neither
-//! store = "/var/lib/strato/controller.redb"   # or "memory"
+//! store = "/var/lib/strato/controller.redb"   # default: controller.redb in the data
+//!                                    # directory ($STRATO_DATA_DIR, else the user's); "memory"
+//!                                    # keeps nothing across a restart
 //! report_interval = "10s"
 //! missed_reports = 6
+//! max_ses_per_group = 1000           # a group's max_ses above it is refused
+//! creates_per_pass = 10              # SE creates one group reconcile issues at most
 //! # profiles = "/etc/strato/strato.toml"   # strato's profiles file, when not inline below
 //!
 //! [profiles.lab]
@@ -71,9 +75,10 @@ pub struct ControllerSection {
     /// PEM private key of `tls_cert`.
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
-    /// `memory` or a file path.
-    #[serde(default = "default_store")]
-    pub store: String,
+    /// `memory` or a file path; `controller.redb` in the data directory when absent
+    /// ([`default_data_dir`]).
+    #[serde(default)]
+    pub store: Option<String>,
     /// Agent report interval.
     #[serde(default = "default_interval", with = "humantime_serde")]
     pub report_interval: Duration,
@@ -83,6 +88,12 @@ pub struct ControllerSection {
     /// strato's profiles file, when profiles are not inline.
     #[serde(default)]
     pub profiles: Option<PathBuf>,
+    /// Most SEs one group may have (1 to [`crate::model::MAX_SES_CEILING`]).
+    #[serde(default = "default_max_ses_per_group")]
+    pub max_ses_per_group: u32,
+    /// Most SE creates one reconcile of one group issues (at least 1).
+    #[serde(default = "default_creates_per_pass")]
+    pub creates_per_pass: u32,
 }
 
 impl std::fmt::Debug for ControllerSection {
@@ -100,6 +111,8 @@ impl std::fmt::Debug for ControllerSection {
             .field("report_interval", &self.report_interval)
             .field("missed_reports", &self.missed_reports)
             .field("profiles", &self.profiles)
+            .field("max_ses_per_group", &self.max_ses_per_group)
+            .field("creates_per_pass", &self.creates_per_pass)
             .finish()
     }
 }
@@ -107,14 +120,17 @@ impl std::fmt::Debug for ControllerSection {
 fn default_api() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
-fn default_store() -> String {
-    "memory".into()
-}
 fn default_interval() -> Duration {
     Duration::from_secs(10)
 }
 fn default_missed() -> u32 {
     6
+}
+fn default_max_ses_per_group() -> u32 {
+    crate::model::DEFAULT_MAX_SES_PER_GROUP
+}
+fn default_creates_per_pass() -> u32 {
+    ControllerOptions::default().creates_per_pass
 }
 
 /// A loaded configuration.
@@ -160,6 +176,22 @@ impl ControllerConfig {
                 "tls_cert and tls_key go together (the certificate chain and its key)",
             ));
         }
+        if !(1..=crate::model::MAX_SES_CEILING).contains(&controller.max_ses_per_group) {
+            return Err(ControllerError::invalid(
+                "controller.max_ses_per_group",
+                format!(
+                    "max_ses_per_group {} must be 1 to {}",
+                    controller.max_ses_per_group,
+                    crate::model::MAX_SES_CEILING
+                ),
+            ));
+        }
+        if controller.creates_per_pass == 0 {
+            return Err(ControllerError::invalid(
+                "controller.creates_per_pass",
+                "creates_per_pass must be at least 1",
+            ));
+        }
         if controller.report_interval < Duration::from_secs(1) {
             return Err(ControllerError::invalid(
                 "controller.report_interval",
@@ -197,6 +229,13 @@ impl ControllerConfig {
             )));
         };
         for (i, g) in bootstrap.se_groups.iter().enumerate() {
+            g.validate_within(controller.max_ses_per_group)
+                .map_err(|e| match e {
+                    ControllerError::Invalid { field, message } => {
+                        ControllerError::invalid(&format!("se_groups[{i}].{field}"), message)
+                    }
+                    other => other,
+                })?;
             if !strato.profiles.contains_key(&g.cloud) {
                 return Err(ControllerError::invalid(
                     &format!("se_groups[{i}].cloud"),
@@ -281,12 +320,26 @@ impl ControllerConfig {
         ))
     }
 
-    /// Where the store lives.
-    pub fn store(&self, source: Option<&Path>) -> StoreLocation {
-        if self.controller.store == "memory" {
-            StoreLocation::Memory
-        } else {
-            StoreLocation::File(resolve(source, Path::new(&self.controller.store)))
+    /// Where the store lives: `store` (relative to the configuration file), else
+    /// [`DEFAULT_STORE_FILE`] in the data directory. A controller that forgot its records at
+    /// every restart would leak the VIPs it had allocated and adopt its SEs again by their
+    /// tags, so memory is only ever asked for.
+    pub fn store(&self, source: Option<&Path>) -> Result<StoreLocation> {
+        self.store_in(source, default_data_dir())
+    }
+
+    fn store_in(&self, source: Option<&Path>, data_dir: Option<PathBuf>) -> Result<StoreLocation> {
+        match self.controller.store.as_deref() {
+            Some("memory") => Ok(StoreLocation::Memory),
+            Some(p) => Ok(StoreLocation::File(resolve(source, Path::new(p)))),
+            None => data_dir
+                .map(|d| StoreLocation::File(d.join(DEFAULT_STORE_FILE)))
+                .ok_or_else(|| {
+                    ControllerError::Config(format!(
+                        "cannot tell the user's data directory (no home directory): set \
+                         controller.store, or {DATA_DIR_ENV}"
+                    ))
+                }),
         }
     }
 
@@ -296,9 +349,27 @@ impl ControllerConfig {
             report_interval: self.controller.report_interval,
             missed_reports: self.controller.missed_reports,
             resync: self.controller.report_interval,
+            max_ses_per_group: self.controller.max_ses_per_group,
+            creates_per_pass: self.controller.creates_per_pass,
             ..ControllerOptions::default()
         }
     }
+}
+
+/// The environment variable naming the data directory (the strato CLI keeps its local memory
+/// cloud there too).
+pub const DATA_DIR_ENV: &str = "STRATO_DATA_DIR";
+
+/// The file name of the store in the data directory, when the configuration names none.
+pub const DEFAULT_STORE_FILE: &str = "controller.redb";
+
+/// The data directory: `STRATO_DATA_DIR`, else the user's data directory (the strato CLI's:
+/// `~/.local/share/strato` on Linux); `None` without a home directory.
+pub fn default_data_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os(DATA_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    directories::ProjectDirs::from("dev", "strato", "strato").map(|d| d.data_dir().to_path_buf())
 }
 
 fn resolve(source: Option<&Path>, p: &Path) -> PathBuf {
@@ -347,7 +418,8 @@ mod tests {
             ControllerConfig::parse(TEXT, Some(Path::new("/etc/strato/controller.toml"))).unwrap();
         assert_eq!(c.token().as_deref(), Some("s3cret"));
         assert_eq!(
-            c.store(Some(Path::new("/etc/strato/controller.toml"))),
+            c.store(Some(Path::new("/etc/strato/controller.toml")))
+                .unwrap(),
             StoreLocation::File("/etc/strato/state/controller.redb".into())
         );
         assert_eq!(c.options().report_interval, Duration::from_secs(5));
@@ -357,6 +429,58 @@ mod tests {
             !format!("{:?}", c.controller).contains("s3cret"),
             "the token never shows in Debug"
         );
+    }
+
+    #[test]
+    fn the_default_store_is_a_file_in_the_data_directory_and_memory_must_be_asked_for() {
+        let src = Some(Path::new("/etc/strato/controller.toml"));
+        let c = ControllerConfig::parse(&TEXT.replace("store = ", "# store = "), src).unwrap();
+        assert_eq!(
+            c.store_in(src, Some("/data/strato".into())).unwrap(),
+            StoreLocation::File("/data/strato/controller.redb".into()),
+            "a restart keeps the records, IPAM and VIPs"
+        );
+        let e = c.store_in(src, None).unwrap_err().to_string();
+        assert!(
+            e.contains("controller.store") && e.contains(DATA_DIR_ENV),
+            "{e}"
+        );
+        let c = ControllerConfig::parse(
+            &TEXT.replace("\"state/controller.redb\"", "\"memory\""),
+            src,
+        )
+        .unwrap();
+        assert_eq!(
+            c.store_in(src, Some("/data/strato".into())).unwrap(),
+            StoreLocation::Memory
+        );
+    }
+
+    #[test]
+    fn sizes_are_bounded_by_a_configurable_limit_naming_the_field() {
+        let c = ControllerConfig::parse(TEXT, None).unwrap();
+        assert_eq!(
+            c.options().max_ses_per_group,
+            crate::model::DEFAULT_MAX_SES_PER_GROUP
+        );
+        let big = TEXT.replace("max_ses = 4", "max_ses = 5000");
+        let e = ControllerConfig::parse(&big, None).unwrap_err();
+        assert_eq!(e.field(), Some("se_groups[0].max_ses"), "{e}");
+        let raised = big.replace("[controller]", "[controller]\nmax_ses_per_group = 5000");
+        let c = ControllerConfig::parse(&raised, None).unwrap();
+        assert_eq!(c.options().max_ses_per_group, 5000);
+        for (line, field) in [
+            ("max_ses_per_group = 0", "controller.max_ses_per_group"),
+            (
+                "max_ses_per_group = 4000000000",
+                "controller.max_ses_per_group",
+            ),
+            ("creates_per_pass = 0", "controller.creates_per_pass"),
+        ] {
+            let bad = TEXT.replace("[controller]", &format!("[controller]\n{line}"));
+            let e = ControllerConfig::parse(&bad, None).unwrap_err();
+            assert_eq!(e.field(), Some(field), "{line}: {e}");
+        }
     }
 
     #[test]

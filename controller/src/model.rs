@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 use std::net::IpAddr;
 use strato_core::{Size, validate_label};
 
+/// The most SEs one group may have unless the controller's configuration says otherwise
+/// (`[controller] max_ses_per_group`): a typo in `min_ses` must not become a thousand VMs.
+pub const DEFAULT_MAX_SES_PER_GROUP: u32 = 1000;
+
+/// The highest `max_ses_per_group` a controller can be configured with, and the highest count
+/// the controller's command line takes.
+pub const MAX_SES_CEILING: u32 = 100_000;
+
 /// Longest SE group name: SE names append `-` and a serial of up to 9 digits, and the cloud's
 /// group limit is [`strato_core::MAX_GROUP_NAME_LEN`].
 pub const MAX_SE_GROUP_NAME_LEN: usize = 40;
@@ -312,6 +320,23 @@ impl SeGroup {
                         Share::Fraction(f) => f.to_string(),
                         Share::Percent(s) => format!("{s:?}"),
                     }
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// [`SeGroup::validate`], and `max_ses` (so every size of the group) at most
+    /// `max_ses_per_group`, the controller's bound.
+    pub fn validate_within(&self, max_ses_per_group: u32) -> Result<()> {
+        self.validate()?;
+        if self.max_ses > max_ses_per_group {
+            return Err(invalid(
+                "max_ses",
+                format!(
+                    "max_ses {} is above this controller's limit of {max_ses_per_group} SEs per \
+                     group (controller.max_ses_per_group)",
+                    self.max_ses
                 ),
             ));
         }
@@ -662,6 +687,26 @@ mod tests {
             assert_eq!(g.validate().unwrap_err().field(), Some(field));
         }
         assert!(group().validate().is_ok());
+    }
+
+    #[test]
+    fn a_group_above_the_controllers_limit_is_refused_naming_max_ses() {
+        let mut g = group();
+        g.max_ses = DEFAULT_MAX_SES_PER_GROUP + 1;
+        g.min_ses = g.max_ses;
+        assert!(g.validate().is_ok(), "well formed");
+        let e = g.validate_within(DEFAULT_MAX_SES_PER_GROUP).unwrap_err();
+        assert_eq!(e.field(), Some("max_ses"));
+        assert!(
+            e.to_string().contains("controller.max_ses_per_group"),
+            "{e}"
+        );
+        g.max_ses = DEFAULT_MAX_SES_PER_GROUP;
+        g.min_ses = g.max_ses;
+        g.validate_within(DEFAULT_MAX_SES_PER_GROUP).unwrap();
+        g.max_ses = 5000;
+        g.min_ses = 1;
+        g.validate_within(5000).unwrap();
     }
 
     #[test]

@@ -440,8 +440,10 @@ fn schema_orphan() -> Value {
 
 fn schema_status() -> Value {
     object(
-        &["groups", "virtual_services"],
+        &["groups", "virtual_services", "quarantined"],
         json!({
+            "quarantined": {"type": "array", "items": object(&["key", "error"], json!({
+                "key": {"type": "string"}, "error": {"type": "string"}}))},
             "groups": {"type": "array", "items": object(
                 &["name", "exists", "desired", "healthy", "current", "recommendation", "upgrade",
                   "rebalanced", "held", "ses", "last_error", "failures"], json!({

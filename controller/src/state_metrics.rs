@@ -90,6 +90,12 @@ pub fn render(ctl: &Controller) -> String {
         "SEs of a group by health.",
         by_state,
     );
+    let name = "strato_controller_quarantined_records";
+    let _ = writeln!(
+        out,
+        "# HELP {name} Stored records that no longer decode, moved aside to quarantine/ (see the status).\n# TYPE {name} gauge\n{name} {}",
+        status.quarantined.len()
+    );
     out
 }
 

@@ -23,6 +23,11 @@ impl Controller {
             .filter(|s| s.rec.phase == SePhase::Draining && !s.health.failing())
             .count() as u32;
         while p.live_count < p.target && p.live_count + draining < p.g.max_ses {
+            if p.issued >= p.opts.creates_per_pass {
+                // The rest in the next pass, after the other due objects.
+                p.budget_spent = true;
+                break;
+            }
             let host = match &p.hosts {
                 Some(ready) => match free_host(&p.ses, ready) {
                     Some(h) => Some(h),
@@ -63,6 +68,7 @@ impl Controller {
         };
         self.save_se(&rec).await?;
         self.hold_se_credential(&rec.name, credential);
+        p.issued += 1;
         tracing::info!(group = name, se = %rec.name, "creating SE");
         let res = self.issue_create(&p.conn, &mut rec).await;
         p.live_count += 1;

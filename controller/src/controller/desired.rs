@@ -11,7 +11,7 @@ use tokio::time::Instant;
 impl Controller {
     /// Creates or replaces an SE group.
     pub async fn apply_se_group(&self, g: SeGroup) -> Result<()> {
-        g.validate()?;
+        g.validate_within(self.inner.opts.max_ses_per_group)?;
         if let HaMode::Elastic { buffer } = g.ha
             && buffer >= g.max_ses
         {

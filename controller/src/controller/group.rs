@@ -8,13 +8,17 @@
 //! adds one SE of the new template and deletes an old one only once the new one is healthy.
 
 use super::pass::{GroupPass, SeHealth};
-use super::{Controller, SePhase};
+use super::{Controller, SePhase, keys};
 use crate::error::{ControllerError, Result};
 use crate::runtime::Action;
 
 impl Controller {
     pub(crate) async fn reconcile_group(&self, name: &str) -> Result<Action> {
         let Some(g) = self.state().groups.get(name).cloned() else {
+            // A group whose record was moved aside is held, not torn down.
+            if let Some(e) = self.quarantine_hold(keys::SEGROUP, name) {
+                return Err(e);
+            }
             return self.teardown_group(name).await;
         };
         let conn = self.inner.clouds.get(&g.cloud).cloned().ok_or_else(|| {
@@ -38,6 +42,10 @@ impl Controller {
 fn outcome(p: GroupPass<'_>) -> Result<Action> {
     if let Some(e) = p.errors.into_iter().next() {
         return Err(e);
+    }
+    if p.budget_spent {
+        // Back in the next pass, which follows at once: every other due object goes first.
+        return Ok(Action::Requeue(std::time::Duration::ZERO));
     }
     let busy = p.created > 0
         || p.deleted > 0

@@ -12,12 +12,14 @@
 // `observe`, `judge`, `size`, `drain`, `create`, `place`, `teardown`, `publish` run in that
 // order over one `pass::GroupPass`), `scaling` and `rebalance` (called by phases, never
 // calling back), `records`, `template` and `reads` (what every phase shares), `status`,
-// `orphans`. Only the runner calls into `group`, and no phase calls another phase.
+// `orphans`, `load` (reading the store at start, moving aside what does not decode). Only
+// the runner calls into `group`, and no phase calls another phase.
 mod create;
 mod desired;
 mod drain;
 mod group;
 mod judge;
+mod load;
 mod observe;
 mod orphans;
 mod pass;
@@ -34,6 +36,7 @@ mod teardown;
 mod template;
 mod vs;
 
+pub use load::QuarantinedRecord;
 pub use orphans::Orphan;
 pub use pass::SeHealth;
 pub use records::{AgentCredential, GroupRuntime, SePhase, SeRecord, VsRuntime};
@@ -48,7 +51,7 @@ use crate::error::{ControllerError, Result};
 use crate::model::{DnsZone, IpamPool, SeGroup, VirtualService};
 use crate::runtime::{Backoff, ObjectRef, Scheduler};
 use crate::se_protocol::{SeHub, SeReport};
-use crate::store::{StateStore, StateStoreExt};
+use crate::store::StateStore;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
@@ -68,6 +71,8 @@ pub(crate) mod keys {
     pub const VSRT: &str = "vsrt/";
     pub const IPAM: &str = "ipam/";
     pub const SEGRT: &str = "segrt/";
+    /// Records that no longer decode, moved aside under their own key.
+    pub const QUARANTINE: &str = "quarantine/";
 }
 
 /// Tuning of the controller.
@@ -90,6 +95,14 @@ pub struct ControllerOptions {
     pub long_poll: Duration,
     /// A VM still pending after this long is replaced.
     pub boot_timeout: Duration,
+    /// Most SEs one group may have ([`crate::model::DEFAULT_MAX_SES_PER_GROUP`]): a group
+    /// whose `max_ses` is above it is refused.
+    pub max_ses_per_group: u32,
+    /// Most SE creates one reconcile of one group issues (10). A group that wants more gets
+    /// them in the passes that follow at once, each after every other due object had its
+    /// turn: one group scaling to hundreds of SEs does not keep the others waiting behind its
+    /// creates.
+    pub creates_per_pass: u32,
 }
 
 impl Default for ControllerOptions {
@@ -103,6 +116,8 @@ impl Default for ControllerOptions {
             backoff_max: Duration::from_secs(300),
             long_poll: Duration::from_secs(30),
             boot_timeout: Duration::from_secs(600),
+            max_ses_per_group: crate::model::DEFAULT_MAX_SES_PER_GROUP,
+            creates_per_pass: 10,
         }
     }
 }
@@ -157,6 +172,11 @@ pub(crate) struct State {
     pub views: HashMap<String, reads::PassRead<HashMap<String, Vec<Vm>>>>,
     /// Cloud -> its hosts, read once a pass (only for groups of one SE per host).
     pub host_views: HashMap<String, reads::PassRead<Vec<Host>>>,
+    /// Key -> why: records moved aside because they do not decode ([`load`]).
+    pub quarantined: BTreeMap<String, String>,
+    /// Service -> (pool, address) claims no runtime record holds (the record was lost or
+    /// moved aside): the service takes them back rather than claim new ones.
+    pub unheld_claims: HashMap<String, Vec<(String, IpAddr)>>,
 }
 
 impl State {
@@ -238,7 +258,8 @@ impl std::fmt::Debug for Controller {
 
 impl Controller {
     /// Builds a controller over a store and the clouds by profile name, loading the state the
-    /// store holds (a restart finds its records, SEs and VIPs again).
+    /// store holds (a restart finds its records, SEs and VIPs again). A record that does not
+    /// decode is moved aside and reported, not a reason to refuse to start.
     pub async fn new(
         store: Arc<dyn StateStore>,
         clouds: BTreeMap<String, Arc<dyn CloudConnector>>,
@@ -248,38 +269,7 @@ impl Controller {
             backoff: Some(Backoff::new(opts.backoff_base, opts.backoff_max)),
             ..State::default()
         };
-        for (_, g, _) in store.list_json::<SeGroup>(keys::SEGROUP).await? {
-            st.groups.insert(g.name.clone(), g);
-        }
-        for (_, v, _) in store.list_json::<VirtualService>(keys::VS).await? {
-            st.insert_vs(v);
-        }
-        for (_, p, _) in store.list_json::<IpamPool>(keys::POOL).await? {
-            st.pools.insert(p.name.clone(), p);
-        }
-        for (_, z, _) in store.list_json::<DnsZone>(keys::ZONE).await? {
-            st.zones.insert(z.key(), z);
-        }
-        for (_, r, _) in store.list_json::<SeRecord>(keys::SE).await? {
-            st.ses
-                .entry(r.group.clone())
-                .or_default()
-                .insert(r.name.clone(), Arc::new(r));
-        }
-        for (_, r, _) in store.list_json::<VsRuntime>(keys::VSRT).await? {
-            st.vsrt.insert(r.name.clone(), r);
-        }
-        for (k, r, _) in store.list_json::<GroupRuntime>(keys::SEGRT).await? {
-            st.group_rt.insert(k[keys::SEGRT.len()..].to_owned(), r);
-        }
-        for (k, vs, _) in store.list_json::<String>(keys::IPAM).await? {
-            let rest = &k[keys::IPAM.len()..];
-            if let Some((pool, addr)) = rest.split_once('/')
-                && let Ok(a) = addr.parse::<IpAddr>()
-            {
-                st.ipam.entry(pool.to_owned()).or_default().insert(a, vs);
-            }
-        }
+        load::load(&*store, &mut st).await?;
         let dns = Arc::new(DnsTable::new());
         for z in st.zones.values() {
             dns.set_zone(&z.name, z.ttl);
@@ -294,6 +284,7 @@ impl Controller {
                 st.vss
                     .keys()
                     .chain(st.vsrt.keys())
+                    .chain(st.unheld_claims.keys())
                     .map(|v| ObjectRef::VirtualService(v.clone())),
             )
             .collect();

@@ -3,7 +3,7 @@
 //! not declared again. They are reported first and deleted only when asked, and a VM without
 //! the SE tag (made by the CLI under the same owner, say) is never one of them.
 
-use super::{Controller, TEMPLATE_TAG};
+use super::{Controller, TEMPLATE_TAG, keys};
 use crate::error::Result;
 use serde::Serialize;
 use strato_core::{CloudConnectorExt, VmQuery};
@@ -31,9 +31,14 @@ impl Controller {
             let vms = conn.list_all_vms(&VmQuery::default()).await?;
             let st = self.state();
             for vm in vms {
-                let known = vm
-                    .group()
-                    .is_some_and(|g| st.groups.contains_key(g) || st.ses.contains_key(g));
+                // A group whose record was moved aside is held, its SEs with it.
+                let known = vm.group().is_some_and(|g| {
+                    st.groups.contains_key(g)
+                        || st.ses.contains_key(g)
+                        || st
+                            .quarantined
+                            .contains_key(&format!("{}{g}", keys::SEGROUP))
+                });
                 if vm.tags.contains_key(TEMPLATE_TAG) && !known {
                     out.push(Orphan {
                         cloud: cloud.clone(),

@@ -110,6 +110,10 @@ pub(super) struct GroupPass<'a> {
     pub drain: Vec<(String, String)>,
     /// Create: SEs created.
     pub created: u32,
+    /// Create: creates issued (created or not), at most `creates_per_pass`.
+    pub issued: u32,
+    /// Create: more SEs are wanted than this pass's budget of creates.
+    pub budget_spent: bool,
     /// Place: the serving SEs virtual services were placed on.
     pub eligible: Vec<String>,
     /// Place: a placement or a VIP binding changed.
@@ -157,6 +161,8 @@ impl<'a> GroupPass<'a> {
             live_count: 0,
             drain: Vec::new(),
             created: 0,
+            issued: 0,
+            budget_spent: false,
             eligible: Vec::new(),
             placement_changed: false,
             deleted: 0,

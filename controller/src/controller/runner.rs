@@ -1,5 +1,9 @@
 //! The runner: passes over the due objects, each reconciled against one read of its cloud
 //! per pass ([`super::reads`]), with the backoff and the meters of every reconcile.
+//!
+//! Every due object gets one reconcile per pass, and a reconcile is bounded: a group issues at
+//! most `creates_per_pass` SE creates and comes back in the next pass (at once) for the rest,
+//! so a group scaling to hundreds of SEs cannot keep the others waiting behind its creates.
 
 use super::Controller;
 use crate::error::ControllerError;
@@ -105,6 +109,9 @@ impl Controller {
             if let Some(t) = at {
                 st.scheduler.schedule(obj, t);
             }
+        }
+        if !self.state().quarantined.is_empty() {
+            self.drop_superseded_quarantine().await;
         }
         stats
     }

@@ -79,9 +79,11 @@ impl Controller {
                 }
             })
             .collect();
+        drop(st);
         ControllerStatus {
             groups,
             virtual_services,
+            quarantined: self.quarantined(),
         }
     }
 }
@@ -177,6 +179,9 @@ pub struct ControllerStatus {
     pub groups: Vec<GroupStatus>,
     /// Virtual services.
     pub virtual_services: Vec<VsStatus>,
+    /// Stored records that no longer decode, moved aside to `quarantine/<key>` (see the
+    /// README): reported until their key holds a record again.
+    pub quarantined: Vec<super::QuarantinedRecord>,
 }
 
 impl ControllerStatus {

@@ -1,12 +1,18 @@
 //! The virtual service reconcile: give it an address (its fixed VIP or one from the IPAM pool
 //! of its group's network) and release everything when it is deleted. Binding the address to
 //! an SE is the group reconcile's job, since it depends on the SEs' health.
+//!
+//! The address claims (`ipam/POOL/ADDR`) and releases of one reconcile commit in one store
+//! transaction with the service's runtime record (`vsrt/VS`), which says which address it
+//! holds: a crash between a claim and the record would otherwise leave the address claimed by
+//! a service that does not know it, and the service would claim another one after the
+//! restart, leaking the first for good.
 
-use super::{Controller, VsRuntime, keys};
+use super::{Controller, State, VsRuntime, keys};
 use crate::error::{ControllerError, Result};
 use crate::model::IpamPool;
 use crate::runtime::{Action, ObjectRef};
-use crate::store::{Precondition, StateStoreExt};
+use crate::store::{Precondition, StateStoreExt, Txn};
 use std::net::{IpAddr, Ipv4Addr};
 use strato_core::VipSupport;
 
@@ -22,6 +28,7 @@ impl Controller {
                 && v.vip.is_none_or(|f| rt.address == Some(f))
                 && (v.vip.is_some() || rt.pool.is_some() || rt.vip_id.is_some())
                 && rt.dns_name.as_deref().is_none_or(|d| d == v.fqdn)
+                && !st.unheld_claims.contains_key(name)
             {
                 return Ok(Action::AwaitChange);
             }
@@ -32,6 +39,10 @@ impl Controller {
             (vs, st.vsrt.get(name).cloned(), group)
         };
         let Some(vs) = vs else {
+            // A service whose record was moved aside is held: its address stays.
+            if let Some(e) = self.quarantine_hold(keys::VS, name) {
+                return Err(e);
+            }
             return self.teardown_vs(name, rt).await;
         };
         let Some(group) = group else {
@@ -45,6 +56,7 @@ impl Controller {
             ..Default::default()
         });
         let before = rt.clone();
+        let mut tx = IpamTxn::new(name);
         let support = self
             .inner
             .clouds
@@ -53,9 +65,9 @@ impl Controller {
 
         match vs.vip {
             Some(fixed) if rt.address != Some(fixed) => {
-                self.release_address(&mut rt).await?;
+                tx.release(&mut rt);
                 if let Some(pool) = self.pool_containing(fixed) {
-                    self.claim(&pool, fixed, name).await?;
+                    self.claim(&pool, fixed, &mut tx).await?;
                     rt.pool = Some(pool.name);
                 }
                 rt.address = Some(fixed);
@@ -70,7 +82,14 @@ impl Controller {
         if rt.address.is_none() {
             match self.pool_for_network(group.network_key()) {
                 Some(pool) => {
-                    let addr = self.allocate(&pool, name).await?;
+                    let addr = match self.unheld_claim(&pool, name) {
+                        // The address it held before its record was lost.
+                        Some(a) => {
+                            self.claim(&pool, a, &mut tx).await?;
+                            a
+                        }
+                        None => self.allocate(&pool, &mut tx).await?,
+                    };
                     rt.address = Some(addr);
                     rt.pool = Some(pool.name);
                 }
@@ -95,12 +114,25 @@ impl Controller {
             self.inner.dns.set(old, None);
             rt.dns_name = None;
         }
-        if rt != before {
-            self.inner
-                .store
-                .put_json(&format!("{}{name}", keys::VSRT), &rt, Precondition::Any)
-                .await?;
+        // Other claims of this service that no record holds were left by a crash between a
+        // claim and the record (before both were one transaction): nothing uses them.
+        let leftovers: Vec<(String, IpAddr)> = self
+            .state()
+            .unheld_claims
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|(p, a)| rt.pool.as_ref() != Some(p) || rt.address != Some(*a))
+            .cloned()
+            .collect();
+        for (pool, addr) in leftovers {
+            tx.release_claim(pool, addr);
+        }
+        if rt != before || !tx.txn.is_empty() {
+            tx.txn.put_json(format!("{}{name}", keys::VSRT), &rt)?;
+            self.inner.store.txn(&tx.txn).await?;
             let mut st = self.state();
+            tx.applied(&mut st);
             st.vsrt.insert(name.to_owned(), rt);
             st.dirty.insert(group.name.clone());
             drop(st);
@@ -110,9 +142,19 @@ impl Controller {
     }
 
     async fn teardown_vs(&self, name: &str, rt: Option<VsRuntime>) -> Result<Action> {
-        let Some(mut rt) = rt else {
+        let unheld = self
+            .state()
+            .unheld_claims
+            .get(name)
+            .cloned()
+            .unwrap_or_default();
+        if rt.is_none() && unheld.is_empty() {
             return Ok(Action::AwaitChange);
-        };
+        }
+        let mut rt = rt.unwrap_or_else(|| VsRuntime {
+            name: name.to_owned(),
+            ..Default::default()
+        });
         if let Some(id) = rt.vip_id.clone() {
             // Find the cloud that holds it: the group may be gone too.
             for conn in self.inner.clouds.values() {
@@ -130,18 +172,31 @@ impl Controller {
         if let Some(f) = &rt.dns_name {
             self.inner.dns.set(f, None);
         }
-        self.release_address(&mut rt).await?;
-        self.inner
-            .store
-            .delete(&format!("{}{name}", keys::VSRT), Precondition::Any)
-            .await?;
+        let mut tx = IpamTxn::new(name);
+        tx.release(&mut rt);
+        for (pool, addr) in unheld {
+            tx.release_claim(pool, addr);
+        }
+        tx.txn.delete(format!("{}{name}", keys::VSRT));
+        self.inner.store.txn(&tx.txn).await?;
         let mut st = self.state();
+        tx.applied(&mut st);
         st.vsrt.remove(name);
         st.vs_errors.remove(name);
         st.vs_scale.remove(name);
         st.status
             .remove(&ObjectRef::VirtualService(name.to_owned()));
         Ok(Action::AwaitChange)
+    }
+
+    /// An address of `pool` the service claimed and no runtime record holds.
+    fn unheld_claim(&self, pool: &IpamPool, vs: &str) -> Option<IpAddr> {
+        self.state()
+            .unheld_claims
+            .get(vs)?
+            .iter()
+            .find(|(p, a)| *p == pool.name && pool.usable(*a))
+            .map(|(_, a)| *a)
     }
 
     fn pool_for_network(&self, network: &str) -> Option<IpamPool> {
@@ -160,54 +215,32 @@ impl Controller {
             .cloned()
     }
 
-    async fn release_address(&self, rt: &mut VsRuntime) -> Result<()> {
-        if let (Some(pool), Some(addr)) = (rt.pool.take(), rt.address) {
-            self.inner
-                .store
-                .delete(&format!("{}{pool}/{addr}", keys::IPAM), Precondition::Any)
-                .await?;
-            if let Some(m) = self.state().ipam.get_mut(&pool) {
-                m.remove(&addr);
-            }
-        }
-        rt.address = None;
-        Ok(())
-    }
-
-    /// Claims a specific address (compare-and-swap on its key, so two claims cannot both win).
-    async fn claim(&self, pool: &IpamPool, addr: IpAddr, vs: &str) -> Result<()> {
+    /// Claims a specific address for the transaction's service: a compare on its key, so two
+    /// claims cannot both win, and an address this service already holds is kept.
+    async fn claim(&self, pool: &IpamPool, addr: IpAddr, tx: &mut IpamTxn) -> Result<()> {
         let key = format!("{}{}/{addr}", keys::IPAM, pool.name);
-        match self
-            .inner
-            .store
-            .put_json(&key, &vs.to_owned(), Precondition::Absent)
-            .await
-        {
-            Ok(_) => {}
-            Err(ControllerError::Conflict(_)) => {
-                let owner: Option<(String, u64)> = self.inner.store.get_json(&key).await?;
-                if owner.as_ref().map(|(o, _)| o.as_str()) != Some(vs) {
-                    return Err(ControllerError::invalid(
-                        "vip",
-                        format!(
-                            "address {addr} is allocated to {}",
-                            owner.map(|o| o.0).unwrap_or_default()
-                        ),
-                    ));
-                }
+        match self.inner.store.get_json::<String>(&key).await? {
+            None => {
+                tx.txn
+                    .compare(key.as_str(), Precondition::Absent)
+                    .put_json(key, &tx.vs)?;
             }
-            Err(e) => return Err(e),
+            Some((owner, rev)) if owner == tx.vs => {
+                tx.txn.compare(key, Precondition::Revision(rev));
+            }
+            Some((owner, _)) => {
+                return Err(ControllerError::invalid(
+                    "vip",
+                    format!("address {addr} is allocated to {owner}"),
+                ));
+            }
         }
-        self.state()
-            .ipam
-            .entry(pool.name.clone())
-            .or_default()
-            .insert(addr, vs.to_owned());
+        tx.claimed.push((pool.name.clone(), addr));
         Ok(())
     }
 
     /// The lowest free usable address of a pool.
-    async fn allocate(&self, pool: &IpamPool, vs: &str) -> Result<IpAddr> {
+    async fn allocate(&self, pool: &IpamPool, tx: &mut IpamTxn) -> Result<IpAddr> {
         let net = match pool.cidr {
             ipnet::IpNet::V4(n) => n,
             ipnet::IpNet::V6(_) => {
@@ -243,7 +276,7 @@ impl Controller {
             {
                 continue;
             }
-            match self.claim(pool, addr, vs).await {
+            match self.claim(pool, addr, tx).await {
                 Ok(()) => return Ok(addr),
                 Err(ControllerError::Invalid { .. }) => continue,
                 Err(e) => return Err(e),
@@ -253,5 +286,68 @@ impl Controller {
             "ipam pool {} ({}) has no free address",
             pool.name, pool.cidr
         )))
+    }
+}
+
+/// The address claims and releases of one reconcile of one service, to commit in one
+/// transaction with its runtime record, and to apply to the in-memory IPAM only once they
+/// are committed (a failed commit leaves memory as the store is).
+struct IpamTxn {
+    vs: String,
+    txn: Txn,
+    claimed: Vec<(String, IpAddr)>,
+    released: Vec<(String, IpAddr)>,
+}
+
+impl IpamTxn {
+    fn new(vs: &str) -> Self {
+        Self {
+            vs: vs.to_owned(),
+            txn: Txn::new(),
+            claimed: Vec::new(),
+            released: Vec::new(),
+        }
+    }
+
+    /// Releases the address the runtime holds from its pool (a fixed VIP outside every pool
+    /// holds no claim).
+    fn release(&mut self, rt: &mut VsRuntime) {
+        if let (Some(pool), Some(addr)) = (rt.pool.take(), rt.address) {
+            self.release_claim(pool, addr);
+        }
+        rt.address = None;
+    }
+
+    /// Releases one claim of the service.
+    fn release_claim(&mut self, pool: String, addr: IpAddr) {
+        let key = format!("{}{pool}/{addr}", keys::IPAM);
+        if !self.txn.ops.iter().any(|op| op.key() == key) {
+            self.txn.delete(key);
+            self.released.push((pool, addr));
+        }
+    }
+
+    /// Applies the committed claims and releases to the in-memory IPAM; a claim no record
+    /// held is held again (claimed) or gone (released).
+    fn applied(self, st: &mut State) {
+        for (pool, addr) in self.released.iter().chain(&self.claimed) {
+            if let Some(u) = st.unheld_claims.get_mut(&self.vs) {
+                u.retain(|(p, a)| (p, a) != (pool, addr));
+                if u.is_empty() {
+                    st.unheld_claims.remove(&self.vs);
+                }
+            }
+        }
+        for (pool, addr) in self.released {
+            if let Some(m) = st.ipam.get_mut(&pool) {
+                m.remove(&addr);
+            }
+        }
+        for (pool, addr) in self.claimed {
+            st.ipam
+                .entry(pool)
+                .or_default()
+                .insert(addr, self.vs.clone());
+        }
     }
 }

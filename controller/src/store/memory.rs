@@ -1,7 +1,7 @@
 //! An in-memory store, for tests and for a controller that keeps no state.
 
-use super::{Precondition, StateStore, Versioned};
-use crate::error::{ControllerError, Result};
+use super::{Precondition, StateStore, Txn, TxnOp, Versioned, conflict};
+use crate::error::Result;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -21,12 +21,33 @@ impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
-}
 
-fn conflict(key: &str, cond: Precondition, current: Option<u64>) -> ControllerError {
-    ControllerError::Conflict(format!(
-        "{key}: expected {cond:?}, found revision {current:?}"
-    ))
+    /// Checks the compares, then applies the writes under one lock: all or nothing. Returns
+    /// the store revision after it and whether anything changed.
+    fn apply(&self, compares: &[(&str, Precondition)], ops: Vec<TxnOp>) -> Result<(u64, bool)> {
+        let mut g = self.inner.lock().expect("store lock");
+        for (key, cond) in compares {
+            let current = g.1.get(*key).map(|(r, _)| *r);
+            if !cond.holds(current) {
+                return Err(conflict(key, *cond, current));
+            }
+        }
+        let rev = g.0 + 1;
+        let mut changed = false;
+        for op in ops {
+            match op {
+                TxnOp::Put { key, value } => {
+                    g.1.insert(key, (rev, value));
+                    changed = true;
+                }
+                TxnOp::Delete { key } => changed |= g.1.remove(&key).is_some(),
+            }
+        }
+        if changed {
+            g.0 = rev;
+        }
+        Ok((g.0, changed))
+    }
 }
 
 #[async_trait]
@@ -41,15 +62,11 @@ impl StateStore for MemoryStore {
     }
 
     async fn put(&self, key: &str, value: Vec<u8>, cond: Precondition) -> Result<u64> {
-        let mut g = self.inner.lock().expect("store lock");
-        let current = g.1.get(key).map(|(r, _)| *r);
-        if !cond.holds(current) {
-            return Err(conflict(key, cond, current));
-        }
-        g.0 += 1;
-        let rev = g.0;
-        g.1.insert(key.to_owned(), (rev, value));
-        Ok(rev)
+        let op = TxnOp::Put {
+            key: key.to_owned(),
+            value,
+        };
+        Ok(self.apply(&[(key, cond)], vec![op])?.0)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<Versioned>> {
@@ -66,14 +83,16 @@ impl StateStore for MemoryStore {
     }
 
     async fn delete(&self, key: &str, cond: Precondition) -> Result<bool> {
-        let mut g = self.inner.lock().expect("store lock");
-        let current = g.1.get(key).map(|(r, _)| *r);
-        if !cond.holds(current) {
-            return Err(conflict(key, cond, current));
-        }
-        if current.is_some() {
-            g.0 += 1;
-        }
-        Ok(g.1.remove(key).is_some())
+        let op = TxnOp::Delete {
+            key: key.to_owned(),
+        };
+        Ok(self.apply(&[(key, cond)], vec![op])?.1)
+    }
+
+    async fn txn(&self, txn: &Txn) -> Result<u64> {
+        txn.check()?;
+        let compares: Vec<(&str, Precondition)> =
+            txn.compares.iter().map(|(k, c)| (k.as_str(), *c)).collect();
+        Ok(self.apply(&compares, txn.ops.clone())?.0)
     }
 }

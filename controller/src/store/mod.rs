@@ -3,7 +3,10 @@
 //!
 //! Keys are strings (`segroup/web`, `se/web/web-7`); values are bytes (JSON for every record the
 //! controller writes). Every write bumps one store-wide revision, as etcd does, and a put or
-//! delete can require the key's current revision (compare-and-swap).
+//! delete can require the key's current revision (compare-and-swap). A [`Txn`] writes several
+//! keys at once, all or nothing, when every one of its compares holds (etcd's `Txn`), so two
+//! records that only make sense together (an address claim and the service that holds it)
+//! never exist one without the other, whatever happens to the process between them.
 
 mod memory;
 mod redb_store;
@@ -50,6 +53,110 @@ impl Precondition {
     }
 }
 
+/// One write of a [`Txn`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TxnOp {
+    /// Writes the key.
+    Put {
+        /// Key.
+        key: String,
+        /// The bytes.
+        value: Vec<u8>,
+    },
+    /// Deletes the key (nothing happens when it is absent).
+    Delete {
+        /// Key.
+        key: String,
+    },
+}
+
+impl TxnOp {
+    /// The key it writes.
+    pub fn key(&self) -> &str {
+        match self {
+            TxnOp::Put { key, .. } | TxnOp::Delete { key } => key,
+        }
+    }
+}
+
+/// A multi-key transaction in the shape of etcd's `Txn`: compares (a key's revision, or its
+/// absence), then puts and deletes that all happen, at one new store revision, or, when a
+/// compare fails, none of them ([`ControllerError::Conflict`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Txn {
+    /// What each key must be for the writes to happen.
+    pub compares: Vec<(String, Precondition)>,
+    /// The writes, in order. A key is written at most once.
+    pub ops: Vec<TxnOp>,
+}
+
+impl Txn {
+    /// An empty transaction.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Requires `cond` of `key`.
+    pub fn compare(&mut self, key: impl Into<String>, cond: Precondition) -> &mut Self {
+        self.compares.push((key.into(), cond));
+        self
+    }
+
+    /// Writes `key`.
+    pub fn put(&mut self, key: impl Into<String>, value: Vec<u8>) -> &mut Self {
+        self.ops.push(TxnOp::Put {
+            key: key.into(),
+            value,
+        });
+        self
+    }
+
+    /// Encodes and writes `key`.
+    pub fn put_json<T: Serialize + ?Sized>(
+        &mut self,
+        key: impl Into<String>,
+        value: &T,
+    ) -> Result<&mut Self> {
+        let key = key.into();
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| ControllerError::Store(format!("encode {key}: {e}")))?;
+        Ok(self.put(key, bytes))
+    }
+
+    /// Deletes `key`.
+    pub fn delete(&mut self, key: impl Into<String>) -> &mut Self {
+        self.ops.push(TxnOp::Delete { key: key.into() });
+        self
+    }
+
+    /// True when it writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Refuses a transaction that writes a key twice (etcd does too): which write wins would
+    /// depend on the order, which a reader of the transaction should not have to know.
+    pub(crate) fn check(&self) -> Result<()> {
+        let mut seen = std::collections::HashSet::new();
+        for op in &self.ops {
+            if !seen.insert(op.key()) {
+                return Err(ControllerError::Store(format!(
+                    "a transaction writes {} twice",
+                    op.key()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error of a compare that does not hold.
+pub(crate) fn conflict(key: &str, cond: Precondition, current: Option<u64>) -> ControllerError {
+    ControllerError::Conflict(format!(
+        "{key}: expected {cond:?}, found revision {current:?}"
+    ))
+}
+
 /// A key-value store with revisions and compare-and-swap.
 #[async_trait]
 pub trait StateStore: Send + Sync + Debug + 'static {
@@ -63,6 +170,10 @@ pub trait StateStore: Send + Sync + Debug + 'static {
     /// Deletes a key if `cond` holds; true when something was deleted. Deleting an absent key
     /// with `Any` is Ok(false).
     async fn delete(&self, key: &str, cond: Precondition) -> Result<bool>;
+    /// Applies a transaction: every compare holds and every write happens, at one new
+    /// revision (returned), or nothing happens. A transaction that changes nothing (only
+    /// deletes of absent keys) returns the current revision and does not bump it.
+    async fn txn(&self, txn: &Txn) -> Result<u64>;
 }
 
 /// JSON conveniences over any store.
@@ -155,6 +266,59 @@ pub(crate) mod tests {
         assert!(s.delete("a/1", Precondition::Revision(r2)).await.unwrap());
         assert!(!s.delete("a/1", Precondition::Any).await.unwrap());
         assert!(s.get("a/1").await.unwrap().is_none());
+        txn_contract(s).await;
+    }
+
+    /// Transactions: all or nothing, one revision for all their writes.
+    async fn txn_contract(s: &dyn StateStore) {
+        let b = s
+            .put("t/b", b"b".to_vec(), Precondition::Any)
+            .await
+            .unwrap();
+        let mut ok = Txn::new();
+        ok.compare("t/a", Precondition::Absent)
+            .compare("t/b", Precondition::Revision(b))
+            .put("t/a", b"a".to_vec())
+            .put("t/c", b"c".to_vec())
+            .delete("t/b");
+        let r = s.txn(&ok).await.unwrap();
+        assert!(r > b);
+        let a = s.get("t/a").await.unwrap().unwrap();
+        let c = s.get("t/c").await.unwrap().unwrap();
+        assert_eq!(
+            (a.revision, c.revision),
+            (r, r),
+            "one revision for every write"
+        );
+        assert!(s.get("t/b").await.unwrap().is_none());
+
+        // One compare fails: nothing is written, nothing deleted, the revision stays.
+        let mut bad = Txn::new();
+        bad.compare("t/a", Precondition::Revision(r))
+            .compare("t/c", Precondition::Absent)
+            .put("t/d", b"d".to_vec())
+            .delete("t/a");
+        assert!(matches!(
+            s.txn(&bad).await,
+            Err(ControllerError::Conflict(m)) if m.contains("t/c")
+        ));
+        assert!(s.get("t/d").await.unwrap().is_none());
+        assert_eq!(s.get("t/a").await.unwrap().unwrap().revision, r);
+
+        // Nothing to change: no new revision.
+        let mut noop = Txn::new();
+        noop.delete("t/none");
+        assert_eq!(s.txn(&noop).await.unwrap(), r);
+        let next = s.put("t/e", vec![], Precondition::Any).await.unwrap();
+        assert_eq!(next, r + 1, "a failed or empty transaction bumps nothing");
+
+        let mut twice = Txn::new();
+        twice.put("t/f", vec![]).delete("t/f");
+        assert!(matches!(
+            s.txn(&twice).await,
+            Err(ControllerError::Store(_))
+        ));
+        assert!(s.get("t/f").await.unwrap().is_none());
     }
 
     #[tokio::test]
@@ -176,8 +340,9 @@ pub(crate) mod tests {
         let s = RedbStore::open(&path).unwrap();
         let (v, rev): (Vec<i32>, u64) = s.get_json("c/k").await.unwrap().unwrap();
         assert_eq!(v, [1, 2, 3]);
-        // Revisions keep growing across a reopen.
+        // Revisions keep growing across a reopen, and a transaction's writes were kept.
         let r = s.put("c/k2", vec![], Precondition::Any).await.unwrap();
         assert!(r > rev);
+        assert_eq!(s.get("t/a").await.unwrap().unwrap().value, b"a");
     }
 }

@@ -1,10 +1,10 @@
-//! The embedded store: one redb file. Each put or delete is one write transaction, so a
-//! compare-and-swap is atomic and durable when it returns.
+//! The embedded store: one redb file. Each put, delete or [`Txn`] is one write transaction,
+//! so a compare-and-swap or a multi-key transaction is atomic and durable when it returns.
 //!
-//! redb is synchronous; calls run inline because every transaction is small (one key) and the
-//! controller writes only when a record changes, never in a steady-state pass.
+//! redb is synchronous; calls run inline because every transaction is small (a few keys) and
+//! the controller writes only when a record changes, never in a steady-state pass.
 
-use super::{Precondition, StateStore, Versioned};
+use super::{Precondition, StateStore, Txn, TxnOp, Versioned, conflict};
 use crate::error::{ControllerError, Result};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -29,18 +29,23 @@ fn err(e: impl std::fmt::Display) -> ControllerError {
     ControllerError::Store(e.to_string())
 }
 
-fn split(key: &str, raw: &[u8]) -> Result<Versioned> {
-    if raw.len() < 8 {
-        return Err(ControllerError::Store(format!(
-            "{key}: record shorter than its revision header"
-        )));
+/// A stored record is its revision (8 bytes, little-endian) and its value. One too short to
+/// hold the revision (a damaged file, or a write by something else) is read with revision 0,
+/// which no write produces, rather than failing the whole read: the controller moves such a
+/// record aside at start instead of refusing to start over it.
+fn split(key: &str, raw: &[u8]) -> Versioned {
+    match raw.split_first_chunk::<8>() {
+        Some((rev, value)) => Versioned {
+            key: key.to_owned(),
+            revision: u64::from_le_bytes(*rev),
+            value: value.to_vec(),
+        },
+        None => Versioned {
+            key: key.to_owned(),
+            revision: 0,
+            value: raw.to_vec(),
+        },
     }
-    let (rev, value) = raw.split_at(8);
-    Ok(Versioned {
-        key: key.to_owned(),
-        revision: u64::from_le_bytes(rev.try_into().expect("8 bytes")),
-        value: value.to_vec(),
-    })
 }
 
 impl RedbStore {
@@ -62,39 +67,47 @@ impl RedbStore {
         Ok(Self { db })
     }
 
-    fn write(&self, key: &str, value: Option<Vec<u8>>, cond: Precondition) -> Result<(u64, bool)> {
+    /// Checks the compares and applies the writes in one write transaction: all or nothing.
+    /// Returns the store revision after it and whether anything changed.
+    fn apply(&self, compares: &[(&str, Precondition)], ops: &[TxnOp]) -> Result<(u64, bool)> {
         let tx = self.db.begin_write().map_err(err)?;
         let result = {
             let mut kv = tx.open_table(KV).map_err(err)?;
             let mut meta = tx.open_table(META).map_err(err)?;
-            let current = match kv.get(key).map_err(err)? {
-                Some(g) => Some(split(key, g.value())?.revision),
-                None => None,
-            };
-            if !cond.holds(current) {
-                return Err(ControllerError::Conflict(format!(
-                    "{key}: expected {cond:?}, found revision {current:?}"
-                )));
+            for (key, cond) in compares {
+                let current = kv
+                    .get(*key)
+                    .map_err(err)?
+                    .map(|g| split(key, g.value()).revision);
+                if !cond.holds(current) {
+                    // Dropping the transaction aborts it.
+                    return Err(conflict(key, *cond, current));
+                }
             }
-            let rev = meta
+            let old = meta
                 .get(REVISION)
                 .map_err(err)?
                 .map(|g| g.value())
-                .unwrap_or(0)
-                + 1;
-            let changed = match value {
-                Some(v) => {
-                    let mut raw = rev.to_le_bytes().to_vec();
-                    raw.extend_from_slice(&v);
-                    kv.insert(key, raw.as_slice()).map_err(err)?;
-                    true
+                .unwrap_or(0);
+            let rev = old + 1;
+            let mut changed = false;
+            for op in ops {
+                match op {
+                    TxnOp::Put { key, value } => {
+                        let mut raw = rev.to_le_bytes().to_vec();
+                        raw.extend_from_slice(value);
+                        kv.insert(key.as_str(), raw.as_slice()).map_err(err)?;
+                        changed = true;
+                    }
+                    TxnOp::Delete { key } => {
+                        changed |= kv.remove(key.as_str()).map_err(err)?.is_some();
+                    }
                 }
-                None => kv.remove(key).map_err(err)?.is_some(),
-            };
+            }
             if changed {
                 meta.insert(REVISION, rev).map_err(err)?;
             }
-            (rev, changed)
+            (if changed { rev } else { old }, changed)
         };
         tx.commit().map_err(err)?;
         Ok(result)
@@ -107,13 +120,17 @@ impl StateStore for RedbStore {
         let tx = self.db.begin_read().map_err(err)?;
         let kv = tx.open_table(KV).map_err(err)?;
         match kv.get(key).map_err(err)? {
-            Some(g) => Ok(Some(split(key, g.value())?)),
+            Some(g) => Ok(Some(split(key, g.value()))),
             None => Ok(None),
         }
     }
 
     async fn put(&self, key: &str, value: Vec<u8>, cond: Precondition) -> Result<u64> {
-        Ok(self.write(key, Some(value), cond)?.0)
+        let op = TxnOp::Put {
+            key: key.to_owned(),
+            value,
+        };
+        Ok(self.apply(&[(key, cond)], &[op])?.0)
     }
 
     async fn list(&self, prefix: &str) -> Result<Vec<Versioned>> {
@@ -125,12 +142,22 @@ impl StateStore for RedbStore {
             if !k.value().starts_with(prefix) {
                 break;
             }
-            out.push(split(k.value(), v.value())?);
+            out.push(split(k.value(), v.value()));
         }
         Ok(out)
     }
 
     async fn delete(&self, key: &str, cond: Precondition) -> Result<bool> {
-        Ok(self.write(key, None, cond)?.1)
+        let op = TxnOp::Delete {
+            key: key.to_owned(),
+        };
+        Ok(self.apply(&[(key, cond)], &[op])?.1)
+    }
+
+    async fn txn(&self, txn: &Txn) -> Result<u64> {
+        txn.check()?;
+        let compares: Vec<(&str, Precondition)> =
+            txn.compares.iter().map(|(k, c)| (k.as_str(), *c)).collect();
+        Ok(self.apply(&compares, &txn.ops)?.0)
     }
 }

@@ -17,6 +17,7 @@
 //!   lists only).
 //! - [`fault`]: what every fault-matrix scenario checks (nothing wrongly deleted, leaked or
 //!   duplicated, DNS still answering) and the `fault-matrix:` line it prints.
+//! - [`store`]: [`CrashingStore`], a state store that dies at a chosen write.
 //! - `moto` (cargo feature `aws`): the moto endpoint, moto regions, raw EC2 clients, connectors
 //!   and a fresh VPC per test.
 //!
@@ -35,6 +36,7 @@ pub mod layers;
 pub mod moto;
 pub mod owner;
 pub mod reads;
+pub mod store;
 pub mod wait;
 
 pub use agents::HttpAgents;
@@ -46,4 +48,5 @@ pub use hide::Hide;
 pub use layers::{CallLog, Hang, SlowCreates, ThrottleReads};
 pub use owner::unique_owner;
 pub use reads::{vips, vms};
+pub use store::CrashingStore;
 pub use wait::{describe, wait_for, wait_until};

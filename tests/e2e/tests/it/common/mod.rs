@@ -55,6 +55,7 @@ pub fn options() -> ControllerOptions {
         backoff_max: Duration::from_secs(2),
         long_poll: Duration::from_secs(2),
         boot_timeout: Duration::from_secs(60),
+        ..ControllerOptions::default()
     }
 }
 
