@@ -93,8 +93,10 @@ struct Buckets {
 }
 
 /// Buckets are shared by every connector of the same cloud, account and region in the process,
-/// because that is the scope the cloud throttles at.
-type BucketKey = (String, String, String);
+/// because that is the scope the cloud throttles at, and that asks for the same rates: keyed by
+/// place alone, the first connector built would set the rates of every later profile of the
+/// account (one without limits would switch them off for all).
+type BucketKey = (String, String, String, [u64; 6]);
 static SHARED: LazyLock<Mutex<HashMap<BucketKey, Arc<Buckets>>>> = LazyLock::new(Default::default);
 
 /// The rate-limit layer.
@@ -115,10 +117,27 @@ impl RateLimit {
         }
         let d = conn.capabilities().rate_limits;
         let info = conn.info();
+        let mutating = (
+            cfg.mutating_per_sec.unwrap_or(d.mutating_per_sec),
+            cfg.mutating_burst.unwrap_or(d.mutating_burst),
+        );
+        let read = (
+            cfg.read_per_sec.unwrap_or(d.read_per_sec),
+            cfg.read_burst.unwrap_or(d.read_burst),
+        );
+        let creates = (d.vm_creates_per_sec, d.vm_create_burst);
         let key = (
             info.kind.to_owned(),
             info.account.clone(),
             info.region.clone(),
+            [
+                mutating.0.to_bits(),
+                u64::from(mutating.1),
+                read.0.to_bits(),
+                u64::from(read.1),
+                creates.0.to_bits(),
+                u64::from(creates.1),
+            ],
         );
         let buckets = SHARED
             .lock()
@@ -126,15 +145,9 @@ impl RateLimit {
             .entry(key)
             .or_insert_with(|| {
                 Arc::new(Buckets {
-                    mutating: bucket(
-                        cfg.mutating_per_sec.unwrap_or(d.mutating_per_sec),
-                        cfg.mutating_burst.unwrap_or(d.mutating_burst),
-                    ),
-                    read: bucket(
-                        cfg.read_per_sec.unwrap_or(d.read_per_sec),
-                        cfg.read_burst.unwrap_or(d.read_burst),
-                    ),
-                    vm_creates: bucket(d.vm_creates_per_sec, d.vm_create_burst),
+                    mutating: bucket(mutating.0, mutating.1),
+                    read: bucket(read.0, read.1),
+                    vm_creates: bucket(creates.0, creates.1),
                 })
             })
             .clone();

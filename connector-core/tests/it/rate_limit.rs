@@ -23,10 +23,10 @@ fn cloud(account: &str) -> Arc<dyn CloudConnector> {
 #[tokio::test(start_paused = true)]
 async fn the_profiles_rates_space_mutating_calls_and_leave_reads_alone() {
     // The memory cloud documents no limits: nothing to wrap unless the profile sets some.
-    // (Another account: the first limiter built for an account and region is the one every
-    // later connector of it shares.)
-    assert!(RateLimit::for_connector(&*cloud("rl-none"), &RateLimitConfig::default()).is_none());
+    assert!(RateLimit::for_connector(&*cloud("rl-profile"), &RateLimitConfig::default()).is_none());
 
+    // A second profile of the same account that sets rates gets them: the unlimited connector
+    // built first does not decide for it.
     let inner = cloud("rl-profile");
 
     let cfg = RateLimitConfig {
