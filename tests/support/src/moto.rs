@@ -65,6 +65,10 @@ pub mod region {
         pub const MISSING_FROM_LIST: &str = "eu-south-1";
         /// Fault matrix: every agent silent.
         pub const AGENTS_SILENT: &str = "af-south-1";
+        /// Fault matrix: half the agents silent.
+        pub const HALF_SILENT: &str = "me-south-1";
+        /// Fault matrix: a cloud call hangs.
+        pub const CALL_HANGS: &str = "eu-south-2";
     }
 }
 

@@ -760,17 +760,11 @@ async fn failed_calls_and_lost_answers_on_ec2_make_no_duplicate_and_leak_nothing
     assert_ne!(vips[0].address, vips[1].address);
 }
 
-/// The controller on EC2 (through the production layers around `view`, its view of `aws`),
-/// with agents that see `aws` itself; the group `web` of `n` SEs serving `shop` with a VIP
-/// from the pool.
+/// The controller on EC2 (through `view`, its connector to `aws` with the layers), with agents
+/// that see `aws` itself; the group `web` of `n` SEs serving `shop` with a VIP from the pool.
 async fn serve_web(aws: Arc<dyn CloudConnector>, view: Arc<dyn CloudConnector>, n: u32) -> Harness {
     let h = real_time()
-        .start_with_view(
-            aws,
-            controller_cloud(view),
-            memory_store(),
-            Arc::new(LoadModel::new()),
-        )
+        .start_with_view(aws, view, memory_store(), Arc::new(LoadModel::new()))
         .await;
     h.setup(group("web", n, n + 2), Some(pool())).await;
     h.ctl
@@ -793,7 +787,7 @@ async fn an_se_missing_from_a_describe_on_ec2_is_held_not_replaced() {
     let m = Moto::new(region::MISSING_FROM_LIST).await;
     let aws: Arc<dyn CloudConnector> = m.connector(&owner("missing"));
     let hide = Arc::new(Hide::new(aws.clone()));
-    let h = serve_web(aws, hide.clone(), 2).await;
+    let h = serve_web(aws, controller_cloud(hide.clone()), 2).await;
     let line = vm_missing_from_a_list(&h, &hide, "web", "shop", "aws-moto", 8 * SEC).await;
     println!("{line}");
 }
@@ -802,7 +796,7 @@ async fn an_se_missing_from_a_describe_on_ec2_is_held_not_replaced() {
 async fn when_every_agent_on_ec2_goes_silent_nothing_is_replaced() {
     let m = Moto::new(region::AGENTS_SILENT).await;
     let aws: Arc<dyn CloudConnector> = m.connector(&owner("silent"));
-    let h = serve_web(aws.clone(), aws, 3).await;
+    let h = serve_web(aws.clone(), controller_cloud(aws), 3).await;
     let all: Vec<String> = h.se_names("web").into_iter().collect();
     // Three missed reports (3 s) would have replaced the fleet; hold for three times that.
     let line = agents_silent(
@@ -813,6 +807,38 @@ async fn when_every_agent_on_ec2_goes_silent_nothing_is_replaced() {
         "all agents silent",
         "aws-moto",
         10 * SEC,
+    )
+    .await;
+    println!("{line}");
+}
+
+#[tokio::test]
+async fn when_half_the_agents_on_ec2_go_silent_their_vip_moves_and_nothing_is_replaced() {
+    let m = Moto::new(region::HALF_SILENT).await;
+    let aws: Arc<dyn CloudConnector> = m.connector(&owner("half-silent"));
+    let h = serve_web(aws.clone(), controller_cloud(aws), 4).await;
+    // Three missed reports (3 s) would have replaced both; hold for three times that.
+    let line = half_the_agents_silent(&h, "web", "shop", "aws-moto", 10 * SEC).await;
+    println!("{line}");
+}
+
+#[tokio::test]
+async fn a_hung_get_vm_on_ec2_times_out_and_neither_deletes_nor_forgets() {
+    let m = Moto::new(region::CALL_HANGS).await;
+    let aws: Arc<dyn CloudConnector> = m.connector(&owner("hang"));
+    let hide = Arc::new(Hide::new(aws.clone()));
+    let (view, hang) = hanging_controller_cloud(hide.clone());
+    let h = serve_web(aws, view, 2).await;
+    // Long enough for several hung reads to time out (two attempts of HUNG_CALL_TIMEOUT each).
+    let line = cloud_call_hangs(
+        &h,
+        &hide,
+        &hang,
+        "web",
+        "shop",
+        group("old", 1, 1),
+        "aws-moto",
+        12 * SEC,
     )
     .await;
     println!("{line}");

@@ -185,11 +185,11 @@ fn in_pool(a: IpAddr) -> bool {
 /// The controller on `c` for a new owner, with a pool, the zone, the group `edge` and the
 /// service `shop` on two SEs (a primary and a secondary, so a VIP has somewhere to move).
 async fn start(c: &Cluster, tag: &str, g: SeGroup) -> (OwnerId, Harness) {
-    start_with_view(c, tag, g, |kc| kc).await
+    start_with_view(c, tag, g, controller_cloud).await
 }
 
-/// [`start`] with the controller seeing the cluster through `view` (of the bare connector);
-/// the agents see the cluster as it is.
+/// [`start`] with the controller seeing the cluster through `view` (of the bare connector,
+/// layers included); the agents see the cluster as it is.
 async fn start_with_view(
     c: &Cluster,
     tag: &str,
@@ -205,7 +205,7 @@ async fn start_with_view(
     let h = config
         .start_with_view(
             kc.clone(),
-            controller_cloud(view(kc)),
+            view(kc),
             memory_store(),
             Arc::new(LoadModel::new()),
         )
@@ -595,7 +595,7 @@ async fn an_se_pod_missing_from_a_list_is_held_not_replaced() {
     let (o, h) = start_with_view(&c, "k8s-missing", group("edge", 5), |kc| {
         let x = Arc::new(Hide::new(kc));
         hide = Some(x.clone());
-        x
+        controller_cloud(x)
     })
     .await;
     let hide = hide.unwrap();
@@ -628,5 +628,59 @@ async fn when_every_se_agent_in_the_cluster_goes_silent_nothing_is_replaced() {
     )
     .await;
     assert_eq!(c.pods(&o).len(), 3, "every pod stays");
+    println!("{line}");
+}
+
+#[tokio::test]
+async fn when_half_the_se_agents_in_the_cluster_go_silent_their_vip_moves_and_nothing_is_replaced()
+{
+    let c = Cluster::start("half-silent", 4).await;
+    let (o, h) = start(&c, "k8s-half-silent", group("edge", 5)).await;
+    h.wait_for("an SE on each of the 4 nodes", 20 * SEC, || async {
+        settled(&c, &o, &h, 4)
+    })
+    .await;
+    // Three missed reports (3 s) would have replaced both; hold for three times that.
+    let line = half_the_agents_silent(&h, "edge", "shop", "kubernetes-fake", 10 * SEC).await;
+    assert_eq!(c.pods(&o).len(), 4, "every pod stays");
+    println!("{line}");
+}
+
+#[tokio::test]
+async fn a_hung_get_vm_in_the_cluster_times_out_and_neither_deletes_nor_forgets() {
+    let c = Cluster::start("hang", 3).await;
+    let mut switches = None;
+    let (o, h) = start_with_view(&c, "k8s-hang", group("edge", 5), |kc| {
+        let hide = Arc::new(Hide::new(kc));
+        let (view, hang) = hanging_controller_cloud(hide.clone());
+        switches = Some((hide, hang));
+        view
+    })
+    .await;
+    let (hide, hang) = switches.unwrap();
+    h.wait_for("an SE on each of the 3 nodes", 20 * SEC, || async {
+        settled(&c, &o, &h, 3)
+    })
+    .await;
+    // A plain group of one pod, placed anywhere, to be deleted while get_vm hangs.
+    let mut old = strato_testkit::group(PROFILE, IMAGE_1, "old", 1, 1);
+    old.template.size = Size::shape(1, 512);
+    // Long enough for several hung reads to time out (two attempts of HUNG_CALL_TIMEOUT each).
+    let line = cloud_call_hangs(
+        &h,
+        &hide,
+        &hang,
+        "edge",
+        "shop",
+        old,
+        "kubernetes-fake",
+        12 * SEC,
+    )
+    .await;
+    assert_eq!(
+        c.pods(&o).len(),
+        3,
+        "the old group's pod is gone, every SE pod stays"
+    );
     println!("{line}");
 }

@@ -15,12 +15,12 @@ use strato_controller::ControllerOptions;
 use strato_controller::controller::VsStatus;
 use strato_controller::model::{IpamPool, SeGroup};
 use strato_controller::se_protocol::Role;
-use strato_core::layers::{Around, LayerConfig, Layered};
-use strato_core::{CloudConnector, OwnerId};
+use strato_core::layers::{Around, LayerConfig, Layered, RetryConfig};
+use strato_core::{CloudConnector, Operation, OwnerId};
 pub use strato_testkit::moto::region::e2e as region;
 pub use strato_testkit::moto::{AMI, Moto, SUBNET_CIDR};
 pub use strato_testkit::{
-    Baseline, CallLog, Harness, HarnessConfig, Hide, SlowCreates, describe, dns_query_within,
+    Baseline, CallLog, Hang, Harness, HarnessConfig, Hide, SlowCreates, describe, dns_query_within,
     memory_store, vips, vms, vs,
 };
 
@@ -37,6 +37,30 @@ pub fn owner(prefix: &str) -> OwnerId {
 pub fn controller_cloud(inner: Arc<dyn CloudConnector>) -> Arc<dyn CloudConnector> {
     strato_core::layers::stack(inner, &LayerConfig::default())
 }
+
+/// The controller's connector for the scenario "a cloud call hangs": `inner` behind a [`Hang`]
+/// of `get_vm` (switched off), inside the production layer stack with a real-time deadline
+/// ([`HUNG_CALL_TIMEOUT`]) and two attempts, so a hung read gives up within seconds, not the
+/// minutes the production defaults allow. Returns the connector and the switch.
+pub fn hanging_controller_cloud(inner: Arc<dyn CloudConnector>) -> (Arc<dyn CloudConnector>, Hang) {
+    let hang = Hang::new(&[Operation::GetVm]);
+    let cfg = LayerConfig {
+        timeout: HUNG_CALL_TIMEOUT,
+        retry: RetryConfig {
+            max_attempts: 2,
+            ..RetryConfig::default()
+        },
+        ..LayerConfig::default()
+    };
+    (
+        strato_core::layers::stack(with(inner, hang.clone()), &cfg),
+        hang,
+    )
+}
+
+/// The deadline of one attempt of a call in [`hanging_controller_cloud`]: far above what moto
+/// or the Kubernetes fake take to answer, even on a loaded 2-core CI runner.
+pub const HUNG_CALL_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `inner` wrapped in one test layer.
 pub fn with<A: Around>(inner: Arc<dyn CloudConnector>, layer: A) -> Arc<dyn CloudConnector> {
@@ -180,8 +204,9 @@ pub async fn vm_missing_from_a_list(
 
 /// The fault-matrix scenario "agents silent", on any backend: the agents of `silent` (all of
 /// the group's SEs, or half of them) stop reporting for `hold`; with more than `max_unhealthy`
-/// of the group silent, nothing may be replaced or deleted and DNS keeps answering; then they
-/// report again and all is as before. Returns the matrix line.
+/// of the group silent, nothing may be replaced or deleted and DNS keeps answering, and while
+/// some still report the VIP moves to one of them; then they report again and all is as
+/// before. Returns the matrix line.
 pub async fn agents_silent(
     h: &Harness,
     group: &str,
@@ -200,6 +225,16 @@ pub async fn agents_silent(
     for se in silent {
         h.fleet.kill(se);
     }
+    if silent.len() < n {
+        // SEs that still report can carry the VIP, so it must not stay on a silent one.
+        h.wait_for("the VIP on an SE that reports", 20 * SEC, || async {
+            h.status()
+                .vs(vs)
+                .and_then(|v| v.bound_to.clone())
+                .is_some_and(|b| !silent.contains(&b))
+        })
+        .await;
+    }
     hold_safe(h, &base, hold, fault).await;
     let held = h.status().group(group).and_then(|g| g.held.clone());
     let want = format!("{} of {n} SEs look unhealthy", silent.len());
@@ -214,6 +249,100 @@ pub async fn agents_silent(
     let t = base.assert_safe(h, "after the agents report again").await;
     dns.shutdown().await;
     t.line(fault, backend, true)
+}
+
+/// The fault-matrix scenario "half the agents silent", on any backend: the agents of the
+/// primary of `vs` and of as many other SEs of `group` as make half of it go silent
+/// ([`agents_silent`]). Returns the matrix line.
+pub async fn half_the_agents_silent(
+    h: &Harness,
+    group: &str,
+    vs: &str,
+    backend: &str,
+    hold: Duration,
+) -> String {
+    let primary = h.status().vs(vs).unwrap().bound_to.clone().unwrap();
+    let names = h.se_names(group);
+    let others = names.iter().filter(|n| **n != primary).cloned();
+    // The primary is the SE whose silence matters most: its VIP has to move.
+    let silent: Vec<String> = std::iter::once(primary.clone())
+        .chain(others)
+        .take(names.len() / 2)
+        .collect();
+    agents_silent(
+        h,
+        group,
+        vs,
+        &silent,
+        "half the agents silent",
+        backend,
+        hold,
+    )
+    .await
+}
+
+/// The fault-matrix scenario "a cloud call hangs", on any backend: the controller sees the
+/// cloud through `hide` behind `hang` ([`hanging_controller_cloud`]). With `get_vm` hanging,
+/// the primary of `vs` goes missing from lists (so only a direct read could confirm it gone)
+/// and the group `old` (one SE, set up here) is deleted (so only a direct read finds its SE).
+/// For `hold`, the timeout ends every hung read: nothing of `group` or `old` is deleted or
+/// leaked, DNS keeps answering, and `old` is remembered with the timeout as its last error.
+/// Once `get_vm` answers again, `old` goes and `group` is as before. Returns the matrix line.
+#[allow(clippy::too_many_arguments)]
+pub async fn cloud_call_hangs(
+    h: &Harness,
+    hide: &Hide,
+    hang: &Hang,
+    group: &str,
+    vs: &str,
+    old: SeGroup,
+    backend: &str,
+    hold: Duration,
+) -> String {
+    use std::sync::atomic::Ordering::Relaxed;
+    let dns =
+        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+    let old_name = old.name.clone();
+    h.ctl.apply_se_group(old).await.unwrap();
+    h.wait_for("the old group's SE", 30 * SEC, || async {
+        h.healthy(&old_name) == 1
+    })
+    .await;
+    let base = Baseline::take(h, group, Some(vs), dns.addr, Some(5 * SEC)).await;
+    let n = base.vms.len();
+    let old_base = Baseline::take(h, &old_name, None, dns.addr, Some(5 * SEC)).await;
+    hang.on.store(true, Relaxed);
+    // The read that would confirm a missing SE gone hangs...
+    let victim = h.status().vs(vs).unwrap().bound_to.clone().unwrap();
+    hide.names.lock().unwrap().insert(victim);
+    // ...and so does the read that finds the SEs of a deleted group.
+    h.ctl.delete_se_group(&old_name).await.unwrap();
+    let t = tokio::time::Instant::now();
+    while t.elapsed() < hold {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        base.assert_safe(h, "get_vm hangs").await;
+        let o = old_base.tally(h).await;
+        assert!(o.deleted.is_empty() && o.leaked.is_empty(), "old: {o}");
+    }
+    let s = h.status();
+    let g = s
+        .group(&old_name)
+        .expect("the deleted group's SE is remembered");
+    assert!(!g.exists && g.ses.len() == 1, "{}", h.describe());
+    let err = g.last_error.clone().unwrap_or_default();
+    assert!(err.contains("no answer within"), "the timeout fired: {err}");
+    hang.on.store(false, Relaxed);
+    hide.names.lock().unwrap().clear();
+    h.wait_for("the old group gone", 30 * SEC, || async {
+        h.status().group(&old_name).is_none() && h.vms(&old_name).await.is_empty()
+    })
+    .await;
+    recovered(h, group, n, 30 * SEC).await;
+    let t = base.assert_safe(h, "after the call answers again").await;
+    dns.shutdown().await;
+    t.line("cloud call hangs (get_vm)", backend, true)
 }
 
 const SEC: Duration = Duration::from_secs(1);
