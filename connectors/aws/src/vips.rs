@@ -529,6 +529,12 @@ impl AwsConnector {
         // newest one that holds the address wins on read.
         self.write_record(&eni, &found.name, &record, op).await?;
         if found.eni != eni {
+            // EC2 takes the address off the old ENI with AllowReassignment; moto leaves it
+            // there too, and so might any EC2-compatible endpoint: a release of the moved VIP
+            // would then leave the address behind. Taking it off is a no-op where it is gone.
+            if found.holds {
+                self.unassign(&found.eni, found.record.ip, op).await?;
+            }
             self.delete_record(&found.eni, &found.name, op).await?;
         }
         Ok(self.vip_of(&Found {
@@ -555,22 +561,32 @@ impl AwsConnector {
             self.release_eip(alloc, op).await?;
         }
         if found.holds {
-            let r = self
-                .ec2
-                .unassign_private_ip_addresses()
-                .network_interface_id(&found.eni)
-                .private_ip_addresses(found.record.ip.to_string())
-                .send()
-                .await;
-            if let Err(e) = r {
-                let e = map_sdk_error(e, op, Context::READING);
-                // Already gone from the ENI (moved away or released by an earlier attempt).
-                if !(e.is_not_found() || *e.kind() == ErrorKind::InvalidSpec) {
-                    return Err(e);
-                }
-            }
+            self.unassign(&found.eni, found.record.ip, op).await?;
         }
         self.delete_record(&found.eni, &found.name, op).await
+    }
+
+    /// Takes the address off an ENI; an address already gone from it (moved away, or released
+    /// by an earlier attempt) is fine.
+    async fn unassign(&self, eni: &str, ip: IpAddr, op: Operation) -> Result<()> {
+        let r = self
+            .ec2
+            .unassign_private_ip_addresses()
+            .network_interface_id(eni)
+            .private_ip_addresses(ip.to_string())
+            .send()
+            .await;
+        match r {
+            Err(e) => {
+                let e = map_sdk_error(e, op, Context::READING);
+                if e.is_not_found() || *e.kind() == ErrorKind::InvalidSpec {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            }
+            Ok(_) => Ok(()),
+        }
     }
 }
 

@@ -246,6 +246,15 @@ async fn vips_are_read_back_by_a_restarted_connector_and_public_ones_get_an_elas
         "EIP not on b's ENI: {eip:?}"
     );
     assert_eq!(vips_on(&c, &b.id).await.len(), 1);
+    // The address left a's ENI (moto, unlike EC2, keeps a reassigned address on the old ENI
+    // too, so the connector takes it off itself).
+    assert!(
+        !m.primary_eni_ips(a.id.as_str())
+            .await
+            .contains(&vip.address),
+        "{} still on a's ENI after the move",
+        vip.address
+    );
 
     // Deleting the VM that holds a public VIP releases its Elastic IP.
     c.delete_vm(&b.id).await.unwrap();
