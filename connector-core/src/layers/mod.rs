@@ -12,6 +12,17 @@ mod rate_limit;
 mod retry;
 mod timeout;
 
+/// The identity the layers' unit tests call with.
+#[cfg(test)]
+pub(crate) fn test_info() -> crate::CloudInfo {
+    crate::CloudInfo {
+        kind: "test",
+        account: String::new(),
+        region: String::new(),
+        owner: crate::model::OwnerId::new("t").unwrap(),
+    }
+}
+
 pub use fault::{FaultConfig, FaultInjector, InjectedFault};
 pub use forward::{Around, Call, Layered};
 pub use observe::Observe;

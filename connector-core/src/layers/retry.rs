@@ -173,17 +173,9 @@ impl Around for Retry {
 mod tests {
     use super::*;
     use crate::error::{Error, ErrorKind};
-    use crate::model::OwnerId;
     use std::sync::atomic::{AtomicU32, Ordering};
 
-    fn info() -> CloudInfo {
-        CloudInfo {
-            kind: "test",
-            account: String::new(),
-            region: String::new(),
-            owner: OwnerId::new("t").unwrap(),
-        }
-    }
+    use super::super::test_info as info;
 
     /// Runs `op` through a retry layer with a call that fails with `errors` in turn, then succeeds.
     async fn run(

@@ -45,18 +45,10 @@ impl Around for Timeout {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::OwnerId;
     use std::sync::atomic::{AtomicU32, Ordering};
     use tokio::time::Instant;
 
-    fn info() -> CloudInfo {
-        CloudInfo {
-            kind: "test",
-            account: String::new(),
-            region: String::new(),
-            owner: OwnerId::new("t").unwrap(),
-        }
-    }
+    use super::super::test_info as info;
 
     /// Runs `op` through a 5 s timeout with a call that answers `answer` after `delay`, or
     /// never when `delay` is `None`. Returns the result, the calls made and the time taken.
