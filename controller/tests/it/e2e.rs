@@ -104,10 +104,7 @@ async fn vs_gets_ses_a_vip_dns_and_agent_config() {
     }
 
     // Real DNS over UDP answers the VIP.
-    let dns =
-        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let dns = h.serve_dns().await;
     let answer = dns_query(dns.addr, "shop.apps.example.com.").await;
     assert_eq!(answer, vec![addr]);
 

@@ -36,9 +36,7 @@ async fn serve_shop(h: &Harness, g: SeGroup, n: usize) -> DnsServer {
         },
     )
     .await;
-    DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .unwrap()
+    h.serve_dns().await
 }
 
 /// Checks `base` every 10 s for `d`, while a fault holds.

@@ -166,6 +166,16 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// The controller's DNS table served over UDP and TCP on a free loopback port.
+    pub async fn serve_dns(&self) -> strato_controller::dns::DnsServer {
+        strato_controller::dns::DnsServer::start(
+            self.ctl.dns_table(),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .expect("dns server on loopback")
+    }
+
     /// Applies the DNS zone, `pool` if any, and the group `g`.
     pub async fn setup(&self, g: SeGroup, pool: Option<IpamPool>) {
         if let Some(pool) = pool {

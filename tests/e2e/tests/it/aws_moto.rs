@@ -144,10 +144,7 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
     assert_vip_on(&m, &*aws, "shop", addr, &primary).await;
 
     // Real DNS over UDP answers the VIP.
-    let dns =
-        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let dns = h.serve_dns().await;
     assert_eq!(
         dns_query_within(dns.addr, "shop.apps.example.com.", 5 * SEC).await,
         vec![addr]

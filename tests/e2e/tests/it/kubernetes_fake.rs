@@ -299,10 +299,7 @@ async fn one_se_pod_per_node_with_a_vip_service_dns_and_agent_configs() {
     assert_eq!(v.dns, Some(addr_v4(addr)));
 
     // Real DNS over UDP answers the VIP.
-    let dns =
-        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let dns = h.serve_dns().await;
     assert_eq!(
         dns_query_within(dns.addr, "shop.apps.example.com.", 5 * SEC).await,
         vec![addr]
@@ -556,10 +553,7 @@ async fn when_no_node_is_ready_the_ses_stay_and_dns_keeps_answering() {
         settled(&c, &o, &h, 3)
     })
     .await;
-    let dns =
-        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let dns = h.serve_dns().await;
     let base = Baseline::take(&h, "edge", Some("shop"), dns.addr, Some(5 * SEC)).await;
     let nodes = ["node-1", "node-2", "node-3"];
     for n in nodes {

@@ -176,10 +176,7 @@ pub async fn vm_missing_from_a_list(
     backend: &str,
     hold: Duration,
 ) -> String {
-    let dns =
-        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let dns = h.serve_dns().await;
     let base = Baseline::take(h, group, Some(vs), dns.addr, Some(5 * SEC)).await;
     let n = base.vms.len();
     let victim = h.status().vs(vs).unwrap().bound_to.clone().unwrap();
@@ -216,10 +213,7 @@ pub async fn agents_silent(
     backend: &str,
     hold: Duration,
 ) -> String {
-    let dns =
-        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let dns = h.serve_dns().await;
     let base = Baseline::take(h, group, Some(vs), dns.addr, Some(5 * SEC)).await;
     let n = base.vms.len();
     for se in silent {
@@ -300,10 +294,7 @@ pub async fn cloud_call_hangs(
     hold: Duration,
 ) -> String {
     use std::sync::atomic::Ordering::Relaxed;
-    let dns =
-        strato_controller::dns::DnsServer::start(h.ctl.dns_table(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
+    let dns = h.serve_dns().await;
     let old_name = old.name.clone();
     h.ctl.apply_se_group(old).await.unwrap();
     h.wait_for("the old group's SE", 30 * SEC, || async {
