@@ -228,6 +228,9 @@ impl AzureConnector {
     pub(crate) async fn create_vm_impl(&self, spec: &VmSpec) -> Result<Vm> {
         let op = Operation::CreateVm;
         spec.validate().map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))?;
+        if spec.host.is_some() {
+            return Err(crate::hosts::no_hosts(op).with_field("host"));
+        }
         let token = spec.client_token(self.owner());
         let same: Vec<Vm> = self
             .owned_vms(op)
