@@ -6,5 +6,4 @@ mod common;
 mod conformance;
 mod lro;
 mod nic_rule;
-mod shapes;
 mod throttling;
