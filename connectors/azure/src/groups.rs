@@ -68,7 +68,7 @@ impl AzureConnector {
                 .cloned()
                 .collect();
             let results: Vec<(String, Result<()>)> = futures::stream::iter(gone)
-                .map(|v| async move { (v.id.to_string(), self.delete_vm_impl(&v.id).await) })
+                .map(|v| async move { (v.id.to_string(), self.send_delete(&v.id, op).await) })
                 .buffer_unordered(parallel)
                 .collect()
                 .await;

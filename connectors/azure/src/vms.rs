@@ -271,6 +271,11 @@ impl AzureConnector {
         if convert::vm_state(&body) == VmState::Deleting {
             return Ok(());
         }
+        self.send_delete(id, op).await
+    }
+
+    /// The DELETE of a VM known to be this owner's (a group member just listed).
+    pub(crate) async fn send_delete(&self, id: &VmId, op: Operation) -> Result<()> {
         // Accepted is enough: the NICs and disk go with the VM (deleteOption), and the VM shows
         // Deleting until it is gone.
         match self.compute.virtual_machines_client().delete(self.rg(), id.as_str(), self.sub()).send().await {
