@@ -69,4 +69,53 @@ async fn conformance_through_the_registry() {
     );
     run_all(&t).await;
     assert!(fake.nics().is_empty(), "nics leaked: {:?}", fake.nics());
+    // Every request the suite made is an action the custom role allows.
+    let role: serde_json::Value = serde_json::from_str(include_str!("../../role-definition.json")).unwrap();
+    let allowed: std::collections::BTreeSet<String> = role["Actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    let mut used = std::collections::BTreeSet::new();
+    for line in fake.requests() {
+        let action = action_of(&line);
+        assert!(allowed.contains(&action), "role-definition.json does not allow {action} ({line})");
+        used.insert(action);
+    }
+    // What ARM checks without a request of its own: creating a VM writes its OS disk and joins
+    // its NIC, a NIC joins its subnet, and deleting the VM deletes both. And the `Location`
+    // fallback of operations, followed only when an answer has no `Azure-AsyncOperation`
+    // (the fake always sends both).
+    let implied = ["/disks/", "/join/action", "/operationResults/"];
+    for a in &allowed {
+        assert!(
+            used.contains(a) || implied.iter().any(|i| a.contains(i)),
+            "role-definition.json allows {a}, which the connector never used"
+        );
+    }
+}
+
+/// The RBAC action of a request `METHOD /path`.
+fn action_of(line: &str) -> String {
+    let (method, path) = line.split_once(' ').unwrap();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let p = segs.iter().position(|s| s.eq_ignore_ascii_case("providers")).unwrap();
+    let rest = &segs[p + 1..];
+    // namespace, then type/name pairs; a trailing odd segment is an action (start, deallocate).
+    let mut action = rest[0].to_owned();
+    let mut i = 1;
+    while i < rest.len() {
+        action.push('/');
+        action.push_str(rest[i]);
+        i += 2;
+    }
+    let verb = match (method, ()) {
+        ("POST", _) => return format!("{action}/action"),
+        ("GET", _) => "read",
+        ("PUT" | "PATCH", _) => "write",
+        ("DELETE", _) => "delete",
+        _ => panic!("unexpected {line}"),
+    };
+    format!("{action}/{verb}")
 }
