@@ -5,6 +5,8 @@
 //! - naive: a loop of `create_vm` / `delete_vm`, what a caller without groups does (each create
 //!   first lists the VMs and NICs to find an earlier VM of the name).
 //!
+//! Run:
+//!
 //!     cargo bench -p strato-azure --bench group_scale            # N = 50
 //!     STRATO_BENCH_N=200 cargo bench -p strato-azure --bench group_scale
 //!
@@ -72,8 +74,16 @@ async fn grouped(n: u32, parallel: u32) -> Run {
     let g = c.scale_group(&spec(), 0).await.expect("scale down");
     assert!(g.members.is_empty());
     let down_time = t.elapsed();
-    assert!(fake.vms().is_empty() && fake.nics().is_empty(), "the bench leaked");
-    Run { up_calls, up_time, down_calls: c.calls().get() - up_calls, down_time }
+    assert!(
+        fake.vms().is_empty() && fake.nics().is_empty(),
+        "the bench leaked"
+    );
+    Run {
+        up_calls,
+        up_time,
+        down_calls: c.calls().get() - up_calls,
+        down_time,
+    }
 }
 
 async fn naive(n: u32) -> Run {
@@ -92,7 +102,12 @@ async fn naive(n: u32) -> Run {
     }
     let down_time = t.elapsed();
     drop(fake);
-    Run { up_calls, up_time, down_calls: c.calls().get() - up_calls, down_time }
+    Run {
+        up_calls,
+        up_time,
+        down_calls: c.calls().get() - up_calls,
+        down_time,
+    }
 }
 
 fn main() {
@@ -100,7 +115,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n: u32 = std::env::var("STRATO_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let n: u32 = std::env::var("STRATO_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -106,7 +106,10 @@ impl fmt::Debug for AzureConfig {
             )
             .field("auth", &self.auth)
             .field("admin_username", &self.admin_username)
-            .field("ssh_public_key", &self.ssh_public_key.as_ref().map(|_| "<set>"))
+            .field(
+                "ssh_public_key",
+                &self.ssh_public_key.as_ref().map(|_| "<set>"),
+            )
             .field("poll_interval", &self.poll_interval)
             .field("operation_timeout", &self.operation_timeout)
             .field("max_parallel_creates", &self.max_parallel_creates)
@@ -146,11 +149,14 @@ impl AzureConfig {
     /// `STRATO_AZURE_ENDPOINT`, `STRATO_AZURE_SSH_PUBLIC_KEY` (optional).
     pub fn from_env() -> Result<Self> {
         let need = |k: &str, field: &str| {
-            std::env::var(k).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-                Error::invalid_spec(field, format!("{k} is not set"))
-                    .with_operation(Operation::Configure)
-                    .with_cloud(crate::CLOUD)
-            })
+            std::env::var(k)
+                .ok()
+                .filter(|v| !v.is_empty())
+                .ok_or_else(|| {
+                    Error::invalid_spec(field, format!("{k} is not set"))
+                        .with_operation(Operation::Configure)
+                        .with_cloud(crate::CLOUD)
+                })
         };
         let mut c = Self::new(
             need("AZURE_SUBSCRIPTION_ID", "subscription_id")?,
@@ -201,16 +207,24 @@ impl AzureConfig {
             );
         }
         if self.max_parallel_creates == 0 {
-            return bad("max_parallel_creates", "max_parallel_creates must be at least 1".into());
+            return bad(
+                "max_parallel_creates",
+                "max_parallel_creates must be at least 1".into(),
+            );
         }
         if self.poll_interval.is_zero() || self.operation_timeout.is_zero() {
-            return bad("poll_interval", "poll_interval and operation_timeout must be positive".into());
+            return bad(
+                "poll_interval",
+                "poll_interval and operation_timeout must be positive".into(),
+            );
         }
         Ok(())
     }
 
     /// The ARM endpoint.
     pub fn endpoint(&self) -> &str {
-        self.endpoint.as_deref().unwrap_or("https://management.azure.com")
+        self.endpoint
+            .as_deref()
+            .unwrap_or("https://management.azure.com")
     }
 }

@@ -9,9 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use std::net::IpAddr;
-use strato_core::{
-    NAME_TAG, NetworkId, Nic, NicId, Ownership, Size, Tags, Vm, VmId, VmState,
-};
+use strato_core::{NAME_TAG, NetworkId, Nic, NicId, Ownership, Size, Tags, Vm, VmId, VmState};
 
 /// The strato size a VM was asked with (a shape reads back as itself, not as its Azure size).
 pub const SIZE_TAG: &str = "strato-size";
@@ -76,12 +74,17 @@ pub fn last(id: &str) -> &str {
 
 /// The subnet name an ipConfiguration names.
 pub fn subnet_of(config: &Value) -> Option<String> {
-    config["properties"]["subnet"]["id"].as_str().map(|s| last(s).to_owned())
+    config["properties"]["subnet"]["id"]
+        .as_str()
+        .map(|s| last(s).to_owned())
 }
 
 /// A NIC's ipConfigurations.
 pub fn ip_configs(nic: &Value) -> Vec<Value> {
-    nic["properties"]["ipConfigurations"].as_array().cloned().unwrap_or_default()
+    nic["properties"]["ipConfigurations"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// A NIC's own (primary) ipConfiguration.
@@ -89,12 +92,18 @@ pub fn primary_config(nic: &Value) -> Option<Value> {
     let cs = ip_configs(nic);
     cs.iter()
         .find(|c| c["properties"]["primary"].as_bool() == Some(true))
-        .or_else(|| cs.iter().find(|c| !c["name"].as_str().unwrap_or("").starts_with("vip-")))
+        .or_else(|| {
+            cs.iter()
+                .find(|c| !c["name"].as_str().unwrap_or("").starts_with("vip-"))
+        })
         .cloned()
 }
 
 fn addr(config: &Value) -> Option<IpAddr> {
-    config["properties"]["privateIPAddress"].as_str()?.parse().ok()
+    config["properties"]["privateIPAddress"]
+        .as_str()?
+        .parse()
+        .ok()
 }
 
 /// A NIC as a strato NIC at `index` in its VM.
@@ -104,7 +113,9 @@ pub fn nic_of(nic: &Value, index: u32) -> Option<Nic> {
         id: NicId::new(nic["name"].as_str()?),
         network: NetworkId::new(subnet_of(&c)?),
         address: addr(&c),
-        mac: nic["properties"]["macAddress"].as_str().map(|m| m.replace('-', ":").to_lowercase()),
+        mac: nic["properties"]["macAddress"]
+            .as_str()
+            .map(|m| m.replace('-', ":").to_lowercase()),
         device_index: index,
     })
 }
@@ -170,12 +181,25 @@ pub fn vm_of(vm: &Value, nics: &[Value]) -> Option<Vm> {
     let size = tags
         .get(SIZE_TAG)
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| Size::Native(p["hardwareProfile"]["vmSize"].as_str().unwrap_or("").to_owned()));
+        .unwrap_or_else(|| {
+            Size::Native(
+                p["hardwareProfile"]["vmSize"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_owned(),
+            )
+        });
     let image = tags.get(IMAGE_TAG).cloned().unwrap_or_else(|| {
         let r = &p["storageProfile"]["imageReference"];
         let s = |k: &str| r[k].as_str().unwrap_or("").to_owned();
         r["id"].as_str().map(str::to_owned).unwrap_or_else(|| {
-            format!("{}:{}:{}:{}", s("publisher"), s("offer"), s("sku"), s("version"))
+            format!(
+                "{}:{}:{}:{}",
+                s("publisher"),
+                s("offer"),
+                s("sku"),
+                s("version")
+            )
         })
     });
     let created_at = p["timeCreated"]

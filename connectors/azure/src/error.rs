@@ -94,7 +94,10 @@ pub fn kind_of_status(status: u16, retry_after: Option<Duration>) -> ErrorKind {
 
 /// An ARM error (an HTTP answer or a failed operation) as a strato error of `op`.
 pub fn from_arm(e: &ArmError, op: Operation) -> Error {
-    let code = e.code.clone().unwrap_or_else(|| format!("HTTP {}", e.status));
+    let code = e
+        .code
+        .clone()
+        .unwrap_or_else(|| format!("HTTP {}", e.status));
     let message = e.message.clone().unwrap_or_default();
     let kind = match &e.code {
         Some(c) => kind_of(c, e.status, &message, e.retry_after),
@@ -170,9 +173,17 @@ mod tests {
             kind_of("TooManyRequests", 429, "", ra),
             ErrorKind::Throttled { retry_after: ra }
         );
-        assert_eq!(kind_of("Whatever", 429, "", ra), ErrorKind::Throttled { retry_after: ra });
         assert_eq!(
-            kind_of("OperationNotAllowed", 409, "Operation results in exceeding approved standardDSv5Family Cores quota", None),
+            kind_of("Whatever", 429, "", ra),
+            ErrorKind::Throttled { retry_after: ra }
+        );
+        assert_eq!(
+            kind_of(
+                "OperationNotAllowed",
+                409,
+                "Operation results in exceeding approved standardDSv5Family Cores quota",
+                None
+            ),
             ErrorKind::QuotaExceeded
         );
         assert_eq!(kind_of("Unheard", 503, "", None), ErrorKind::Transient);

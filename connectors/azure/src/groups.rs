@@ -54,7 +54,8 @@ impl AzureConnector {
 
     pub(crate) async fn scale_group_impl(&self, spec: &GroupSpec, size: u32) -> Result<Group> {
         let op = Operation::ScaleGroup;
-        spec.validate().map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))?;
+        spec.validate()
+            .map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))?;
         let members = self.members(&spec.name, op).await?;
         let template = spec.template_token(self.owner());
         let size = size as usize;
@@ -82,7 +83,10 @@ impl AzureConnector {
                 }
             }
         } else if members.len() < size {
-            let used: BTreeSet<u32> = members.iter().filter_map(|m| member_ordinal(&spec.name, &m.name)).collect();
+            let used: BTreeSet<u32> = members
+                .iter()
+                .filter_map(|m| member_ordinal(&spec.name, &m.name))
+                .collect();
             let specs: Vec<_> = free_ordinals(&used, size - members.len())
                 .into_iter()
                 .map(|o| spec.member_spec(o))
@@ -108,7 +112,10 @@ impl AzureConnector {
             }
             let n = failed.len();
             return Err(Error::new(
-                ErrorKind::Partial { succeeded: done, failed },
+                ErrorKind::Partial {
+                    succeeded: done,
+                    failed,
+                },
                 op,
                 format!("scaling group {} to {size}: {n} calls failed", spec.name),
             )

@@ -76,8 +76,12 @@ impl AzureConnector {
     /// One authenticated GET of an operation URL through the connector's transport.
     async fn poll_get(&self, url: &str, op: Operation) -> Result<(u16, Headers, Value)> {
         let url = Url::parse(url).map_err(|e| {
-            Error::new(ErrorKind::Internal, op, format!("operation URL {url:?}: {e}"))
-                .with_cloud(crate::CLOUD)
+            Error::new(
+                ErrorKind::Internal,
+                op,
+                format!("operation URL {url:?}: {e}"),
+            )
+            .with_cloud(crate::CLOUD)
         })?;
         let mut req = Request::new(url, Method::Get);
         let token = self.bearer(op).await?;
@@ -95,8 +99,16 @@ impl AzureConnector {
 
     /// Follows an operation until it ends; a failed operation is the error its ARM code maps to.
     pub(crate) async fn follow(&self, started: Started, op: Operation) -> Result<()> {
-        if started.provisioning_state.as_deref().is_some_and(|s| s.eq_ignore_ascii_case("Failed")) {
-            return Err(failed(None, Some("the resource is in the Failed state".into()), op));
+        if started
+            .provisioning_state
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("Failed"))
+        {
+            return Err(failed(
+                None,
+                Some("the resource is in the Failed state".into()),
+                op,
+            ));
         }
         if started.finished() {
             return Ok(());
@@ -124,7 +136,10 @@ impl AzureConnector {
                         let e = &v["error"];
                         return Err(failed(
                             e["code"].as_str().map(str::to_owned),
-                            e["message"].as_str().map(str::to_owned).or(Some(format!("operation {s}"))),
+                            e["message"]
+                                .as_str()
+                                .map(str::to_owned)
+                                .or(Some(format!("operation {s}"))),
                             op,
                         ));
                     }
@@ -146,7 +161,10 @@ impl AzureConnector {
 
 /// Reads the first answer of an operation: its headers, and its body parsed as the SDK's model
 /// `T` (so the SDK checks the wire format) and handed back as JSON.
-pub async fn started<T>(rsp: azure_core::Response, op: Operation) -> Result<(Started, Option<Value>)>
+pub async fn started<T>(
+    rsp: azure_core::Response,
+    op: Operation,
+) -> Result<(Started, Option<Value>)>
 where
     T: serde::de::DeserializeOwned + serde::Serialize,
 {
@@ -159,10 +177,17 @@ where
         None
     } else {
         let model: T = serde_json::from_slice(&bytes).map_err(|e| {
-            Error::new(ErrorKind::Internal, op, format!("unreadable ARM answer: {e}"))
-                .with_cloud(crate::CLOUD)
+            Error::new(
+                ErrorKind::Internal,
+                op,
+                format!("unreadable ARM answer: {e}"),
+            )
+            .with_cloud(crate::CLOUD)
         })?;
         Some(crate::convert::json(&model))
     };
-    Ok((Started::of(u16::from(status), &headers, value.as_ref()), value))
+    Ok((
+        Started::of(u16::from(status), &headers, value.as_ref()),
+        value,
+    ))
 }

@@ -15,8 +15,8 @@ use crate::vms::MAX_PAGE;
 use azure_mgmt_network::models::{Subnet, TagsObject};
 use serde_json::{Value, json};
 use strato_core::{
-    Error, ErrorKind, Network, NetworkId, NetworkQuery, NetworkSpec, Operation, OwnerId,
-    Ownership, Page, Result, Tags,
+    Error, ErrorKind, Network, NetworkId, NetworkQuery, NetworkSpec, Operation, OwnerId, Ownership,
+    Page, Result, Tags,
 };
 
 fn record_key(subnet: &str) -> String {
@@ -42,7 +42,9 @@ fn networks_of(vnet: &Value) -> Vec<Network> {
             });
             Some(Network {
                 id: NetworkId::new(&name),
-                cidr: s["properties"]["addressPrefix"].as_str().and_then(|p| p.parse().ok()),
+                cidr: s["properties"]["addressPrefix"]
+                    .as_str()
+                    .and_then(|p| p.parse().ok()),
                 parent: vnet["name"].as_str().map(str::to_owned),
                 name,
                 tags: Tags::new(),
@@ -83,7 +85,10 @@ impl AzureConnector {
         let fail = |e: Error| e.with_operation(op).with_cloud(crate::CLOUD);
         spec.validate().map_err(fail)?;
         let Some(cidr) = spec.cidr else {
-            return Err(fail(Error::invalid_spec("cidr", "an Azure subnet needs an address prefix (cidr)")));
+            return Err(fail(Error::invalid_spec(
+                "cidr",
+                "an Azure subnet needs an address prefix (cidr)",
+            )));
         };
         let token = spec.client_token(self.owner());
         let _guard = self.vnet_tags.lock().await;
@@ -97,8 +102,12 @@ impl AzureConnector {
         let mut tags = tags_of(&vnet);
         tags.insert(record_key(&spec.name), format!("{} {token}", self.owner()));
         self.set_vnet_tags(&tags, op).await?;
-        let body: Subnet = serde_json::from_value(json!({ "properties": { "addressPrefix": cidr.to_string() } }))
-            .map_err(|e| Error::new(ErrorKind::Internal, op, format!("subnet body: {e}")).with_cloud(crate::CLOUD))?;
+        let body: Subnet =
+            serde_json::from_value(json!({ "properties": { "addressPrefix": cidr.to_string() } }))
+                .map_err(|e| {
+                    Error::new(ErrorKind::Internal, op, format!("subnet body: {e}"))
+                        .with_cloud(crate::CLOUD)
+                })?;
         let made = async {
             let rsp = self
                 .network
@@ -139,9 +148,18 @@ impl AzureConnector {
     pub(crate) async fn list_networks_impl(&self, query: &NetworkQuery) -> Result<Page<Network>> {
         let op = Operation::ListNetworks;
         let vnet = self.vnet_body(op).await?;
-        let nets: Vec<Network> = networks_of(&vnet).into_iter().filter(|n| query.matches(self.owner(), n)).collect();
-        Page::from_keyed(nets, |n| n.id.as_str(), query.page_size, query.page_token.as_deref(), MAX_PAGE)
-            .map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))
+        let nets: Vec<Network> = networks_of(&vnet)
+            .into_iter()
+            .filter(|n| query.matches(self.owner(), n))
+            .collect();
+        Page::from_keyed(
+            nets,
+            |n| n.id.as_str(),
+            query.page_size,
+            query.page_token.as_deref(),
+            MAX_PAGE,
+        )
+        .map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))
     }
 
     pub(crate) async fn delete_network_impl(&self, id: &NetworkId) -> Result<()> {
@@ -149,9 +167,10 @@ impl AzureConnector {
         let _guard = self.vnet_tags.lock().await;
         let vnet = self.vnet_body(op).await?;
         let mut tags = tags_of(&vnet);
-        let mine = tags
-            .get(&record_key(id.as_str()))
-            .is_some_and(|r| r.split_once(' ').is_some_and(|(o, _)| o == self.owner().as_str()));
+        let mine = tags.get(&record_key(id.as_str())).is_some_and(|r| {
+            r.split_once(' ')
+                .is_some_and(|(o, _)| o == self.owner().as_str())
+        });
         let exists = networks_of(&vnet).iter().any(|n| n.id == *id);
         if exists && !mine {
             return Err(not_found(op, "network", id.as_str()));

@@ -13,7 +13,9 @@ use crate::vms::{ip_config, network_named};
 use azure_mgmt_compute::models::VirtualMachine;
 use azure_mgmt_network::models::NetworkInterface;
 use serde_json::{Value, json};
-use strato_core::{Error, ErrorKind, Nic, NicId, NicSpec, Operation, Ownership, Result, Tags, VmId};
+use strato_core::{
+    Error, ErrorKind, Nic, NicId, NicSpec, Operation, Ownership, Result, Tags, VmId,
+};
 
 /// The power state of a VM body's instance view (`deallocated`, `running`...).
 pub(crate) fn power_state(vm: &Value) -> Option<String> {
@@ -58,8 +60,14 @@ impl AzureConnector {
     }
 
     /// Puts a whole NIC body and follows the operation.
-    pub(crate) async fn put_nic_body(&self, name: &str, body: Value, op: Operation) -> Result<Value> {
-        let model: NetworkInterface = serde_json::from_value(body).map_err(|e| internal(op, "NIC body", e))?;
+    pub(crate) async fn put_nic_body(
+        &self,
+        name: &str,
+        body: Value,
+        op: Operation,
+    ) -> Result<Value> {
+        let model: NetworkInterface =
+            serde_json::from_value(body).map_err(|e| internal(op, "NIC body", e))?;
         let rsp = self
             .network
             .network_interfaces_client()
@@ -73,13 +81,17 @@ impl AzureConnector {
         self.follow(st, op).await?;
         match (done, body) {
             (true, Some(b)) => Ok(b),
-            _ => self.nic_body(name, op).await?.ok_or_else(|| not_found(op, "nic", name)),
+            _ => self
+                .nic_body(name, op)
+                .await?
+                .ok_or_else(|| not_found(op, "nic", name)),
         }
     }
 
     /// Puts a VM body (an update) and follows the operation.
     pub(crate) async fn put_vm_body(&self, arm: &str, body: Value, op: Operation) -> Result<()> {
-        let model: VirtualMachine = serde_json::from_value(put_body(&body)).map_err(|e| internal(op, "VM body", e))?;
+        let model: VirtualMachine =
+            serde_json::from_value(put_body(&body)).map_err(|e| internal(op, "VM body", e))?;
         let rsp = self
             .compute
             .virtual_machines_client()
@@ -144,15 +156,30 @@ impl AzureConnector {
         let token = spec.client_token(self.owner(), vm);
         let nic_name = format!("{}-n{}", vm.as_str(), &token[..8]);
         let refs = convert::nic_refs(&body);
-        if let Some(i) = refs.iter().position(|(id, _)| convert::last(id).eq_ignore_ascii_case(&nic_name)) {
-            let nic = self.nic_body(&nic_name, op).await?.ok_or_else(|| not_found(op, "nic", &nic_name))?;
+        if let Some(i) = refs
+            .iter()
+            .position(|(id, _)| convert::last(id).eq_ignore_ascii_case(&nic_name))
+        {
+            let nic = self
+                .nic_body(&nic_name, op)
+                .await?
+                .ok_or_else(|| not_found(op, "nic", &nic_name))?;
             return convert::nic_of(&nic, i as u32).ok_or_else(|| not_found(op, "nic", &nic_name));
         }
         let restarted = self.ensure_deallocated(&body, op).await?;
-        let ownership = Ownership { owner: self.owner().clone(), group: None, token };
+        let ownership = Ownership {
+            owner: self.owner().clone(),
+            group: None,
+            token,
+        };
         let tags = owned_tags(&Tags::new(), &ownership, [(VM_TAG, vm.as_str().to_owned())]);
         let subnet = spec.network.as_str();
-        let config = ip_config("ipconfig1", &self.subnet_id(subnet), spec.address.map(|a| a.to_string()), true);
+        let config = ip_config(
+            "ipconfig1",
+            &self.subnet_id(subnet),
+            spec.address.map(|a| a.to_string()),
+            true,
+        );
         let nic = self
             .put_nic(&nic_name, &tags, vec![config], op)
             .await
@@ -163,7 +190,12 @@ impl AzureConnector {
             .ok_or_else(|| internal(op, "VM body", "no networkInterfaces"))?;
         list.push(json!({"id": self.nic_id(&nic_name), "properties": {"primary": false, "deleteOption": "Delete"}}));
         if let Err(e) = self.put_vm_body(vm.as_str(), update, op).await {
-            let _ = self.network.network_interfaces_client().delete(self.rg(), &nic_name, self.sub()).send().await;
+            let _ = self
+                .network
+                .network_interfaces_client()
+                .delete(self.rg(), &nic_name, self.sub())
+                .send()
+                .await;
             if restarted {
                 let _ = self.restart(vm.as_str(), op).await;
             }
@@ -179,25 +211,45 @@ impl AzureConnector {
         let op = Operation::DetachNic;
         let body = self.owned_vm_body(vm, op).await?;
         let refs = convert::nic_refs(&body);
-        let Some((_, primary)) = refs.iter().find(|(id, _)| convert::last(id).eq_ignore_ascii_case(nic.as_str())) else {
+        let Some((_, primary)) = refs
+            .iter()
+            .find(|(id, _)| convert::last(id).eq_ignore_ascii_case(nic.as_str()))
+        else {
             return Err(not_found(op, "nic", nic.as_str()));
         };
         if *primary {
-            return Err(Error::invalid_spec("nic", format!("{nic} is the VM's primary NIC: it goes with the VM"))
-                .with_operation(op)
-                .with_cloud(crate::CLOUD));
+            return Err(Error::invalid_spec(
+                "nic",
+                format!("{nic} is the VM's primary NIC: it goes with the VM"),
+            )
+            .with_operation(op)
+            .with_cloud(crate::CLOUD));
         }
-        let nic_body = self.nic_body(nic.as_str(), op).await?.ok_or_else(|| not_found(op, "nic", nic.as_str()))?;
+        let nic_body = self
+            .nic_body(nic.as_str(), op)
+            .await?
+            .ok_or_else(|| not_found(op, "nic", nic.as_str()))?;
         if !self.is_mine(&nic_body) {
             return Err(not_found(op, "nic", nic.as_str()));
         }
         let restarted = self.ensure_deallocated(&body, op).await?;
         let mut update = body.clone();
-        if let Some(list) = update["properties"]["networkProfile"]["networkInterfaces"].as_array_mut() {
-            list.retain(|r| !r["id"].as_str().is_some_and(|id| convert::last(id).eq_ignore_ascii_case(nic.as_str())));
+        if let Some(list) =
+            update["properties"]["networkProfile"]["networkInterfaces"].as_array_mut()
+        {
+            list.retain(|r| {
+                !r["id"]
+                    .as_str()
+                    .is_some_and(|id| convert::last(id).eq_ignore_ascii_case(nic.as_str()))
+            });
         }
         self.put_vm_body(vm.as_str(), update, op).await?;
-        let deleted = self.network.network_interfaces_client().delete(self.rg(), nic.as_str(), self.sub()).send().await;
+        let deleted = self
+            .network
+            .network_interfaces_client()
+            .delete(self.rg(), nic.as_str(), self.sub())
+            .send()
+            .await;
         if let Err(e) = deleted {
             let e = map_error(e, op);
             if !e.is_not_found() {

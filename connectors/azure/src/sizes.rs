@@ -54,7 +54,9 @@ pub fn image_reference(image: &str) -> Result<Value> {
         }
         _ => Err(Error::invalid_spec(
             "image",
-            format!("image {image:?} is neither a URN publisher:offer:sku:version nor an image id /subscriptions/..."),
+            format!(
+                "image {image:?} is neither a URN publisher:offer:sku:version nor an image id /subscriptions/..."
+            ),
         )),
     }
 }

@@ -32,7 +32,10 @@ fn vips_of(nic: &Value, owner: &OwnerId) -> Vec<Vip> {
             Some(Vip {
                 id: VipId::new(name),
                 name: name.to_owned(),
-                address: cfg["properties"]["privateIPAddress"].as_str()?.parse().ok()?,
+                address: cfg["properties"]["privateIPAddress"]
+                    .as_str()?
+                    .parse()
+                    .ok()?,
                 public_address: None,
                 vm: vm.clone(),
                 network: NetworkId::new(convert::subnet_of(&cfg)?),
@@ -54,7 +57,12 @@ fn with_vip(nic: &Value, name: &str, add: Option<(&str, &str, Option<String>)>) 
     if let Some(cs) = b["properties"]["ipConfigurations"].as_array_mut() {
         cs.retain(|c| c["name"].as_str() != Some(cname.as_str()));
         if let Some((_, subnet_id, address)) = &add {
-            cs.push(crate::vms::ip_config(&cname, subnet_id, address.clone(), false));
+            cs.push(crate::vms::ip_config(
+                &cname,
+                subnet_id,
+                address.clone(),
+                false,
+            ));
         }
     }
     if !b["tags"].is_object() {
@@ -104,7 +112,10 @@ impl AzureConnector {
         }
         Err(Error::invalid_spec(
             "network",
-            format!("vm {vm} has no NIC in network {}", network.map_or("(primary)", |n| n.as_str())),
+            format!(
+                "vm {vm} has no NIC in network {}",
+                network.map_or("(primary)", |n| n.as_str())
+            ),
         )
         .with_operation(op)
         .with_cloud(crate::CLOUD))
@@ -134,7 +145,11 @@ impl AzureConnector {
             .and_then(|c| c["properties"]["subnet"]["id"].as_str().map(str::to_owned))
             .unwrap_or_default();
         let name = nic["name"].as_str().unwrap_or("").to_owned();
-        let body = with_vip(&nic, &spec.name, Some((&token, &subnet_id, spec.address.map(|a| a.to_string()))));
+        let body = with_vip(
+            &nic,
+            &spec.name,
+            Some((&token, &subnet_id, spec.address.map(|a| a.to_string()))),
+        );
         let after = self.put_nic_body(&name, body, op).await?;
         vips_of(&after, self.owner())
             .into_iter()
@@ -148,7 +163,11 @@ impl AzureConnector {
 
     pub(crate) async fn list_vips_impl(&self, query: &VipQuery) -> Result<Vec<Vip>> {
         let (_, vips) = self.all_vips(Operation::ListVips).await?;
-        Ok(vips.into_iter().map(|(v, _)| v).filter(|v| query.matches(v)).collect())
+        Ok(vips
+            .into_iter()
+            .map(|(v, _)| v)
+            .filter(|v| query.matches(v))
+            .collect())
     }
 
     pub(crate) async fn move_vip_impl(&self, id: &VipId, to: &VmId) -> Result<Vip> {
@@ -163,16 +182,29 @@ impl AzureConnector {
         let to_name = to_nic["name"].as_str().unwrap_or("").to_owned();
         let token = vip.ownership.token.clone();
         let address = Some(vip.address.to_string());
-        self.put_nic_body(&from_name, with_vip(&from_nic, &vip.name, None), op).await?;
+        self.put_nic_body(&from_name, with_vip(&from_nic, &vip.name, None), op)
+            .await?;
         let added = self
-            .put_nic_body(&to_name, with_vip(&to_nic, &vip.name, Some((&token, &subnet_id, address.clone()))), op)
+            .put_nic_body(
+                &to_name,
+                with_vip(
+                    &to_nic,
+                    &vip.name,
+                    Some((&token, &subnet_id, address.clone())),
+                ),
+                op,
+            )
             .await;
         let after = match added {
             Ok(a) => a,
             Err(e) => {
                 // Put it back where it was, so a failed move does not lose the address.
                 let _ = self
-                    .put_nic_body(&from_name, with_vip(&from_nic, &vip.name, Some((&token, &subnet_id, address))), op)
+                    .put_nic_body(
+                        &from_name,
+                        with_vip(&from_nic, &vip.name, Some((&token, &subnet_id, address))),
+                        op,
+                    )
                     .await;
                 return Err(e);
             }
@@ -188,11 +220,18 @@ impl AzureConnector {
         let (nics, vips) = self.all_vips(op).await?;
         let Some((vip, nic)) = vips.into_iter().find(|(v, _)| v.id == *id) else {
             // Gone is fine; another owner's is not ours to release.
-            let foreign = nics.iter().any(|n| !self.is_mine(n) && n["tags"].get(record_key(id.as_str())).is_some());
-            return if foreign { Err(not_found(op, "vip", id.as_str())) } else { Ok(()) };
+            let foreign = nics
+                .iter()
+                .any(|n| !self.is_mine(n) && n["tags"].get(record_key(id.as_str())).is_some());
+            return if foreign {
+                Err(not_found(op, "vip", id.as_str()))
+            } else {
+                Ok(())
+            };
         };
         let name = nic["name"].as_str().unwrap_or("").to_owned();
-        self.put_nic_body(&name, with_vip(&nic, &vip.name, None), op).await?;
+        self.put_nic_body(&name, with_vip(&nic, &vip.name, None), op)
+            .await?;
         Ok(())
     }
 }

@@ -33,7 +33,9 @@ impl AzureConnector {
             .send()
             .await;
         match r {
-            Ok(r) => Ok(Some(json(&r.into_body().await.map_err(|e| map_error(e, op))?))),
+            Ok(r) => Ok(Some(json(
+                &r.into_body().await.map_err(|e| map_error(e, op))?,
+            ))),
             Err(e) => match map_error(e, op) {
                 e if e.is_not_found() => Ok(None),
                 e => Err(e),
@@ -62,7 +64,9 @@ impl AzureConnector {
             .send()
             .await;
         match r {
-            Ok(r) => Ok(Some(json(&r.into_body().await.map_err(|e| map_error(e, op))?))),
+            Ok(r) => Ok(Some(json(
+                &r.into_body().await.map_err(|e| map_error(e, op))?,
+            ))),
             Err(e) => match map_error(e, op) {
                 e if e.is_not_found() => Ok(None),
                 e => Err(e),
@@ -78,7 +82,8 @@ impl AzureConnector {
                 nics.push(n);
             }
         }
-        convert::vm_of(body, &nics).ok_or_else(|| not_found(op, "vm", body["name"].as_str().unwrap_or("")))
+        convert::vm_of(body, &nics)
+            .ok_or_else(|| not_found(op, "vm", body["name"].as_str().unwrap_or("")))
     }
 
     /// Every VM of the resource group, with its power state (`statusOnly=true` over the
@@ -94,12 +99,11 @@ impl AzureConnector {
         let mut out = Vec::new();
         while let Some(page) = pages.next().await {
             let page: VirtualMachineListResult = page.map_err(|e| map_error(e, op))?;
-            out.extend(
-                page.value
-                    .iter()
-                    .map(json)
-                    .filter(|v| v["id"].as_str().is_some_and(|id| id.to_lowercase().contains(&marker))),
-            );
+            out.extend(page.value.iter().map(json).filter(|v| {
+                v["id"]
+                    .as_str()
+                    .is_some_and(|id| id.to_lowercase().contains(&marker))
+            }));
         }
         Ok(out)
     }
@@ -127,7 +131,10 @@ impl AzureConnector {
             return Ok(Vec::new());
         }
         let nics = self.list_nic_bodies(op).await?;
-        Ok(mine.into_iter().filter_map(|v| convert::vm_of(v, &nics)).collect())
+        Ok(mine
+            .into_iter()
+            .filter_map(|v| convert::vm_of(v, &nics))
+            .collect())
     }
 
     /// The group template a member spec belongs to.
@@ -150,7 +157,10 @@ impl AzureConnector {
         let image = sizes::image_reference(&spec.image).map_err(fail)?;
         let ownership = spec.ownership(self.owner());
         let arm = convert::vm_arm_name(&spec.name, &ownership.token);
-        let subnet = spec.network.as_ref().map_or(self.config.default_subnet.as_str(), |n| n.as_str());
+        let subnet = spec
+            .network
+            .as_ref()
+            .map_or(self.config.default_subnet.as_str(), |n| n.as_str());
         let mut extra = vec![
             (NAME_TAG, spec.name.clone()),
             (SIZE_TAG, spec.size.to_string()),
@@ -163,7 +173,12 @@ impl AzureConnector {
         let nic_name = format!("{arm}-nic0");
         let nic_tags = owned_tags(&Default::default(), &ownership, [(VM_TAG, arm.clone())]);
         let nic = self
-            .put_nic(&nic_name, &nic_tags, vec![ip_config("ipconfig1", &self.subnet_id(subnet), None, true)], op)
+            .put_nic(
+                &nic_name,
+                &nic_tags,
+                vec![ip_config("ipconfig1", &self.subnet_id(subnet), None, true)],
+                op,
+            )
             .await
             .map_err(|e| network_named(e, subnet))?;
         let mut linux = json!({ "disablePasswordAuthentication": true });
@@ -212,7 +227,12 @@ impl AzureConnector {
             Err(e) => {
                 // The NIC was made for this VM only: take it back (best effort; a NIC left by a
                 // crash here is found by its owner tags and the same PUT reuses it).
-                let _ = self.network.network_interfaces_client().delete(self.rg(), &nic_name, self.sub()).send().await;
+                let _ = self
+                    .network
+                    .network_interfaces_client()
+                    .delete(self.rg(), &nic_name, self.sub())
+                    .send()
+                    .await;
                 return Err(map_error(e, op));
             }
         };
@@ -227,7 +247,8 @@ impl AzureConnector {
 
     pub(crate) async fn create_vm_impl(&self, spec: &VmSpec) -> Result<Vm> {
         let op = Operation::CreateVm;
-        spec.validate().map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))?;
+        spec.validate()
+            .map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))?;
         if spec.host.is_some() {
             return Err(crate::hosts::no_hosts(op).with_field("host"));
         }
@@ -255,9 +276,20 @@ impl AzureConnector {
 
     pub(crate) async fn list_vms_impl(&self, query: &VmQuery) -> Result<Page<Vm>> {
         let op = Operation::ListVms;
-        let vms: Vec<Vm> = self.owned_vms(op).await?.into_iter().filter(|v| query.matches(v)).collect();
-        Page::from_keyed(vms, |v| v.id.as_str(), query.page_size, query.page_token.as_deref(), MAX_PAGE)
-            .map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))
+        let vms: Vec<Vm> = self
+            .owned_vms(op)
+            .await?
+            .into_iter()
+            .filter(|v| query.matches(v))
+            .collect();
+        Page::from_keyed(
+            vms,
+            |v| v.id.as_str(),
+            query.page_size,
+            query.page_token.as_deref(),
+            MAX_PAGE,
+        )
+        .map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))
     }
 
     pub(crate) async fn delete_vm_impl(&self, id: &VmId) -> Result<()> {
@@ -278,7 +310,13 @@ impl AzureConnector {
     pub(crate) async fn send_delete(&self, id: &VmId, op: Operation) -> Result<()> {
         // Accepted is enough: the NICs and disk go with the VM (deleteOption), and the VM shows
         // Deleting until it is gone.
-        match self.compute.virtual_machines_client().delete(self.rg(), id.as_str(), self.sub()).send().await {
+        match self
+            .compute
+            .virtual_machines_client()
+            .delete(self.rg(), id.as_str(), self.sub())
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) => match map_error(e, op) {
                 e if e.is_not_found() => Ok(()),
@@ -288,27 +326,46 @@ impl AzureConnector {
     }
 
     pub(crate) async fn start_stop_impl(&self, id: &VmId, start: bool) -> Result<Vm> {
-        let op = if start { Operation::StartVm } else { Operation::StopVm };
+        let op = if start {
+            Operation::StartVm
+        } else {
+            Operation::StopVm
+        };
         let body = self.owned_vm_body(id, op).await?;
         if convert::vm_state(&body) == VmState::Deleting {
             return Err(not_found(op, "vm", id.as_str()));
         }
         let c = self.compute.virtual_machines_client();
         let sent = if start {
-            c.start(self.rg(), id.as_str(), self.sub()).send().await.map(|_| ())
+            c.start(self.rg(), id.as_str(), self.sub())
+                .send()
+                .await
+                .map(|_| ())
         } else {
             // Stop is deallocate: a VM that is only powered off is still billed for compute.
-            c.deallocate(self.rg(), id.as_str(), self.sub()).send().await.map(|_| ())
+            c.deallocate(self.rg(), id.as_str(), self.sub())
+                .send()
+                .await
+                .map(|_| ())
         };
         sent.map_err(|e| map_error(e, op))?;
         let mut vm = self.vm_from_body(&body, op).await?;
-        vm.state = if start { VmState::Pending } else { VmState::Stopping };
+        vm.state = if start {
+            VmState::Pending
+        } else {
+            VmState::Stopping
+        };
         Ok(vm)
     }
 }
 
 /// An ipConfiguration: dynamic, or static at `address`.
-pub(crate) fn ip_config(name: &str, subnet_id: &str, address: Option<String>, primary: bool) -> Value {
+pub(crate) fn ip_config(
+    name: &str,
+    subnet_id: &str,
+    address: Option<String>,
+    primary: bool,
+) -> Value {
     let mut c = json!({
         "name": name,
         "properties": {
@@ -327,9 +384,16 @@ pub(crate) fn ip_config(name: &str, subnet_id: &str, address: Option<String>, pr
 pub(crate) fn network_named(e: Error, subnet: &str) -> Error {
     let code = e.vendor().map(|v| v.code.as_str()).unwrap_or("");
     if code == "InvalidResourceReference" || (e.is_not_found() && code != "ResourceNotFound") {
-        return Error::new(ErrorKind::InvalidSpec, e.operation(), format!("network {subnet:?} does not exist in the VNet: {}", e.message()))
-            .with_field("network")
-            .with_cloud(crate::CLOUD);
+        return Error::new(
+            ErrorKind::InvalidSpec,
+            e.operation(),
+            format!(
+                "network {subnet:?} does not exist in the VNet: {}",
+                e.message()
+            ),
+        )
+        .with_field("network")
+        .with_cloud(crate::CLOUD);
     }
     e
 }

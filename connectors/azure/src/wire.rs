@@ -71,7 +71,11 @@ pub fn retry_after(h: &Headers) -> Option<Duration> {
 /// Reads an ARM error body: `{"error": {"code", "message"}}` (or the bare object).
 pub fn arm_error(status: u16, headers: &Headers, body: &[u8]) -> ArmError {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let e = if v.get("error").is_some() { &v["error"] } else { &v };
+    let e = if v.get("error").is_some() {
+        &v["error"]
+    } else {
+        &v
+    };
     let s = |x: &serde_json::Value| x.as_str().map(str::to_owned);
     ArmError {
         status,
@@ -102,7 +106,9 @@ pub struct Wire {
 
 impl fmt::Debug for Wire {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Wire").field("calls", &self.calls.get()).finish()
+        f.debug_struct("Wire")
+            .field("calls", &self.calls.get())
+            .finish()
     }
 }
 

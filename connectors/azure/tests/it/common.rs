@@ -13,7 +13,12 @@ pub const IMAGE: &str = "Canonical:ubuntu-24_04-lts:server:latest";
 /// An owner id unique to this process and call.
 pub fn owner() -> OwnerId {
     static SEQ: AtomicU32 = AtomicU32::new(0);
-    OwnerId::new(format!("t{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::Relaxed))).unwrap()
+    OwnerId::new(format!(
+        "t{}-{}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ))
+    .unwrap()
 }
 
 /// A fake with the test VNet (10.0.0.0/8, subnet `default` 10.0.0.0/16) seeded.
@@ -32,7 +37,8 @@ pub fn config(url: &str) -> AzureConfig {
     let mut c = AzureConfig::new(SUBSCRIPTION, RG, "westeurope", VNET);
     c.endpoint = Some(url.to_owned());
     c.auth = Auth::Anonymous;
-    c.ssh_public_key = Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStratoTestKey strato@test".into());
+    c.ssh_public_key =
+        Some("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIStratoTestKey strato@test".into());
     c.poll_interval = Duration::from_millis(50);
     c.operation_timeout = Duration::from_secs(5);
     c
@@ -44,7 +50,9 @@ pub async fn connector(url: &str) -> AzureConnector {
 }
 
 pub async fn connector_with(cfg: AzureConfig) -> AzureConnector {
-    AzureConnector::connect(owner(), cfg).await.expect("connect to the fake")
+    AzureConnector::connect(owner(), cfg)
+        .await
+        .expect("connect to the fake")
 }
 
 pub fn vm_spec(name: &str) -> VmSpec {

@@ -2,9 +2,9 @@
 //! directly, once through the registry with the layers a profile gets.
 
 use crate::common::{IMAGE, config, connector, fake_with, owner};
+use std::sync::Arc;
 use std::time::Duration;
 use strato_azure_fake::Options;
-use std::sync::Arc;
 use strato_conformance::{Target, run_all};
 use strato_core::{CloudConnector, NetworkSpec, Size};
 
@@ -36,13 +36,19 @@ fn target(c: Arc<dyn CloudConnector>, f: Arc<dyn CloudConnector>) -> Target {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance() {
     let (url, fake) = fake().await;
-    let t = target(Arc::new(connector(&url).await), Arc::new(connector(&url).await));
+    let t = target(
+        Arc::new(connector(&url).await),
+        Arc::new(connector(&url).await),
+    );
     run_all(&t).await;
     // What the leak check cannot see: NICs and OS disks go with their VMs.
     assert!(fake.vms().is_empty(), "vms left: {:?}", fake.vms());
     assert!(fake.nics().is_empty(), "nics leaked: {:?}", fake.nics());
     assert!(fake.disks().is_empty(), "disks leaked: {:?}", fake.disks());
-    assert_eq!(fake.subnets(crate::common::RG, crate::common::VNET), vec!["default"]);
+    assert_eq!(
+        fake.subnets(crate::common::RG, crate::common::VNET),
+        vec!["default"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -60,7 +66,11 @@ async fn conformance_through_the_registry() {
              auth = \"anonymous\"\npoll_interval = \"50ms\"\noperation_timeout = \"5s\"\n",
             c.subscription_id, c.resource_group, c.location, c.vnet
         );
-        Config::parse(&toml, None).unwrap().profiles.remove("p").unwrap()
+        Config::parse(&toml, None)
+            .unwrap()
+            .profiles
+            .remove("p")
+            .unwrap()
     };
     let ctx = ConnectContext::default();
     let t = target(
@@ -70,7 +80,8 @@ async fn conformance_through_the_registry() {
     run_all(&t).await;
     assert!(fake.nics().is_empty(), "nics leaked: {:?}", fake.nics());
     // Every request the suite made is an action the custom role allows.
-    let role: serde_json::Value = serde_json::from_str(include_str!("../../role-definition.json")).unwrap();
+    let role: serde_json::Value =
+        serde_json::from_str(include_str!("../../role-definition.json")).unwrap();
     let allowed: std::collections::BTreeSet<String> = role["Actions"]
         .as_array()
         .unwrap()
@@ -80,7 +91,10 @@ async fn conformance_through_the_registry() {
     let mut used = std::collections::BTreeSet::new();
     for line in fake.requests() {
         let action = action_of(&line);
-        assert!(allowed.contains(&action), "role-definition.json does not allow {action} ({line})");
+        assert!(
+            allowed.contains(&action),
+            "role-definition.json does not allow {action} ({line})"
+        );
         used.insert(action);
     }
     // What ARM checks without a request of its own: creating a VM writes its OS disk and joins
@@ -100,7 +114,10 @@ async fn conformance_through_the_registry() {
 fn action_of(line: &str) -> String {
     let (method, path) = line.split_once(' ').unwrap();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let p = segs.iter().position(|s| s.eq_ignore_ascii_case("providers")).unwrap();
+    let p = segs
+        .iter()
+        .position(|s| s.eq_ignore_ascii_case("providers"))
+        .unwrap();
     let rest = &segs[p + 1..];
     // namespace, then type/name pairs; a trailing odd segment is an action (start, deallocate).
     let mut action = rest[0].to_owned();

@@ -32,7 +32,9 @@ async fn azure(tag: &str) -> (FakeArm, OwnerId, Arc<AzureConnector>) {
     cfg.endpoint = Some(url);
     cfg.auth = Auth::Anonymous;
     cfg.poll_interval = Duration::from_millis(100);
-    let c = AzureConnector::connect(o.clone(), cfg).await.expect("connect to the fake");
+    let c = AzureConnector::connect(o.clone(), cfg)
+        .await
+        .expect("connect to the fake");
     (fake, o, Arc::new(c))
 }
 
@@ -59,16 +61,31 @@ async fn assert_vip_on(az: &dyn CloudConnector, name: &str, addr: IpAddr, se: &s
     let v = &vips[0];
     assert_eq!((v.name.as_str(), v.address), (name, addr), "{v:?}");
     assert_eq!(v.binding, VipBinding::Cloud);
-    let vm = vms(az, "web").await.into_iter().find(|v| v.name == se).expect("the SE's VM");
-    assert_eq!(v.vm.as_ref(), Some(&vm.id), "the VIP is on the primary SE {se}");
-    assert!(vm.nics.iter().all(|n| n.address != Some(addr)), "the VIP is not the VM's own address");
+    let vm = vms(az, "web")
+        .await
+        .into_iter()
+        .find(|v| v.name == se)
+        .expect("the SE's VM");
+    assert_eq!(
+        v.vm.as_ref(),
+        Some(&vm.id),
+        "the VIP is on the primary SE {se}"
+    );
+    assert!(
+        vm.nics.iter().all(|n| n.address != Some(addr)),
+        "the VIP is not the VM's own address"
+    );
 }
 
 #[tokio::test]
 async fn a_vs_on_azure_gets_ses_a_cloud_vip_and_dns_and_teardown_leaks_nothing() {
     let (fake, o, az) = azure("az-create").await;
     let h = real_time_azure()
-        .start(controller_cloud(az.clone()), memory_store(), Arc::new(LoadModel::new()))
+        .start(
+            controller_cloud(az.clone()),
+            memory_store(),
+            Arc::new(LoadModel::new()),
+        )
         .await;
     h.setup(azure_group("web", 2, 4), None).await;
     let mut shop = vs("shop", "web");
@@ -87,7 +104,10 @@ async fn a_vs_on_azure_gets_ses_a_cloud_vip_and_dns_and_teardown_leaks_nothing()
 
     // Two VMs of our owner, tagged as SEs of the group, each with its primary NIC and OS disk.
     let ses = vms(&*az, "web").await;
-    assert_eq!(ses.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["web-1", "web-2"]);
+    assert_eq!(
+        ses.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(),
+        ["web-1", "web-2"]
+    );
     for vm in &ses {
         assert_eq!(vm.state, VmState::Running);
         assert_eq!(vm.ownership.owner, o);
@@ -97,23 +117,33 @@ async fn a_vs_on_azure_gets_ses_a_cloud_vip_and_dns_and_teardown_leaks_nothing()
     assert_eq!(fake.nics().len(), 2);
     assert_eq!(fake.disks().len(), 2);
     // The VIP is a secondary ipConfiguration Azure picked in the subnet, on the primary's NIC.
-    assert!(matches!(addr, IpAddr::V4(a) if a.octets()[..2] == [10, 0]), "{addr}");
+    assert!(
+        matches!(addr, IpAddr::V4(a) if a.octets()[..2] == [10, 0]),
+        "{addr}"
+    );
     assert_vip_on(&*az, "shop", addr, &primary).await;
     let dns = h.serve_dns().await;
-    assert_eq!(dns_query_within(dns.addr, "shop.apps.example.com.", 5 * SEC).await, vec![addr]);
+    assert_eq!(
+        dns_query_within(dns.addr, "shop.apps.example.com.", 5 * SEC).await,
+        vec![addr]
+    );
     assert_primary_and_secondary_configured(&h, &v, "web").await;
 
     // Teardown: the VIP released, every VM deleted with its NIC and disk.
     h.ctl.delete_virtual_service("shop").await.unwrap();
-    h.wait_for("the VIP released in Azure", 15 * SEC, || async { vips(&*az).await.is_empty() })
-        .await;
+    h.wait_for("the VIP released in Azure", 15 * SEC, || async {
+        vips(&*az).await.is_empty()
+    })
+    .await;
     h.ctl.delete_se_group("web").await.unwrap();
     h.wait_for("every VM, NIC and disk gone", 20 * SEC, || async {
         fake.vms().is_empty() && fake.nics().is_empty() && fake.disks().is_empty()
     })
     .await;
-    h.wait_for("the group forgotten", 10 * SEC, || async { h.status().group("web").is_none() })
-        .await;
+    h.wait_for("the group forgotten", 10 * SEC, || async {
+        h.status().group("web").is_none()
+    })
+    .await;
     dns.shutdown().await;
 }
 
@@ -125,7 +155,10 @@ async fn load_scales_out_on_azure_and_in_after_the_window_with_the_vip_kept() {
         .start(controller_cloud(az.clone()), memory_store(), load.clone())
         .await;
     h.setup(azure_group("web", 1, 4), None).await;
-    h.ctl.apply_virtual_service(vs("shop", "web")).await.unwrap();
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
     h.wait_for("one healthy SE with the VIP", 30 * SEC, || async {
         h.healthy("web") == 1 && h.vip_bound("shop")
     })
@@ -134,7 +167,10 @@ async fn load_scales_out_on_azure_and_in_after_the_window_with_the_vip_kept() {
 
     // 150 rps on SEs of 100 rps at a 50 % target: 3 SEs, created in parallel.
     load.set("shop", 150.0);
-    h.wait_for("scale out to 3 healthy SEs", 30 * SEC, || async { h.healthy("web") == 3 }).await;
+    h.wait_for("scale out to 3 healthy SEs", 30 * SEC, || async {
+        h.healthy("web") == 3
+    })
+    .await;
     assert_eq!(vms(&*az, "web").await.len(), 3);
     assert_eq!(fake.vms().len(), 3);
 
@@ -145,12 +181,22 @@ async fn load_scales_out_on_azure_and_in_after_the_window_with_the_vip_kept() {
     })
     .await;
     let left = vms(&*az, "web").await;
-    h.wait_for("desired 1 and the VIP bound to the survivor", 10 * SEC, || async {
-        let s = h.status();
-        s.group("web").is_some_and(|g| g.desired == Some(1))
-            && s.vs("shop").is_some_and(|v| v.bound_to.as_deref() == Some(left[0].name.as_str()))
-    })
+    h.wait_for(
+        "desired 1 and the VIP bound to the survivor",
+        10 * SEC,
+        || async {
+            let s = h.status();
+            s.group("web").is_some_and(|g| g.desired == Some(1))
+                && s.vs("shop")
+                    .is_some_and(|v| v.bound_to.as_deref() == Some(left[0].name.as_str()))
+        },
+    )
     .await;
     assert_vip_on(&*az, "shop", addr, &left[0].name).await;
-    assert_eq!(fake.nics().len(), 1, "the scaled-in VMs' NICs went with them: {:?}", fake.nics());
+    assert_eq!(
+        fake.nics().len(),
+        1,
+        "the scaled-in VMs' NICs went with them: {:?}",
+        fake.nics()
+    );
 }
