@@ -18,7 +18,7 @@ const TABLE: &[(&str, u32, u64)] = &[
     ("Standard_D64s_v5", 64, 262144),
 ];
 
-/// The Azure size of a strato size: the smallest of [`TABLE`] that fits a shape, or a native
+/// The Azure size of a strato size: the smallest general-purpose size that fits a shape, or a native
 /// `Standard_*` / `Basic_*` name as is.
 pub fn resolve(size: &Size) -> Result<String> {
     match size {
