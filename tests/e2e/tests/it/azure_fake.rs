@@ -200,3 +200,74 @@ async fn load_scales_out_on_azure_and_in_after_the_window_with_the_vip_kept() {
         fake.nics()
     );
 }
+
+#[tokio::test]
+async fn a_dead_se_is_replaced_on_azure_after_its_vip_moved_at_the_same_address() {
+    let (fake, _o, az) = azure("az-failover").await;
+    let log = CallLog::default();
+    let h = real_time_azure()
+        .start(
+            controller_cloud(with(az.clone(), log.clone())),
+            memory_store(),
+            Arc::new(LoadModel::new()),
+        )
+        .await;
+    h.setup(azure_group("web", 2, 4), None).await;
+    let mut shop = vs("shop", "web");
+    shop.min_ses = 2;
+    h.ctl.apply_virtual_service(shop).await.unwrap();
+    h.wait_for("2 healthy SEs and a bound VIP", 30 * SEC, || async {
+        h.healthy("web") == 2
+            && h.status()
+                .vs("shop")
+                .is_some_and(|v| v.bound_to.is_some() && v.placement.len() == 2)
+    })
+    .await;
+    let before = h.status().vs("shop").unwrap().clone();
+    let addr = before.address.unwrap();
+    let dead = before.bound_to.clone().unwrap();
+    assert_vip_on(&*az, "shop", addr, &dead).await;
+
+    // The primary's agent stops reporting: the VIP moves (two NIC updates), then the SE is
+    // replaced.
+    log.on.store(true, std::sync::atomic::Ordering::Relaxed);
+    h.fleet.kill(&dead);
+    h.wait_for(
+        "a replacement healthy and the dead SE gone",
+        30 * SEC,
+        || async {
+            let names: Vec<String> = vms(&*az, "web").await.into_iter().map(|v| v.name).collect();
+            h.healthy("web") == 2 && names.len() == 2 && !names.contains(&dead)
+        },
+    )
+    .await;
+    log.on.store(false, std::sync::atomic::Ordering::Relaxed);
+    let calls = log.calls();
+    let moved = calls
+        .iter()
+        .position(|c| *c == (strato_core::Operation::MoveVip, true))
+        .unwrap_or_else(|| panic!("the VIP was never moved: {calls:?}"));
+    let deleted = calls
+        .iter()
+        .position(|c| c.0 == strato_core::Operation::DeleteVm)
+        .unwrap_or_else(|| panic!("the dead SE was never deleted: {calls:?}"));
+    assert!(
+        moved < deleted,
+        "an SE was deleted before the VIP moved: {calls:?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.0 == strato_core::Operation::AllocateVip),
+        "the VIP was allocated again instead of moved: {calls:?}"
+    );
+    let after = h.status().vs("shop").unwrap().clone();
+    let new_primary = after.bound_to.clone().unwrap();
+    assert_ne!(new_primary, dead);
+    assert_eq!(after.address, Some(addr), "the VIP keeps its address");
+    assert_vip_on(&*az, "shop", addr, &new_primary).await;
+    h.wait_for("the dead SE's VM, NIC and disk gone", 10 * SEC, || async {
+        fake.vms().len() == 2 && fake.nics().len() == 2 && fake.disks().len() == 2
+    })
+    .await;
+}
