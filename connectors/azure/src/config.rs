@@ -228,3 +228,42 @@ impl AzureConfig {
             .unwrap_or("https://management.azure.com")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml: &str) -> std::result::Result<AzureConfig, String> {
+        toml::from_str::<AzureConfig>(toml).map_err(|e| e.to_string())
+    }
+
+    const MIN: &str = "subscription_id = \"s\"\nresource_group = \"rg\"\nlocation = \"westeurope\"\nvnet = \"v\"\n";
+
+    #[test]
+    fn minimal_settings_get_defaults_and_unknown_keys_are_refused() {
+        let c = parse(MIN).unwrap();
+        assert_eq!(c.default_subnet, "default");
+        assert_eq!(c.operation_timeout, Duration::from_secs(600));
+        assert!(!c.nic_attach_restart);
+        c.validate().unwrap();
+        let e = parse(&format!("{MIN}vnett = \"x\"\n")).unwrap_err();
+        assert!(e.contains("vnett"), "{e}");
+    }
+
+    #[test]
+    fn validation_names_the_field_and_debug_hides_secrets() {
+        let mut c = parse(MIN).unwrap();
+        c.auth = Auth::Anonymous;
+        assert_eq!(c.validate().unwrap_err().field(), Some("auth"));
+        c.endpoint = Some("http://user:hunter2@127.0.0.1:1".into());
+        c.validate().unwrap();
+        c.ssh_public_key = Some("ssh-ed25519 AAAAsecretish".into());
+        let d = format!("{c:?}");
+        assert!(
+            !d.contains("hunter2") && !d.contains("AAAAsecretish"),
+            "{d}"
+        );
+        c.resource_group = "a/b".into();
+        assert_eq!(c.validate().unwrap_err().field(), Some("resource_group"));
+    }
+}

@@ -26,8 +26,10 @@ fn polls(fake: &strato_azure_fake::FakeArm) -> usize {
 
 #[tokio::test]
 async fn a_create_returns_before_the_vm_is_provisioned_and_the_vm_runs_later() {
+    // Long phases, so the reads in between see them even on a loaded machine.
     let (url, fake) = fake_with(Options {
-        create_delay: Duration::from_millis(400),
+        create_delay: Duration::from_millis(800),
+        delete_delay: Duration::from_millis(800),
         ..Options::default()
     })
     .await;
@@ -46,7 +48,7 @@ async fn a_create_returns_before_the_vm_is_provisioned_and_the_vm_runs_later() {
     // Deleting is a state of its own until the operation ends, then the VM is gone.
     c.delete_vm(&vm.id).await.unwrap();
     assert_eq!(c.get_vm(&vm.id).await.unwrap().state, VmState::Deleting);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(900)).await;
     assert!(c.get_vm(&vm.id).await.unwrap_err().is_not_found());
     assert!(
         fake.nics().is_empty() && fake.disks().is_empty(),
