@@ -136,6 +136,25 @@ pub fn map_error(e: azure_core::Error, op: Operation) -> Error {
         .with_vendor(what, e.to_string(), None)
 }
 
+/// A NIC PUT naming a subnet that does not exist (`InvalidResourceReference`, or a network
+/// `NotFound`) is a bad `network` of the spec, named; other errors pass unchanged.
+pub fn missing_network(e: Error, subnet: &str) -> Error {
+    let code = e.vendor().map(|v| v.code.as_str()).unwrap_or("");
+    if code == "InvalidResourceReference" || (e.is_not_found() && code != "ResourceNotFound") {
+        return Error::new(
+            ErrorKind::InvalidSpec,
+            e.operation(),
+            format!(
+                "network {subnet:?} does not exist in the VNet: {}",
+                e.message()
+            ),
+        )
+        .with_field("network")
+        .with_cloud(CLOUD);
+    }
+    e
+}
+
 /// `AlreadyExists` for a name taken by a different request.
 pub fn already_exists(op: Operation, what: &str, name: &str) -> Error {
     Error::new(

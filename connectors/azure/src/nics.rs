@@ -7,9 +7,9 @@
 
 use crate::client::AzureConnector;
 use crate::convert::{self, VM_TAG, owned_tags};
-use crate::error::{map_error, not_found};
+use crate::error::{map_error, missing_network, not_found};
 use crate::lro::started;
-use crate::vms::{ip_config, network_named};
+use crate::vms::ip_config;
 use azure_mgmt_compute::models::VirtualMachine;
 use azure_mgmt_network::models::NetworkInterface;
 use serde_json::{Value, json};
@@ -183,7 +183,7 @@ impl AzureConnector {
         let nic = self
             .put_nic(&nic_name, &tags, vec![config], op)
             .await
-            .map_err(|e| network_named(e, subnet))?;
+            .map_err(|e| missing_network(e, subnet))?;
         let mut update = body.clone();
         let list = update["properties"]["networkProfile"]["networkInterfaces"]
             .as_array_mut()

@@ -7,7 +7,7 @@
 
 use crate::client::AzureConnector;
 use crate::convert::{self, IMAGE_TAG, SIZE_TAG, TEMPLATE_TAG, VM_TAG, json, owned_tags};
-use crate::error::{already_exists, map_error, not_found};
+use crate::error::{already_exists, map_error, missing_network, not_found};
 use crate::lro::started;
 use crate::sizes;
 use azure_mgmt_compute::models::{VirtualMachine, VirtualMachineListResult};
@@ -180,7 +180,7 @@ impl AzureConnector {
                 op,
             )
             .await
-            .map_err(|e| network_named(e, subnet))?;
+            .map_err(|e| missing_network(e, subnet))?;
         let mut linux = json!({ "disablePasswordAuthentication": true });
         if let Some(key) = &self.config.ssh_public_key {
             linux["ssh"] = json!({"publicKeys": [{
@@ -378,22 +378,4 @@ pub(crate) fn ip_config(
         c["properties"]["privateIPAddress"] = json!(a);
     }
     c
-}
-
-/// A reference to a missing subnet is a bad `network` of the spec, named.
-pub(crate) fn network_named(e: Error, subnet: &str) -> Error {
-    let code = e.vendor().map(|v| v.code.as_str()).unwrap_or("");
-    if code == "InvalidResourceReference" || (e.is_not_found() && code != "ResourceNotFound") {
-        return Error::new(
-            ErrorKind::InvalidSpec,
-            e.operation(),
-            format!(
-                "network {subnet:?} does not exist in the VNet: {}",
-                e.message()
-            ),
-        )
-        .with_field("network")
-        .with_cloud(crate::CLOUD);
-    }
-    e
 }
