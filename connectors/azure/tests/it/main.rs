@@ -4,6 +4,7 @@
 
 mod common;
 mod conformance;
+mod errors;
 mod lro;
 mod nic_rule;
 mod throttling;
