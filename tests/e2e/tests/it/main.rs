@@ -3,5 +3,6 @@
 //! link time small.
 
 mod aws_moto;
+mod azure_fake;
 mod common;
 mod kubernetes_fake;
