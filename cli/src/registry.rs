@@ -1,4 +1,4 @@
-//! The connectors compiled into this binary (cargo features `aws`, `vsphere`, `kubernetes`;
+//! The connectors compiled into this binary (cargo features `aws`, `vsphere`, `kubernetes`, `gcp`;
 //! the memory cloud is always there).
 
 use std::sync::Arc;
@@ -14,6 +14,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(strato_vsphere::VsphereFactory));
     #[cfg(feature = "kubernetes")]
     r.register(Arc::new(strato_kubernetes::KubernetesFactory));
+    #[cfg(feature = "gcp")]
+    r.register(Arc::new(strato_gcp::GcpFactory));
     r
 }
 
@@ -21,7 +23,12 @@ pub fn registry() -> Registry {
 /// rustls backends are linked (kube: ring, the AWS SDK: aws-lc-rs): rustls then cannot pick one
 /// and the first TLS client panics, even for a plain-HTTP endpoint.
 pub fn install_crypto_provider() {
-    #[cfg(any(feature = "aws", feature = "vsphere", feature = "kubernetes"))]
+    #[cfg(any(
+        feature = "aws",
+        feature = "vsphere",
+        feature = "kubernetes",
+        feature = "gcp"
+    ))]
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Err means another thread installed one first, which is just as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -37,5 +44,6 @@ mod tests {
         assert_eq!(kinds.contains(&"aws"), cfg!(feature = "aws"));
         assert_eq!(kinds.contains(&"vsphere"), cfg!(feature = "vsphere"));
         assert_eq!(kinds.contains(&"kubernetes"), cfg!(feature = "kubernetes"));
+        assert_eq!(kinds.contains(&"gcp"), cfg!(feature = "gcp"));
     }
 }

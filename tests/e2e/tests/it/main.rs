@@ -4,4 +4,5 @@
 
 mod aws_moto;
 mod common;
+mod gcp_fake;
 mod kubernetes_fake;
