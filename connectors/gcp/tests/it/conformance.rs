@@ -53,3 +53,48 @@ async fn conformance_through_the_registry() {
     run_all(&t).await;
     eprintln!("conformance through the registry: {} API requests", fake.requests().len());
 }
+
+/// The IAM permission of a Compute request the connector made, as (method, path).
+fn permission(method: &str, path: &str) -> String {
+    let segs: Vec<&str> = path.split('?').next().unwrap().trim_matches('/').split('/').collect();
+    // compute/v1/projects/P/{zones|regions}/X/collection[/name[/verb]]
+    let rest = &segs[5..];
+    let verb = match (method, rest) {
+        ("GET", [c, _, "operations", _]) if *c == "zones" => return "compute.zoneOperations.get".into(),
+        ("GET", [c, _, "operations", _]) if *c == "regions" => return "compute.regionOperations.get".into(),
+        ("POST", [_, _, "instances", "bulkInsert"]) => "create",
+        ("GET", [_, _, _]) => "list",
+        ("POST", [_, _, _]) => "create",
+        ("GET", [_, _, _, _]) => "get",
+        ("DELETE", [_, _, _, _]) => "delete",
+        (_, [_, _, _, _, v]) => v,
+        other => panic!("unexpected request {other:?}"),
+    };
+    format!("compute.{}.{verb}", rest[2])
+}
+
+/// Every request the suite made through the registry is allowed by `iam-role.yaml`, and every
+/// directly-called permission there was used.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_allowed_by_the_iam_role() {
+    let fake = strato_gcp_fake::start().await;
+    run_all(&target(&fake).await).await;
+    let yaml = include_str!("../../iam-role.yaml");
+    let direct: std::collections::BTreeSet<String> = yaml
+        .split("# Checked by Compute")
+        .next()
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .map(|l| l.split_whitespace().next().unwrap().to_owned())
+        .collect();
+    let used: std::collections::BTreeSet<String> = fake
+        .requests()
+        .iter()
+        .map(|r| {
+            let (m, p) = r.split_once(' ').unwrap();
+            permission(m, p)
+        })
+        .collect();
+    assert_eq!(used, direct, "permissions used by the suite vs the role's direct ones");
+}
