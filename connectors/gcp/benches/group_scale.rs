@@ -60,7 +60,9 @@ async fn connector(fake: &FakeGce) -> GcpConnector {
         poll_interval: Some(Duration::from_millis(10)),
         ..Default::default()
     };
-    GcpConnector::connect(OwnerId::new("bench").unwrap(), cfg).await.expect("connect")
+    GcpConnector::connect(OwnerId::new("bench").unwrap(), cfg)
+        .await
+        .expect("connect")
 }
 
 async fn strato(n: u32) -> Run {
@@ -83,7 +85,12 @@ async fn strato(n: u32) -> Run {
     let g = c.scale_group(&spec, 0).await.expect("scale down");
     assert!(g.members.is_empty());
     let down_time = t.elapsed();
-    Run { up, up_time, down: Calls::of(&fake), down_time }
+    Run {
+        up,
+        up_time,
+        down: Calls::of(&fake),
+        down_time,
+    }
 }
 
 /// What a connector without batching does: one insert (and its operation) per VM.
@@ -93,17 +100,28 @@ async fn naive(n: u32) -> Run {
     fake.clear_requests();
     let t = Instant::now();
     for i in 0..n {
-        c.create_vm(&VmSpec::new(format!("naive-{i}"), Size::shape(1, 512), IMAGE))
-            .await
-            .expect("create");
+        c.create_vm(&VmSpec::new(
+            format!("naive-{i}"),
+            Size::shape(1, 512),
+            IMAGE,
+        ))
+        .await
+        .expect("create");
     }
     let up_time = t.elapsed();
     let up = Calls::of(&fake);
     let t = Instant::now();
     for i in 0..n {
-        c.delete_vm(&VmId::new(format!("naive-{i}"))).await.expect("delete");
+        c.delete_vm(&VmId::new(format!("naive-{i}")))
+            .await
+            .expect("delete");
     }
-    Run { up, up_time, down: Calls::of(&fake), down_time: t.elapsed() }
+    Run {
+        up,
+        up_time,
+        down: Calls::of(&fake),
+        down_time: t.elapsed(),
+    }
 }
 
 fn main() {
@@ -111,7 +129,10 @@ fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let n: u32 = std::env::var("STRATO_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+    let n: u32 = std::env::var("STRATO_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -3,9 +3,7 @@
 
 use crate::CLOUD;
 use crate::config::GcpConfig;
-use google_cloud_compute_v1::client::{
-    Instances, RegionOperations, Subnetworks, ZoneOperations,
-};
+use google_cloud_compute_v1::client::{Instances, RegionOperations, Subnetworks, ZoneOperations};
 use google_cloud_gax::retry_policy::NeverRetry;
 use std::fmt;
 use strato_core::{Capabilities, CloudInfo, Error, ErrorKind, Operation, OwnerId, Result};

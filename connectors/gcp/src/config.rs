@@ -75,7 +75,10 @@ impl GcpConfig {
         let batch_size = match s("BATCH_SIZE") {
             None => None,
             Some(v) => Some(v.parse().map_err(|_| {
-                bad("batch_size", format!("STRATO_GCP_BATCH_SIZE {v:?} is not a number"))
+                bad(
+                    "batch_size",
+                    format!("STRATO_GCP_BATCH_SIZE {v:?} is not a number"),
+                )
             })?),
         };
         let c = Self {
@@ -95,24 +98,39 @@ impl GcpConfig {
     /// Checks the settings, naming the bad field.
     pub fn validate(&self) -> Result<()> {
         if self.project.as_deref().is_none_or(str::is_empty) {
-            return Err(bad("project", "no GCP project: set project in the gcp profile or GOOGLE_CLOUD_PROJECT"));
+            return Err(bad(
+                "project",
+                "no GCP project: set project in the gcp profile or GOOGLE_CLOUD_PROJECT",
+            ));
         }
         let zone = self.zone.as_deref().unwrap_or("");
         if zone.matches('-').count() < 2 {
-            return Err(bad("zone", format!("zone {zone:?} is not a Compute zone like europe-west1-b")));
+            return Err(bad(
+                "zone",
+                format!("zone {zone:?} is not a Compute zone like europe-west1-b"),
+            ));
         }
         if let Some(e) = &self.endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
-            return Err(bad("endpoint", format!("endpoint {e:?} is not an http(s) URL")));
+            return Err(bad(
+                "endpoint",
+                format!("endpoint {e:?} is not an http(s) URL"),
+            ));
         }
         if self.anonymous && self.endpoint.is_none() {
-            return Err(bad("anonymous", "anonymous is only for a local fake: set endpoint too"));
+            return Err(bad(
+                "anonymous",
+                "anonymous is only for a local fake: set endpoint too",
+            ));
         }
         if let Some(b) = self.batch_size
             && !(1..=MAX_BULK).contains(&b)
         {
-            return Err(bad("batch_size", format!("batch_size {b} is not between 1 and {MAX_BULK}")));
+            return Err(bad(
+                "batch_size",
+                format!("batch_size {b} is not between 1 and {MAX_BULK}"),
+            ));
         }
         Ok(())
     }
@@ -174,11 +192,23 @@ mod tests {
         assert_eq!((c.project(), c.region()), ("p1", "europe-west1"));
         let e = GcpConfig::from_vars(|_| None).unwrap_err();
         assert_eq!(e.field(), Some("project"));
-        let c = GcpConfig { project: Some("p".into()), zone: Some("z".into()), ..Default::default() };
+        let c = GcpConfig {
+            project: Some("p".into()),
+            zone: Some("z".into()),
+            ..Default::default()
+        };
         assert_eq!(c.validate().unwrap_err().field(), Some("zone"));
-        let c = GcpConfig { zone: Some("a-b-c".into()), batch_size: Some(0), ..c };
+        let c = GcpConfig {
+            zone: Some("a-b-c".into()),
+            batch_size: Some(0),
+            ..c
+        };
         assert_eq!(c.validate().unwrap_err().field(), Some("batch_size"));
-        let c = GcpConfig { batch_size: None, anonymous: true, ..c };
+        let c = GcpConfig {
+            batch_size: None,
+            anonymous: true,
+            ..c
+        };
         assert_eq!(c.validate().unwrap_err().field(), Some("anonymous"));
         let t: Result<GcpConfig, _> = toml::from_str("project = \"p\"\nzonee = \"x\"");
         assert!(t.is_err(), "unknown keys are refused");

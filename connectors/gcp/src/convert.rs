@@ -27,7 +27,13 @@ pub fn last(link: &str) -> &str {
 pub fn size_label(s: &Size) -> String {
     s.to_string()
         .chars()
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
@@ -44,7 +50,11 @@ pub fn state_of(status: Option<&str>) -> VmState {
 
 /// The VM of an instance, or `None` when it carries no valid ownership labels.
 pub fn vm_of(i: &Instance) -> Option<Vm> {
-    let labels: Tags = i.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let labels: Tags = i
+        .labels
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let ownership = Ownership::from_tags(&labels)?;
     let name = i.name.clone()?;
     let machine = last(i.machine_type.as_deref().unwrap_or("")).to_owned();
@@ -55,7 +65,11 @@ pub fn vm_of(i: &Instance) -> Option<Vm> {
     let image = i
         .metadata
         .as_ref()
-        .and_then(|m| m.items.iter().find(|it| it.key.as_deref() == Some(IMAGE_METADATA)))
+        .and_then(|m| {
+            m.items
+                .iter()
+                .find(|it| it.key.as_deref() == Some(IMAGE_METADATA))
+        })
         .and_then(|it| it.value.clone())
         .unwrap_or_default();
     let nics: Vec<Nic> = i
@@ -65,7 +79,10 @@ pub fn vm_of(i: &Instance) -> Option<Vm> {
         .map(|(n, nic)| Nic {
             id: NicId::new(nic.name.clone().unwrap_or_else(|| format!("nic{n}"))),
             network: NetworkId::new(last(nic.subnetwork.as_deref().unwrap_or(""))),
-            address: nic.network_ip.as_deref().and_then(|a| a.parse::<IpAddr>().ok()),
+            address: nic
+                .network_ip
+                .as_deref()
+                .and_then(|a| a.parse::<IpAddr>().ok()),
             mac: None,
             device_index: n as u32,
         })
@@ -161,9 +178,18 @@ mod tests {
 
     #[test]
     fn shapes_get_the_smallest_fitting_type_and_labels_stay_legal() {
-        assert_eq!(machine_type(&Size::shape(1, 512)).as_deref(), Some("e2-micro"));
-        assert_eq!(machine_type(&Size::shape(2, 4096)).as_deref(), Some("e2-medium"));
-        assert_eq!(machine_type(&Size::shape(3, 1024)).as_deref(), Some("e2-standard-4"));
+        assert_eq!(
+            machine_type(&Size::shape(1, 512)).as_deref(),
+            Some("e2-micro")
+        );
+        assert_eq!(
+            machine_type(&Size::shape(2, 4096)).as_deref(),
+            Some("e2-medium")
+        );
+        assert_eq!(
+            machine_type(&Size::shape(3, 1024)).as_deref(),
+            Some("e2-standard-4")
+        );
         assert_eq!(machine_type(&Size::shape(64, 1024)), None);
         assert_eq!(size_label(&Size::shape(2, 4096)), "2x4096m");
         assert_eq!(state_of(Some("TERMINATED")), VmState::Stopped);

@@ -23,8 +23,11 @@ pub fn kind_of(http: Option<u16>, code: &str, retry_after: Option<Duration>) -> 
         | "resourcePoolExhausted" => return ErrorKind::NoCapacity,
         "notFound" | "RESOURCE_NOT_FOUND" => return ErrorKind::NotFound,
         "alreadyExists" | "RESOURCE_ALREADY_EXISTS" => return ErrorKind::AlreadyExists,
-        "conditionNotMet" | "resourceInUseByAnotherResource" | "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE"
-        | "resourceNotReady" | "RESOURCE_NOT_READY" => return ErrorKind::Conflict,
+        "conditionNotMet"
+        | "resourceInUseByAnotherResource"
+        | "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE"
+        | "resourceNotReady"
+        | "RESOURCE_NOT_READY" => return ErrorKind::Conflict,
         "invalid" | "badRequest" | "INVALID_FIELD_VALUE" | "invalidParameter" => {
             return ErrorKind::InvalidSpec;
         }
@@ -55,7 +58,10 @@ pub fn map_gax(e: GaxError, op: Operation, resource: &str) -> Error {
     let http = e.http_status_code();
     let (kind, code, message) = if let Some(payload) = e.http_payload() {
         let body: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
-        let reason = body["error"]["errors"][0]["reason"].as_str().unwrap_or("").to_owned();
+        let reason = body["error"]["errors"][0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned();
         let message = body["error"]["message"]
             .as_str()
             .map(str::to_owned)
@@ -70,15 +76,27 @@ pub fn map_gax(e: GaxError, op: Operation, resource: &str) -> Error {
                 _ => None,
             })
             .unwrap_or_default();
-        (kind_of(http, &reason, retry_after(&e)), reason, s.message.clone())
+        (
+            kind_of(http, &reason, retry_after(&e)),
+            reason,
+            s.message.clone(),
+        )
     } else if e.is_timeout() {
         (ErrorKind::Timeout, "timeout".into(), e.to_string())
     } else if e.is_authentication() {
-        (ErrorKind::Unauthenticated, "authentication".into(), e.to_string())
+        (
+            ErrorKind::Unauthenticated,
+            "authentication".into(),
+            e.to_string(),
+        )
     } else if e.is_io() || e.is_connect() || e.is_transport() || e.is_exhausted() {
         (ErrorKind::Transient, "transport".into(), e.to_string())
     } else if let Some(h) = http {
-        (kind_of(Some(h), "", retry_after(&e)), String::new(), e.to_string())
+        (
+            kind_of(Some(h), "", retry_after(&e)),
+            String::new(),
+            e.to_string(),
+        )
     } else {
         (ErrorKind::Internal, String::new(), e.to_string())
     };
@@ -86,7 +104,15 @@ pub fn map_gax(e: GaxError, op: Operation, resource: &str) -> Error {
     let mut err = Error::new(kind, op, text)
         .with_cloud(CLOUD)
         .with_resource(resource)
-        .with_vendor(if code.is_empty() { http.map(|h| h.to_string()).unwrap_or_default() } else { code }, message, None);
+        .with_vendor(
+            if code.is_empty() {
+                http.map(|h| h.to_string()).unwrap_or_default()
+            } else {
+                code
+            },
+            message,
+            None,
+        );
     if err.kind() == &ErrorKind::InvalidSpec {
         err = err.with_field("spec");
     }
@@ -95,8 +121,16 @@ pub fn map_gax(e: GaxError, op: Operation, resource: &str) -> Error {
 
 /// The error of an operation that ended DONE with `error` set (the client library returns
 /// such an operation as success).
-pub fn map_operation_error(op_result: &google_cloud_compute_v1::model::Operation, op: Operation, resource: &str) -> Option<Error> {
-    let errors = op_result.error.as_ref().map(|e| e.errors.as_slice()).unwrap_or_default();
+pub fn map_operation_error(
+    op_result: &google_cloud_compute_v1::model::Operation,
+    op: Operation,
+    resource: &str,
+) -> Option<Error> {
+    let errors = op_result
+        .error
+        .as_ref()
+        .map(|e| e.errors.as_slice())
+        .unwrap_or_default();
     let http = op_result.http_error_status_code.map(|c| c as u16);
     if errors.is_empty() && http.is_none_or(|h| h < 400) {
         return None;
@@ -110,10 +144,17 @@ pub fn map_operation_error(op_result: &google_cloud_compute_v1::model::Operation
     let kind = kind_of(http, &code, None);
     let request_id = op_result.client_operation_id.clone();
     Some(
-        Error::new(kind, op, format!("{resource}: operation {} failed: {message}", op_result.name.as_deref().unwrap_or("?")))
-            .with_cloud(CLOUD)
-            .with_resource(resource)
-            .with_vendor(code, message, request_id),
+        Error::new(
+            kind,
+            op,
+            format!(
+                "{resource}: operation {} failed: {message}",
+                op_result.name.as_deref().unwrap_or("?")
+            ),
+        )
+        .with_cloud(CLOUD)
+        .with_resource(resource)
+        .with_vendor(code, message, request_id),
     )
 }
 
@@ -124,17 +165,41 @@ mod tests {
     #[test]
     fn codes_map_once() {
         let ra = Some(Duration::from_secs(3));
-        assert_eq!(kind_of(Some(403), "rateLimitExceeded", ra), ErrorKind::Throttled { retry_after: ra });
-        assert_eq!(kind_of(Some(429), "", None), ErrorKind::Throttled { retry_after: None });
-        assert_eq!(kind_of(Some(403), "QUOTA_EXCEEDED", None), ErrorKind::QuotaExceeded);
-        assert_eq!(kind_of(Some(503), "ZONE_RESOURCE_POOL_EXHAUSTED", None), ErrorKind::NoCapacity);
+        assert_eq!(
+            kind_of(Some(403), "rateLimitExceeded", ra),
+            ErrorKind::Throttled { retry_after: ra }
+        );
+        assert_eq!(
+            kind_of(Some(429), "", None),
+            ErrorKind::Throttled { retry_after: None }
+        );
+        assert_eq!(
+            kind_of(Some(403), "QUOTA_EXCEEDED", None),
+            ErrorKind::QuotaExceeded
+        );
+        assert_eq!(
+            kind_of(Some(503), "ZONE_RESOURCE_POOL_EXHAUSTED", None),
+            ErrorKind::NoCapacity
+        );
         assert_eq!(kind_of(Some(404), "notFound", None), ErrorKind::NotFound);
-        assert_eq!(kind_of(Some(409), "alreadyExists", None), ErrorKind::AlreadyExists);
+        assert_eq!(
+            kind_of(Some(409), "alreadyExists", None),
+            ErrorKind::AlreadyExists
+        );
         assert_eq!(kind_of(Some(400), "invalid", None), ErrorKind::InvalidSpec);
-        assert_eq!(kind_of(Some(412), "conditionNotMet", None), ErrorKind::Conflict);
-        assert_eq!(kind_of(Some(400), "resourceInUseByAnotherResource", None), ErrorKind::Conflict);
+        assert_eq!(
+            kind_of(Some(412), "conditionNotMet", None),
+            ErrorKind::Conflict
+        );
+        assert_eq!(
+            kind_of(Some(400), "resourceInUseByAnotherResource", None),
+            ErrorKind::Conflict
+        );
         assert_eq!(kind_of(Some(502), "", None), ErrorKind::Transient);
         assert_eq!(kind_of(Some(401), "", None), ErrorKind::Unauthenticated);
-        assert_eq!(kind_of(Some(403), "forbidden", None), ErrorKind::PermissionDenied);
+        assert_eq!(
+            kind_of(Some(403), "forbidden", None),
+            ErrorKind::PermissionDenied
+        );
     }
 }

@@ -23,8 +23,14 @@ impl ConnectorFactory for GcpFactory {
         parse_settings::<GcpConfig>(profile)?.validate()
     }
 
-    async fn connect(&self, profile: &Profile, _ctx: &ConnectContext) -> Result<Arc<dyn CloudConnector>> {
+    async fn connect(
+        &self,
+        profile: &Profile,
+        _ctx: &ConnectContext,
+    ) -> Result<Arc<dyn CloudConnector>> {
         let cfg: GcpConfig = parse_settings(profile)?;
-        Ok(Arc::new(GcpConnector::connect(profile.owner.clone(), cfg).await?))
+        Ok(Arc::new(
+            GcpConnector::connect(profile.owner.clone(), cfg).await?,
+        ))
     }
 }

@@ -16,8 +16,7 @@ use crate::error::map_gax;
 use crate::operations::{Scope, request_id};
 use crate::vms::label_term;
 use google_cloud_compute_v1::model::{
-    BulkInsertInstanceResource, BulkInsertInstanceResourcePerInstanceProperties,
-    InstanceProperties,
+    BulkInsertInstanceResource, BulkInsertInstanceResourcePerInstanceProperties, InstanceProperties,
 };
 use std::collections::{BTreeSet, VecDeque};
 use strato_core::{
@@ -27,7 +26,10 @@ use strato_core::{
 
 /// The lowest `need` ordinals not in `used`.
 pub fn free_ordinals(used: &BTreeSet<u32>, need: u32) -> Vec<u32> {
-    (0..).filter(|o| !used.contains(o)).take(need as usize).collect()
+    (0..)
+        .filter(|o| !used.contains(o))
+        .take(need as usize)
+        .collect()
 }
 
 /// Which members go on scale-down: older templates first, then the highest ordinals.
@@ -45,24 +47,33 @@ impl GcpConnector {
     async fn members(&self, group: &str, op: Operation) -> Result<Vec<Vm>> {
         // A failed read is an error, never "zero members": scaling on it would delete the fleet.
         let insts = self.list_all(&[label_term(GROUP_TAG, group)], op).await?;
-        Ok(insts.iter().filter_map(vm_of).filter(|v| v.group() == Some(group)).collect())
+        Ok(insts
+            .iter()
+            .filter_map(vm_of)
+            .filter(|v| v.group() == Some(group))
+            .collect())
     }
 
     pub(crate) async fn get_group_impl(&self, name: &str) -> Result<Group> {
         let op = Operation::GetGroup;
-        validate_label("group", name, MAX_GROUP_NAME_LEN).map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
+        validate_label("group", name, MAX_GROUP_NAME_LEN)
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let members = self.members(name, op).await?;
         Ok(Group::new(name, members.len() as u32, members))
     }
 
     pub(crate) async fn scale_group_impl(&self, spec: &GroupSpec, size: u32) -> Result<Group> {
         let op = Operation::ScaleGroup;
-        spec.validate().map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
+        spec.validate()
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let template = spec.template_token(self.owner());
         let members = self.members(&spec.name, op).await?;
         let have = members.len() as u32;
         if have < size {
-            let used: BTreeSet<u32> = members.iter().filter_map(|m| member_ordinal(&spec.name, &m.name)).collect();
+            let used: BTreeSet<u32> = members
+                .iter()
+                .filter_map(|m| member_ordinal(&spec.name, &m.name))
+                .collect();
             let names: Vec<String> = free_ordinals(&used, size - have)
                 .into_iter()
                 .map(|o| format!("{}-{o}", spec.name))
@@ -72,7 +83,8 @@ impl GcpConnector {
             let chosen = victims(&spec.name, &members, &template, (have - size) as usize);
             let ids: Vec<VmId> = chosen.iter().map(|v| v.id.clone()).collect();
             // Compute has no bulk delete: the deletes go out together and are waited for together.
-            let results = futures::future::join_all(ids.iter().map(|id| self.delete_vm_impl(id))).await;
+            let results =
+                futures::future::join_all(ids.iter().map(|id| self.delete_vm_impl(id))).await;
             let mut done = Vec::new();
             let mut failed = Vec::new();
             for (id, r) in ids.iter().zip(results) {
@@ -92,7 +104,13 @@ impl GcpConnector {
     /// bulkInsert of `names`, `batch_size` at a time. A batch is all or nothing (minCount =
     /// count); against a quota or short capacity it is halved so the group grows as far as
     /// the cloud allows, and what was made is reported in `Partial`.
-    async fn grow(&self, spec: &GroupSpec, template: &str, names: Vec<String>, op: Operation) -> Result<()> {
+    async fn grow(
+        &self,
+        spec: &GroupSpec,
+        template: &str,
+        names: Vec<String>,
+        op: Operation,
+    ) -> Result<()> {
         let ownership = Ownership {
             owner: self.owner().clone(),
             group: Some(spec.name.clone()),
@@ -100,7 +118,16 @@ impl GcpConnector {
         };
         let mut tags = spec.tags.clone();
         tags.insert(TEMPLATE_LABEL.into(), template.to_owned());
-        let l = self.launch(&spec.size, &spec.image, spec.network.as_ref(), &tags, &ownership, op).await?;
+        let l = self
+            .launch(
+                &spec.size,
+                &spec.image,
+                spec.network.as_ref(),
+                &tags,
+                &ownership,
+                op,
+            )
+            .await?;
         let body = self.instance_body(&spec.name, &l);
         let mut props = InstanceProperties::default();
         props.machine_type = Some(l.machine_type.clone());
@@ -109,12 +136,16 @@ impl GcpConnector {
         props.network_interfaces = body.network_interfaces.clone();
         props.metadata = body.metadata.clone();
         let batch = self.config.batch_size() as usize;
-        let mut queue: VecDeque<Vec<String>> = names.chunks(batch).map(<[String]>::to_vec).collect();
+        let mut queue: VecDeque<Vec<String>> =
+            names.chunks(batch).map(<[String]>::to_vec).collect();
         let mut made: Vec<String> = Vec::new();
         while let Some(chunk) = queue.pop_front() {
             match self.bulk_insert(&props, template, &chunk, op).await {
                 Ok(()) => made.extend(chunk),
-                Err(e) if chunk.len() > 1 && matches!(e.kind(), ErrorKind::NoCapacity | ErrorKind::QuotaExceeded) => {
+                Err(e)
+                    if chunk.len() > 1
+                        && matches!(e.kind(), ErrorKind::NoCapacity | ErrorKind::QuotaExceeded) =>
+                {
                     let (a, b) = chunk.split_at(chunk.len() / 2);
                     queue.push_front(b.to_vec());
                     queue.push_front(a.to_vec());
@@ -126,7 +157,13 @@ impl GcpConnector {
         Ok(())
     }
 
-    async fn bulk_insert(&self, props: &InstanceProperties, template: &str, names: &[String], op: Operation) -> Result<()> {
+    async fn bulk_insert(
+        &self,
+        props: &InstanceProperties,
+        template: &str,
+        names: &[String],
+        op: Operation,
+    ) -> Result<()> {
         let mut r = BulkInsertInstanceResource::default();
         r.count = Some(names.len() as i64);
         r.min_count = Some(names.len() as i64);
@@ -152,7 +189,9 @@ impl GcpConnector {
             .send()
             .await
             .map_err(|e| map_gax(e, op, &what))?;
-        self.wait_op(first, Scope::Zone, op, &what).await.map(|_| ())
+        self.wait_op(first, Scope::Zone, op, &what)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -172,7 +211,10 @@ mod tests {
 
     #[test]
     fn free_ordinals_fill_gaps_first() {
-        assert_eq!(free_ordinals(&BTreeSet::from([1, 2, 5]), 4), vec![0, 3, 4, 6]);
+        assert_eq!(
+            free_ordinals(&BTreeSet::from([1, 2, 5]), 4),
+            vec![0, 3, 4, 6]
+        );
         assert!(free_ordinals(&BTreeSet::new(), 0).is_empty());
     }
 }

@@ -6,7 +6,11 @@ use crate::client::GcpConnector;
 use strato_core::{Error, Host, Operation, Result};
 
 pub(crate) fn no_hosts(op: Operation) -> Error {
-    Error::unsupported(op, CLOUD, "Compute Engine places instances itself (no host pinning)")
+    Error::unsupported(
+        op,
+        CLOUD,
+        "Compute Engine places instances itself (no host pinning)",
+    )
 }
 
 impl GcpConnector {

@@ -28,23 +28,31 @@ impl GcpConnector {
     }
 
     fn owned(&self, n: &Network) -> bool {
-        n.ownership.as_ref().is_some_and(|o| o.owner == *self.owner())
+        n.ownership
+            .as_ref()
+            .is_some_and(|o| o.owner == *self.owner())
     }
 
     pub(crate) async fn create_network_impl(&self, spec: &NetworkSpec) -> Result<Network> {
         let op = Operation::CreateNetwork;
-        spec.validate().map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
+        spec.validate()
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let ownership = spec.ownership(self.owner());
         match self.get_subnetwork(&spec.name, op).await {
             Ok(s) => {
                 let n = network_of(&s);
-                return if self.owned(&n) && n.ownership.as_ref().map(|o| &o.token) == Some(&ownership.token) {
+                return if self.owned(&n)
+                    && n.ownership.as_ref().map(|o| &o.token) == Some(&ownership.token)
+                {
                     Ok(n)
                 } else {
                     Err(Error::new(
                         ErrorKind::AlreadyExists,
                         op,
-                        format!("a network named {} exists and was made by another request", spec.name),
+                        format!(
+                            "a network named {} exists and was made by another request",
+                            spec.name
+                        ),
                     )
                     .with_cloud(CLOUD)
                     .with_field("name"))
@@ -56,9 +64,12 @@ impl GcpConnector {
         let cidr = match spec.cidr {
             Some(ipnet::IpNet::V4(c)) => c,
             _ => {
-                return Err(Error::invalid_spec("cidr", "a GCP network needs an IPv4 cidr (the subnetwork's range)")
-                    .with_operation(op)
-                    .with_cloud(CLOUD));
+                return Err(Error::invalid_spec(
+                    "cidr",
+                    "a GCP network needs an IPv4 cidr (the subnetwork's range)",
+                )
+                .with_operation(op)
+                .with_cloud(CLOUD));
             }
         };
         let vpc = spec.parent.as_deref().unwrap_or(self.config.vpc());
@@ -83,9 +94,12 @@ impl GcpConnector {
                 self.wait_op(o, Scope::Region, op, &what).await?;
             }
             Err(e) if e.is_not_found() => {
-                return Err(Error::invalid_spec("parent", format!("VPC network {vpc:?} does not exist"))
-                    .with_operation(op)
-                    .with_cloud(CLOUD));
+                return Err(Error::invalid_spec(
+                    "parent",
+                    format!("VPC network {vpc:?} does not exist"),
+                )
+                .with_operation(op)
+                .with_cloud(CLOUD));
             }
             Err(e) if e.kind() == &ErrorKind::InvalidSpec => return Err(e.with_field("cidr")),
             Err(e) => return Err(e),
@@ -94,7 +108,11 @@ impl GcpConnector {
     }
 
     pub(crate) async fn get_network_impl(&self, id: &NetworkId) -> Result<Network> {
-        Ok(network_of(&self.get_subnetwork(id.as_str(), Operation::GetNetwork).await?))
+        Ok(network_of(
+            &self
+                .get_subnetwork(id.as_str(), Operation::GetNetwork)
+                .await?,
+        ))
     }
 
     pub(crate) async fn list_networks_impl(&self, query: &NetworkQuery) -> Result<Page<Network>> {
@@ -105,7 +123,12 @@ impl GcpConnector {
             .set_project(self.project())
             .set_region(self.region())
             .set_or_clear_filter(query.name.as_ref().map(|n| format!("(name = \"{n}\")")))
-            .set_max_results(query.page_size.unwrap_or(crate::vms::MAX_PAGE).clamp(1, crate::vms::MAX_PAGE))
+            .set_max_results(
+                query
+                    .page_size
+                    .unwrap_or(crate::vms::MAX_PAGE)
+                    .clamp(1, crate::vms::MAX_PAGE),
+            )
             .set_or_clear_page_token(query.page_token.clone())
             .send()
             .await
@@ -116,7 +139,10 @@ impl GcpConnector {
             .map(network_of)
             .filter(|n| query.matches(self.owner(), n))
             .collect();
-        Ok(Page { items, next: page.next_page_token.filter(|t| !t.is_empty()) })
+        Ok(Page {
+            items,
+            next: page.next_page_token.filter(|t| !t.is_empty()),
+        })
     }
 
     pub(crate) async fn delete_network_impl(&self, id: &NetworkId) -> Result<()> {

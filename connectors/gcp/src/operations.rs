@@ -39,7 +39,14 @@ pub fn request_id(token: &str) -> String {
     h[12] = b'4'; // version 4 layout
     h[16] = b'8'; // RFC 4122 variant
     let s = String::from_utf8(h).unwrap_or_default();
-    format!("{}-{}-{}-{}-{}", &s[..8], &s[8..12], &s[12..16], &s[16..20], &s[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &s[..8],
+        &s[8..12],
+        &s[12..16],
+        &s[16..20],
+        &s[20..]
+    )
 }
 
 impl GcpConnector {
@@ -70,7 +77,10 @@ impl GcpConnector {
                     format!(
                         "{resource}: operation {name} did not finish within {:?} (last status {})",
                         self.config.operation_timeout(),
-                        cur.status.as_ref().and_then(|s| s.name()).unwrap_or("unknown")
+                        cur.status
+                            .as_ref()
+                            .and_then(|s| s.name())
+                            .unwrap_or("unknown")
                     ),
                 )
                 .with_cloud(CLOUD)

@@ -17,8 +17,8 @@ use google_cloud_compute_v1::model::{AliasIpRange, Instance, InstancesSetLabelsR
 use sha2::{Digest, Sha256};
 use std::net::IpAddr;
 use strato_core::{
-    Error, ErrorKind, NetworkId, OWNER_TAG, Operation, OwnerId, Ownership, Result, Vip,
-    VipBinding, VipId, VipQuery, VipSpec, VmId,
+    Error, ErrorKind, NetworkId, OWNER_TAG, Operation, OwnerId, Ownership, Result, Vip, VipBinding,
+    VipId, VipQuery, VipSpec, VmId,
 };
 
 /// Label key of a VIP's name and of its record (`TOKEN_ADDRESS`).
@@ -41,7 +41,11 @@ fn aliases(i: &Instance) -> Vec<IpAddr> {
 
 /// The VIPs recorded on an instance.
 fn vips_of(i: &Instance) -> Vec<Vip> {
-    let Some(owner) = i.labels.get(OWNER_TAG).and_then(|o| OwnerId::new(o.clone()).ok()) else {
+    let Some(owner) = i
+        .labels
+        .get(OWNER_TAG)
+        .and_then(|o| OwnerId::new(o.clone()).ok())
+    else {
         return vec![];
     };
     let vm = i.name.clone().unwrap_or_default();
@@ -53,10 +57,18 @@ fn vips_of(i: &Instance) -> Vec<Vip> {
         .unwrap_or_default();
     let mut out = Vec::new();
     for (k, name) in &i.labels {
-        let Some(h) = k.strip_prefix(VIP_LABEL_PREFIX) else { continue };
-        let Some(rec) = i.labels.get(&format!("strato-vipr-{h}")) else { continue };
-        let Some((token, addr)) = rec.split_once('_') else { continue };
-        let Ok(address) = addr.replace('-', ".").parse::<IpAddr>() else { continue };
+        let Some(h) = k.strip_prefix(VIP_LABEL_PREFIX) else {
+            continue;
+        };
+        let Some(rec) = i.labels.get(&format!("strato-vipr-{h}")) else {
+            continue;
+        };
+        let Some((token, addr)) = rec.split_once('_') else {
+            continue;
+        };
+        let Ok(address) = addr.replace('-', ".").parse::<IpAddr>() else {
+            continue;
+        };
         out.push(Vip {
             id: VipId::new(name.clone()),
             name: name.clone(),
@@ -65,7 +77,11 @@ fn vips_of(i: &Instance) -> Vec<Vip> {
             vm: Some(VmId::new(vm.clone())),
             network: NetworkId::new(network.clone()),
             binding: VipBinding::Cloud,
-            ownership: Ownership { owner: owner.clone(), group: None, token: token.to_owned() },
+            ownership: Ownership {
+                owner: owner.clone(),
+                group: None,
+                token: token.to_owned(),
+            },
         });
     }
     out
@@ -111,7 +127,11 @@ impl GcpConnector {
             .iter()
             .map(|a| {
                 let mut r = AliasIpRange::default();
-                r.ip_cidr_range = Some(if a.is_empty() { "/32".into() } else { format!("{a}/32") });
+                r.ip_cidr_range = Some(if a.is_empty() {
+                    "/32".into()
+                } else {
+                    format!("{a}/32")
+                });
                 r
             })
             .collect();
@@ -131,7 +151,13 @@ impl GcpConnector {
     }
 
     /// Adds (`record`) or removes (`None`) a VIP's labels on an instance and waits.
-    async fn set_vip_labels(&self, i: &Instance, vip: &str, record: Option<String>, op: Operation) -> Result<()> {
+    async fn set_vip_labels(
+        &self,
+        i: &Instance,
+        vip: &str,
+        record: Option<String>,
+        op: Operation,
+    ) -> Result<()> {
         let name = i.name.clone().unwrap_or_default();
         let (k, r) = keys(vip);
         let mut labels = i.labels.clone();
@@ -166,7 +192,12 @@ impl GcpConnector {
     }
 
     /// Binds `address` (or a new one Compute picks, when `None`) to an instance; returns it.
-    async fn bind(&self, vm: &VmId, address: Option<IpAddr>, op: Operation) -> Result<(Instance, IpAddr)> {
+    async fn bind(
+        &self,
+        vm: &VmId,
+        address: Option<IpAddr>,
+        op: Operation,
+    ) -> Result<(Instance, IpAddr)> {
         let i = self.get_owned(vm.as_str(), op).await?;
         let have = aliases(&i);
         if let Some(a) = address
@@ -184,51 +215,88 @@ impl GcpConnector {
         want.push(address.map(|a| a.to_string()).unwrap_or_default());
         self.set_aliases(&i, &want, op).await?;
         let after = self.get_owned(vm.as_str(), op).await?;
-        let new = aliases(&after).into_iter().find(|a| !have.contains(a)).ok_or_else(|| {
-            Error::new(ErrorKind::Internal, op, format!("vm {vm}: Compute added no alias address"))
+        let new = aliases(&after)
+            .into_iter()
+            .find(|a| !have.contains(a))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Internal,
+                    op,
+                    format!("vm {vm}: Compute added no alias address"),
+                )
                 .with_cloud(CLOUD)
-        })?;
+            })?;
         Ok((after, new))
     }
 
     async fn unbind(&self, i: &Instance, address: IpAddr, op: Operation) -> Result<Instance> {
         let have = aliases(i);
         if have.contains(&address) {
-            let keep: Vec<String> = have.iter().filter(|a| **a != address).map(|a| a.to_string()).collect();
+            let keep: Vec<String> = have
+                .iter()
+                .filter(|a| **a != address)
+                .map(|a| a.to_string())
+                .collect();
             self.set_aliases(i, &keep, op).await?;
         }
-        self.get_owned(i.name.as_deref().unwrap_or_default(), op).await
+        self.get_owned(i.name.as_deref().unwrap_or_default(), op)
+            .await
     }
 
     pub(crate) async fn allocate_vip_impl(&self, spec: &VipSpec) -> Result<Vip> {
         let op = Operation::AllocateVip;
-        spec.validate().map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
+        spec.validate()
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         if spec.public {
-            return Err(Error::unsupported(op, CLOUD, "public VIPs (alias IP ranges are internal)").with_field("public"));
+            return Err(Error::unsupported(
+                op,
+                CLOUD,
+                "public VIPs (alias IP ranges are internal)",
+            )
+            .with_field("public"));
         }
         let token = spec.client_token(self.owner());
         if let Some((_, v)) = self.find_vip(&spec.name, op).await? {
             return if v.ownership.token == token {
                 Ok(v)
             } else {
-                Err(Error::new(ErrorKind::AlreadyExists, op, format!("a vip named {} exists and was made by another request", spec.name))
-                    .with_cloud(CLOUD)
-                    .with_field("name"))
+                Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    op,
+                    format!(
+                        "a vip named {} exists and was made by another request",
+                        spec.name
+                    ),
+                )
+                .with_cloud(CLOUD)
+                .with_field("name"))
             };
         }
         let vm = self.get_owned(spec.vm.as_str(), op).await?;
         if let Some(n) = &spec.network {
-            let on = vm.network_interfaces.first().and_then(|n| n.subnetwork.as_deref()).map(crate::convert::last);
+            let on = vm
+                .network_interfaces
+                .first()
+                .and_then(|n| n.subnetwork.as_deref())
+                .map(crate::convert::last);
             if on != Some(n.as_str()) {
-                return Err(Error::invalid_spec("network", format!("vm {} has no NIC on network {n}: an alias IP is in its NIC's subnetwork", spec.vm))
-                    .with_operation(op)
-                    .with_cloud(CLOUD));
+                return Err(Error::invalid_spec(
+                    "network",
+                    format!(
+                        "vm {} has no NIC on network {n}: an alias IP is in its NIC's subnetwork",
+                        spec.vm
+                    ),
+                )
+                .with_operation(op)
+                .with_cloud(CLOUD));
             }
         }
         let (i, address) = self.bind(&spec.vm, spec.address, op).await?;
         let rec = format!("{token}_{}", address.to_string().replace('.', "-"));
         self.set_vip_labels(&i, &spec.name, Some(rec), op).await?;
-        self.get_vip_impl(&VipId::new(spec.name.clone())).await.map_err(|e| e.with_operation(op))
+        self.get_vip_impl(&VipId::new(spec.name.clone()))
+            .await
+            .map_err(|e| e.with_operation(op))
     }
 
     pub(crate) async fn get_vip_impl(&self, id: &VipId) -> Result<Vip> {
@@ -246,7 +314,11 @@ impl GcpConnector {
             terms.push(format!("(name = \"{vm}\")"));
         }
         let insts = self.list_all(&terms, op).await?;
-        Ok(insts.iter().flat_map(vips_of).filter(|v| query.matches(v)).collect())
+        Ok(insts
+            .iter()
+            .flat_map(vips_of)
+            .filter(|v| query.matches(v))
+            .collect())
     }
 
     pub(crate) async fn move_vip_impl(&self, id: &VipId, to: &VmId) -> Result<Vip> {
@@ -261,10 +333,17 @@ impl GcpConnector {
         self.get_owned(to.as_str(), op).await?;
         let from = self.unbind(&from, vip.address, op).await?;
         let (target, _) = self.bind(to, Some(vip.address), op).await?;
-        let rec = format!("{}_{}", vip.ownership.token, vip.address.to_string().replace('.', "-"));
-        self.set_vip_labels(&target, &vip.name, Some(rec), op).await?;
+        let rec = format!(
+            "{}_{}",
+            vip.ownership.token,
+            vip.address.to_string().replace('.', "-")
+        );
+        self.set_vip_labels(&target, &vip.name, Some(rec), op)
+            .await?;
         self.set_vip_labels(&from, &vip.name, None, op).await?;
-        self.get_vip_impl(id).await.map_err(|e| e.with_operation(op))
+        self.get_vip_impl(id)
+            .await
+            .map_err(|e| e.with_operation(op))
     }
 
     pub(crate) async fn release_vip_impl(&self, id: &VipId) -> Result<()> {

@@ -113,17 +113,25 @@ impl GcpConnector {
         op: Operation,
     ) -> Result<Launch> {
         let machine_type = convert::machine_type(size).ok_or_else(|| {
-            Error::invalid_spec("size", format!("size {size} is larger than any E2 machine type"))
-                .with_operation(op)
-                .with_cloud(CLOUD)
+            Error::invalid_spec(
+                "size",
+                format!("size {size} is larger than any E2 machine type"),
+            )
+            .with_operation(op)
+            .with_cloud(CLOUD)
         })?;
-        let subnetwork = network.map_or(self.config.subnetwork(), |n| n.as_str()).to_owned();
+        let subnetwork = network
+            .map_or(self.config.subnetwork(), |n| n.as_str())
+            .to_owned();
         match self.get_subnetwork(&subnetwork, op).await {
             Ok(_) => {}
             Err(e) if e.is_not_found() => {
                 return Err(Error::invalid_spec(
                     "network",
-                    format!("network {subnetwork:?} does not exist in region {}", self.region()),
+                    format!(
+                        "network {subnetwork:?} does not exist in region {}",
+                        self.region()
+                    ),
                 )
                 .with_operation(op)
                 .with_cloud(CLOUD));
@@ -133,7 +141,12 @@ impl GcpConnector {
         let mut labels = user_tags.clone();
         ownership.apply(&mut labels);
         labels.insert(SIZE_LABEL.into(), convert::size_label(size));
-        Ok(Launch { machine_type, subnetwork, labels, image: image.to_owned() })
+        Ok(Launch {
+            machine_type,
+            subnetwork,
+            labels,
+            image: image.to_owned(),
+        })
     }
 
     /// The instance body of a launch (bulkInsert copies the same fields).
@@ -158,7 +171,11 @@ impl GcpConnector {
         md.items = vec![item];
         let mut i = Instance::default();
         i.name = Some(name.to_owned());
-        i.machine_type = Some(format!("zones/{}/machineTypes/{}", self.zone(), l.machine_type));
+        i.machine_type = Some(format!(
+            "zones/{}/machineTypes/{}",
+            self.zone(),
+            l.machine_type
+        ));
         i.labels = l.labels.clone().into_iter().collect();
         i.disks = vec![disk];
         i.network_interfaces = vec![nic];
@@ -177,7 +194,10 @@ impl GcpConnector {
                 _ => Err(Error::new(
                     ErrorKind::AlreadyExists,
                     op,
-                    format!("a vm named {} exists and was made by another request", spec.name),
+                    format!(
+                        "a vm named {} exists and was made by another request",
+                        spec.name
+                    ),
                 )
                 .with_cloud(CLOUD)
                 .with_field("name")),
@@ -189,7 +209,8 @@ impl GcpConnector {
 
     pub(crate) async fn create_vm_impl(&self, spec: &VmSpec) -> Result<Vm> {
         let op = Operation::CreateVm;
-        spec.validate().map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
+        spec.validate()
+            .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         if spec.host.is_some() {
             return Err(no_hosts(op).with_field("host"));
         }
@@ -198,7 +219,14 @@ impl GcpConnector {
             return Ok(vm);
         }
         let l = self
-            .launch(&spec.size, &spec.image, spec.network.as_ref(), &spec.tags, &ownership, op)
+            .launch(
+                &spec.size,
+                &spec.image,
+                spec.network.as_ref(),
+                &spec.tags,
+                &ownership,
+                op,
+            )
             .await?;
         let first = self
             .instances
@@ -212,7 +240,8 @@ impl GcpConnector {
             .map_err(|e| map_gax(e, op, &format!("vm {}", spec.name)));
         match first {
             Ok(o) => {
-                self.wait_op(o, Scope::Zone, op, &format!("vm {}", spec.name)).await?;
+                self.wait_op(o, Scope::Zone, op, &format!("vm {}", spec.name))
+                    .await?;
             }
             // Another attempt won the race for the name: it is ours if its token is.
             Err(e) if e.kind() == &ErrorKind::AlreadyExists => {
@@ -222,8 +251,12 @@ impl GcpConnector {
         }
         let i = self.get_owned(&spec.name, op).await?;
         vm_of(&i).ok_or_else(|| {
-            Error::new(ErrorKind::Internal, op, format!("vm {} lost its labels", spec.name))
-                .with_cloud(CLOUD)
+            Error::new(
+                ErrorKind::Internal,
+                op,
+                format!("vm {} lost its labels", spec.name),
+            )
+            .with_cloud(CLOUD)
         })
     }
 
@@ -250,7 +283,11 @@ impl GcpConnector {
             .await?;
         // The state is filtered here (one strato state is several Compute statuses), so a page
         // may hold fewer than asked; the token still goes on.
-        let items = items.iter().filter_map(vm_of).filter(|v| query.matches(v)).collect();
+        let items = items
+            .iter()
+            .filter_map(vm_of)
+            .filter(|v| query.matches(v))
+            .collect();
         Ok(Page { items, next })
     }
 
@@ -276,21 +313,40 @@ impl GcpConnector {
             .map_err(|e| map_gax(e, op, &format!("vm {name}")));
         match r {
             // Its alias IP ranges (VIPs) go with it.
-            Ok(o) => self.wait_op(o, Scope::Zone, op, &format!("vm {name}")).await.map(|_| ()),
+            Ok(o) => self
+                .wait_op(o, Scope::Zone, op, &format!("vm {name}"))
+                .await
+                .map(|_| ()),
             Err(e) if e.is_not_found() => Ok(()),
             Err(e) => Err(e),
         }
     }
 
     pub(crate) async fn start_stop_impl(&self, id: &VmId, run: bool) -> Result<Vm> {
-        let op = if run { Operation::StartVm } else { Operation::StopVm };
+        let op = if run {
+            Operation::StartVm
+        } else {
+            Operation::StopVm
+        };
         let name = id.as_str();
         self.get_owned(name, op).await?;
         let what = format!("vm {name}");
         let first = if run {
-            self.instances.start().set_project(self.project()).set_zone(self.zone()).set_instance(name).send().await
+            self.instances
+                .start()
+                .set_project(self.project())
+                .set_zone(self.zone())
+                .set_instance(name)
+                .send()
+                .await
         } else {
-            self.instances.stop().set_project(self.project()).set_zone(self.zone()).set_instance(name).send().await
+            self.instances
+                .stop()
+                .set_project(self.project())
+                .set_zone(self.zone())
+                .set_instance(name)
+                .send()
+                .await
         }
         .map_err(|e| map_gax(e, op, &what))?;
         self.wait_op(first, Scope::Zone, op, &what).await?;

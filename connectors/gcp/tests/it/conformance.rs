@@ -44,24 +44,41 @@ async fn conformance_through_the_registry() {
             c.zone(),
             fake.url
         );
-        Config::parse(&toml, None).unwrap().profiles.remove("p").unwrap()
+        Config::parse(&toml, None)
+            .unwrap()
+            .profiles
+            .remove("p")
+            .unwrap()
     };
     let ctx = ConnectContext::default();
     let mut t = target(&fake).await;
     t.connector = reg.connect(&profile(&owner()), &ctx).await.unwrap();
     t.foreign = reg.connect(&profile(&owner()), &ctx).await.unwrap();
     run_all(&t).await;
-    eprintln!("conformance through the registry: {} API requests", fake.requests().len());
+    eprintln!(
+        "conformance through the registry: {} API requests",
+        fake.requests().len()
+    );
 }
 
 /// The IAM permission of a Compute request the connector made, as (method, path).
 fn permission(method: &str, path: &str) -> String {
-    let segs: Vec<&str> = path.split('?').next().unwrap().trim_matches('/').split('/').collect();
+    let segs: Vec<&str> = path
+        .split('?')
+        .next()
+        .unwrap()
+        .trim_matches('/')
+        .split('/')
+        .collect();
     // compute/v1/projects/P/{zones|regions}/X/collection[/name[/verb]]
     let rest = &segs[5..];
     let verb = match (method, rest) {
-        ("GET", [c, _, "operations", _]) if *c == "zones" => return "compute.zoneOperations.get".into(),
-        ("GET", [c, _, "operations", _]) if *c == "regions" => return "compute.regionOperations.get".into(),
+        ("GET", [c, _, "operations", _]) if *c == "zones" => {
+            return "compute.zoneOperations.get".into();
+        }
+        ("GET", [c, _, "operations", _]) if *c == "regions" => {
+            return "compute.regionOperations.get".into();
+        }
         ("POST", [_, _, "instances", "bulkInsert"]) => "create",
         ("GET", [_, _, _]) => "list",
         ("POST", [_, _, _]) => "create",
@@ -96,5 +113,8 @@ async fn every_request_is_allowed_by_the_iam_role() {
             permission(m, p)
         })
         .collect();
-    assert_eq!(used, direct, "permissions used by the suite vs the role's direct ones");
+    assert_eq!(
+        used, direct,
+        "permissions used by the suite vs the role's direct ones"
+    );
 }

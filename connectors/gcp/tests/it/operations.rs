@@ -15,7 +15,10 @@ fn spec(name: &str) -> VmSpec {
 }
 
 fn op_reads(fake: &strato_gcp_fake::FakeGce) -> usize {
-    fake.requests().iter().filter(|r| r.starts_with("GET ") && r.contains("/operations/")).count()
+    fake.requests()
+        .iter()
+        .filter(|r| r.starts_with("GET ") && r.contains("/operations/"))
+        .count()
 }
 
 #[tokio::test]
@@ -29,9 +32,17 @@ async fn a_change_returns_once_its_operation_is_done() {
     let c = connector(&fake).await;
     let t = Instant::now();
     let vm = c.create_vm(&spec("op-wait")).await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(300), "returned before DONE: {:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "returned before DONE: {:?}",
+        t.elapsed()
+    );
     assert_eq!(vm.name, "op-wait");
-    assert!(op_reads(&fake) >= 2, "polled PENDING and RUNNING: {:?}", fake.requests());
+    assert!(
+        op_reads(&fake) >= 2,
+        "polled PENDING and RUNNING: {:?}",
+        fake.requests()
+    );
 }
 
 #[tokio::test]
@@ -41,7 +52,10 @@ async fn an_operation_done_with_an_error_is_that_error() {
     fake.fail_next_operation("insert", "ZONE_RESOURCE_POOL_EXHAUSTED", 503);
     let e = c.create_vm(&spec("op-fail")).await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::NoCapacity, "{e}");
-    assert_eq!(e.vendor().map(|v| v.code.as_str()), Some("ZONE_RESOURCE_POOL_EXHAUSTED"));
+    assert_eq!(
+        e.vendor().map(|v| v.code.as_str()),
+        Some("ZONE_RESOURCE_POOL_EXHAUSTED")
+    );
     assert!(fake.instance_names().is_empty());
 
     let vm = c.create_vm(&spec("op-stop")).await.unwrap();
@@ -108,9 +122,16 @@ async fn request_ids_come_from_the_token_and_replay_the_first_operation() {
     let s = spec("op-replay");
     c.create_vm(&s).await.unwrap();
     let rid = strato_gcp::operations::request_id(&s.client_token(&c.info().owner));
-    let inserts: Vec<String> = fake.requests().into_iter().filter(|r| r.starts_with("POST ")).collect();
+    let inserts: Vec<String> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("POST "))
+        .collect();
     assert_eq!(inserts.len(), 1);
-    assert!(inserts[0].contains(&format!("requestId={rid}")), "{inserts:?}");
+    assert!(
+        inserts[0].contains(&format!("requestId={rid}")),
+        "{inserts:?}"
+    );
 
     let made = fake.operations_made();
     let client: Instances = Instances::builder()
@@ -151,6 +172,10 @@ async fn a_refused_batch_is_halved() {
     };
     let group = c.scale_group(&g, 4).await.unwrap();
     assert_eq!(group.members.len(), 4);
-    let bulk = fake.requests().iter().filter(|r| r.contains("/instances/bulkInsert")).count();
+    let bulk = fake
+        .requests()
+        .iter()
+        .filter(|r| r.contains("/instances/bulkInsert"))
+        .count();
     assert_eq!(bulk, 3, "one refused batch of 4, then 2 + 2");
 }

@@ -15,14 +15,26 @@ async fn a_429_is_throttled_with_its_retry_after() {
     let c = connector(&fake).await;
     fake.throttle(1, Some(3));
     let e = c.get_vm(&VmId::new("any")).await.unwrap_err();
-    assert_eq!(e.kind(), &ErrorKind::Throttled { retry_after: Some(Duration::from_secs(3)) }, "{e}");
-    assert_eq!(e.vendor().map(|v| v.code.as_str()), Some("rateLimitExceeded"));
+    assert_eq!(
+        e.kind(),
+        &ErrorKind::Throttled {
+            retry_after: Some(Duration::from_secs(3))
+        },
+        "{e}"
+    );
+    assert_eq!(
+        e.vendor().map(|v| v.code.as_str()),
+        Some("rateLimitExceeded")
+    );
     // A throttled list is an error, never an empty list.
     fake.throttle(1, None);
     let e = c.list_vms(&Default::default()).await.unwrap_err();
     assert_eq!(e.kind(), &ErrorKind::Throttled { retry_after: None });
     fake.throttle_method("POST", 1, Some(1));
-    let e = c.create_vm(&VmSpec::new("thr-post", Size::shape(1, 512), IMAGE)).await.unwrap_err();
+    let e = c
+        .create_vm(&VmSpec::new("thr-post", Size::shape(1, 512), IMAGE))
+        .await
+        .unwrap_err();
     assert!(matches!(e.kind(), ErrorKind::Throttled { .. }), "{e}");
     assert!(fake.instance_names().is_empty());
 }
@@ -43,8 +55,15 @@ async fn the_retry_layer_retries_a_throttled_insert() {
         c.zone(),
         fake.url
     );
-    let profile = Config::parse(&toml, None).unwrap().profiles.remove("p").unwrap();
-    let conn = reg.connect(&profile, &ConnectContext::default()).await.unwrap();
+    let profile = Config::parse(&toml, None)
+        .unwrap()
+        .profiles
+        .remove("p")
+        .unwrap();
+    let conn = reg
+        .connect(&profile, &ConnectContext::default())
+        .await
+        .unwrap();
     fake.throttle_method("POST", 2, Some(1));
     let t = std::time::Instant::now();
     let vm = conn
@@ -52,8 +71,19 @@ async fn the_retry_layer_retries_a_throttled_insert() {
         .await
         .expect("retried past two 429s");
     assert_eq!(vm.name, "thr-retry");
-    assert!(t.elapsed() >= Duration::from_secs(2), "Retry-After honoured: {:?}", t.elapsed());
-    let posts = fake.requests().iter().filter(|r| r.starts_with("POST ")).count();
-    assert_eq!(posts, 3, "two throttled inserts, then the one that went through");
+    assert!(
+        t.elapsed() >= Duration::from_secs(2),
+        "Retry-After honoured: {:?}",
+        t.elapsed()
+    );
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.starts_with("POST "))
+        .count();
+    assert_eq!(
+        posts, 3,
+        "two throttled inserts, then the one that went through"
+    );
     assert_eq!(fake.instance_names(), vec!["thr-retry".to_owned()]);
 }

@@ -31,7 +31,11 @@ async fn connector(fake: &FakeGce, o: &OwnerId) -> Arc<GcpConnector> {
         poll_interval: Some(Duration::from_millis(20)),
         ..Default::default()
     };
-    Arc::new(GcpConnector::connect(o.clone(), cfg).await.expect("connect to the fake"))
+    Arc::new(
+        GcpConnector::connect(o.clone(), cfg)
+            .await
+            .expect("connect to the fake"),
+    )
 }
 
 fn gcp_group(name: &str, min: u32, max: u32) -> SeGroup {
@@ -41,18 +45,28 @@ fn gcp_group(name: &str, min: u32, max: u32) -> SeGroup {
     g
 }
 
-async fn start(fake: &FakeGce, tag: &str, load: Arc<LoadModel>) -> (OwnerId, Arc<GcpConnector>, Harness) {
+async fn start(
+    fake: &FakeGce,
+    tag: &str,
+    load: Arc<LoadModel>,
+) -> (OwnerId, Arc<GcpConnector>, Harness) {
     let o = owner(tag);
     let gcp = connector(fake, &o).await;
-    let h = HarnessConfig { profile: PROFILE.into(), ..real_time() }
-        .start(controller_cloud(gcp.clone()), memory_store(), load)
-        .await;
+    let h = HarnessConfig {
+        profile: PROFILE.into(),
+        ..real_time()
+    }
+    .start(controller_cloud(gcp.clone()), memory_store(), load)
+    .await;
     (o, gcp, h)
 }
 
 /// The alias addresses on the fake's instances, as (instance, address).
 fn aliases(fake: &FakeGce) -> Vec<(String, IpAddr)> {
-    fake.alias_addresses().into_iter().map(|(n, a)| (n, a.parse().unwrap())).collect()
+    fake.alias_addresses()
+        .into_iter()
+        .map(|(n, a)| (n, a.parse().unwrap()))
+        .collect()
 }
 
 #[tokio::test]
@@ -66,7 +80,8 @@ async fn a_vs_on_gcp_gets_ses_an_alias_ip_vip_and_dns_and_teardown_leaves_nothin
     h.wait_for("two healthy SEs and a bound VIP", 30 * SEC, || async {
         let s = h.status();
         h.healthy("web") == 2
-            && s.vs("shop").is_some_and(|v| v.bound_to.is_some() && v.dns.is_some() && v.placement.len() == 2)
+            && s.vs("shop")
+                .is_some_and(|v| v.bound_to.is_some() && v.dns.is_some() && v.placement.len() == 2)
     })
     .await;
     let v = h.status().vs("shop").unwrap().clone();
@@ -82,15 +97,27 @@ async fn a_vs_on_gcp_gets_ses_an_alias_ip_vip_and_dns_and_teardown_leaves_nothin
         let raw = fake.instance(&vm.name).expect("in the fake");
         assert_eq!(raw["labels"]["strato-owner"], o.as_str());
         assert_eq!(raw["labels"]["strato-group"], "web");
-        assert_eq!(raw["machineType"].as_str().unwrap().rsplit('/').next(), Some("e2-medium"));
+        assert_eq!(
+            raw["machineType"].as_str().unwrap().rsplit('/').next(),
+            Some("e2-medium")
+        );
     }
     // The VIP is an alias range Compute picked in the subnetwork, on the primary's NIC only.
-    let primary_vm = ses.iter().find(|v| v.name == primary).expect("the primary is an SE");
+    let primary_vm = ses
+        .iter()
+        .find(|v| v.name == primary)
+        .expect("the primary is an SE");
     assert_eq!(aliases(&fake), vec![(primary_vm.name.clone(), addr)]);
-    assert!(ses.iter().all(|s| s.private_ip != Some(addr)), "the VIP is no SE's own address");
+    assert!(
+        ses.iter().all(|s| s.private_ip != Some(addr)),
+        "the VIP is no SE's own address"
+    );
 
     let dns = h.serve_dns().await;
-    assert_eq!(dns_query_within(dns.addr, "shop.apps.example.com.", 5 * SEC).await, vec![addr]);
+    assert_eq!(
+        dns_query_within(dns.addr, "shop.apps.example.com.", 5 * SEC).await,
+        vec![addr]
+    );
     assert_primary_and_secondary_configured(&h, &v, "web").await;
 
     // Teardown: the VIP's alias range is removed, then every instance.
@@ -100,8 +127,14 @@ async fn a_vs_on_gcp_gets_ses_an_alias_ip_vip_and_dns_and_teardown_leaves_nothin
     })
     .await;
     h.ctl.delete_se_group("web").await.unwrap();
-    h.wait_for("every instance deleted", 15 * SEC, || async { fake.instance_names().is_empty() }).await;
-    h.wait_for("the group forgotten", 10 * SEC, || async { h.status().group("web").is_none() }).await;
+    h.wait_for("every instance deleted", 15 * SEC, || async {
+        fake.instance_names().is_empty()
+    })
+    .await;
+    h.wait_for("the group forgotten", 10 * SEC, || async {
+        h.status().group("web").is_none()
+    })
+    .await;
     dns.shutdown().await;
 }
 
@@ -111,7 +144,10 @@ async fn load_scales_out_and_in_on_gcp_and_the_vip_stays_on_a_survivor() {
     let load = Arc::new(LoadModel::new());
     let (_o, gcp, h) = start(&fake, "gcp-scale", load.clone()).await;
     h.setup(gcp_group("web", 1, 4), None).await;
-    h.ctl.apply_virtual_service(vs("shop", "web")).await.unwrap();
+    h.ctl
+        .apply_virtual_service(vs("shop", "web"))
+        .await
+        .unwrap();
     h.wait_for("one healthy SE with the VIP", 30 * SEC, || async {
         h.healthy("web") == 1 && h.vip_bound("shop")
     })
@@ -120,7 +156,10 @@ async fn load_scales_out_and_in_on_gcp_and_the_vip_stays_on_a_survivor() {
 
     // 150 rps on SEs of 100 rps at a 50 % target: 3 SEs.
     load.set("shop", 150.0);
-    h.wait_for("scale out to 3 healthy SEs", 30 * SEC, || async { h.healthy("web") == 3 }).await;
+    h.wait_for("scale out to 3 healthy SEs", 30 * SEC, || async {
+        h.healthy("web") == 3
+    })
+    .await;
     assert_eq!(fake.instance_names().len(), 3);
 
     load.set("shop", 10.0);
@@ -132,7 +171,9 @@ async fn load_scales_out_and_in_on_gcp_and_the_vip_stays_on_a_survivor() {
     assert_eq!(left.len(), 1, "{left:?}");
     h.wait_for("the VIP on the survivor", 15 * SEC, || async {
         aliases(&fake) == vec![(left[0].name.clone(), addr)]
-            && h.status().vs("shop").is_some_and(|v| v.bound_to.as_deref() == Some(left[0].name.as_str()))
+            && h.status()
+                .vs("shop")
+                .is_some_and(|v| v.bound_to.as_deref() == Some(left[0].name.as_str()))
     })
     .await;
 
