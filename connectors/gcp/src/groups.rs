@@ -83,8 +83,11 @@ impl GcpConnector {
             let chosen = victims(&spec.name, &members, &template, (have - size) as usize);
             let ids: Vec<VmId> = chosen.iter().map(|v| v.id.clone()).collect();
             // Compute has no bulk delete: the deletes go out together and are waited for together.
-            let results =
-                futures::future::join_all(ids.iter().map(|id| self.delete_vm_impl(id))).await;
+            // The members were just listed by owner and group: no read before each delete.
+            let results = futures::future::join_all(
+                ids.iter().map(|id| self.delete_instance(id.as_str(), op)),
+            )
+            .await;
             let mut done = Vec::new();
             let mut failed = Vec::new();
             for (id, r) in ids.iter().zip(results) {

@@ -302,6 +302,12 @@ impl GcpConnector {
             }
             Ok(_) => {}
         }
+        self.delete_instance(name, op).await
+    }
+
+    /// Deletes an instance already known to be ours (a group member just listed) and waits;
+    /// gone already is done.
+    pub(crate) async fn delete_instance(&self, name: &str, op: Operation) -> Result<()> {
         let r = self
             .instances
             .delete()

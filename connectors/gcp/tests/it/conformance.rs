@@ -71,7 +71,7 @@ fn permission(method: &str, path: &str) -> String {
         .split('/')
         .collect();
     // compute/v1/projects/P/{zones|regions}/X/collection[/name[/verb]]
-    let rest = &segs[5..];
+    let rest = &segs[4..];
     let verb = match (method, rest) {
         ("GET", [c, _, "operations", _]) if *c == "zones" => {
             return "compute.zoneOperations.get".into();
