@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use strato_controller::agent::LoadModel;
 use strato_controller::model::SeGroup;
-use strato_core::{CloudConnector, OwnerId, Size, VmState};
+use strato_core::{OwnerId, Size, VmState};
 use strato_gcp::{GcpConfig, GcpConnector};
 use strato_gcp_fake::FakeGce;
 
