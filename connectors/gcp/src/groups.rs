@@ -24,6 +24,9 @@ use strato_core::{
     Result, Vm, VmId, client_token, member_ordinal, validate_label,
 };
 
+/// Deletes of one scale-in in flight at once.
+const DELETE_PARALLELISM: usize = 10;
+
 /// The lowest `need` ordinals not in `used`.
 pub fn free_ordinals(used: &BTreeSet<u32>, need: u32) -> Vec<u32> {
     (0..)
@@ -82,12 +85,15 @@ impl GcpConnector {
         } else if have > size {
             let chosen = victims(&spec.name, &members, &template, (have - size) as usize);
             let ids: Vec<VmId> = chosen.iter().map(|v| v.id.clone()).collect();
-            // Compute has no bulk delete: the deletes go out together and are waited for together.
-            // The members were just listed by owner and group: no read before each delete.
-            let results = futures::future::join_all(
-                ids.iter().map(|id| self.delete_instance(id.as_str(), op)),
-            )
-            .await;
+            // Compute has no bulk delete: the deletes go out DELETE_PARALLELISM at a time
+            // (a round at a time) (their
+            // operation polls count against the project's read quota). The members were just
+            // listed by owner and group: no read before each delete.
+            let mut results: Vec<Result<()>> = Vec::with_capacity(ids.len());
+            for chunk in ids.chunks(DELETE_PARALLELISM) {
+                let deletes = chunk.iter().map(|id| self.delete_instance(id.as_str(), op));
+                results.extend(futures::future::join_all(deletes).await);
+            }
             let mut done = Vec::new();
             let mut failed = Vec::new();
             for (id, r) in ids.iter().zip(results) {
