@@ -85,10 +85,9 @@ impl GcpConnector {
         } else if have > size {
             let chosen = victims(&spec.name, &members, &template, (have - size) as usize);
             let ids: Vec<VmId> = chosen.iter().map(|v| v.id.clone()).collect();
-            // Compute has no bulk delete: the deletes go out DELETE_PARALLELISM at a time
-            // (a round at a time) (their
-            // operation polls count against the project's read quota). The members were just
-            // listed by owner and group: no read before each delete.
+            // Compute has no bulk delete: the deletes go out in rounds of DELETE_PARALLELISM
+            // (their operation polls count against the project's read quota). The members were
+            // just listed by owner and group: no read before each delete.
             let mut results: Vec<Result<()>> = Vec::with_capacity(ids.len());
             for chunk in ids.chunks(DELETE_PARALLELISM) {
                 let deletes = chunk.iter().map(|id| self.delete_instance(id.as_str(), op));
