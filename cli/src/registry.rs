@@ -1,4 +1,5 @@
-//! The connectors compiled into this binary (cargo features `aws`, `vsphere`, `kubernetes`, `azure`;
+//! The connectors compiled into this binary (cargo features `aws`, `vsphere`, `kubernetes`, `azure`,
+//! `gcp`;
 //! the memory cloud is always there).
 
 use std::sync::Arc;
@@ -16,6 +17,8 @@ pub fn registry() -> Registry {
     r.register(Arc::new(strato_kubernetes::KubernetesFactory));
     #[cfg(feature = "azure")]
     r.register(Arc::new(strato_azure::AzureFactory));
+    #[cfg(feature = "gcp")]
+    r.register(Arc::new(strato_gcp::GcpFactory));
     r
 }
 
@@ -27,7 +30,8 @@ pub fn install_crypto_provider() {
         feature = "aws",
         feature = "vsphere",
         feature = "kubernetes",
-        feature = "azure"
+        feature = "azure",
+        feature = "gcp"
     ))]
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Err means another thread installed one first, which is just as good.
@@ -45,5 +49,6 @@ mod tests {
         assert_eq!(kinds.contains(&"vsphere"), cfg!(feature = "vsphere"));
         assert_eq!(kinds.contains(&"kubernetes"), cfg!(feature = "kubernetes"));
         assert_eq!(kinds.contains(&"azure"), cfg!(feature = "azure"));
+        assert_eq!(kinds.contains(&"gcp"), cfg!(feature = "gcp"));
     }
 }

@@ -5,4 +5,5 @@
 mod aws_moto;
 mod azure_fake;
 mod common;
+mod gcp_fake;
 mod kubernetes_fake;
