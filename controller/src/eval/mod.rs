@@ -58,6 +58,9 @@ pub struct EvalOptions {
     /// Upper quantile of the forecasters.
     #[arg(long, default_value_t = PredictivePolicy::default().forecast.quantile)]
     pub quantile: f64,
+    /// Target utilisation of the reactive path inside the predictive policy.
+    #[arg(long, default_value_t = PredictivePolicy::default().reactive_target)]
+    pub reactive_target: f64,
     /// Also print the trade-off curve: the predictive policy at these margins.
     #[arg(long, value_delimiter = ',')]
     pub curve: Vec<f64>,
@@ -104,6 +107,7 @@ pub fn sim_config(trace: &Trace, opts: &EvalOptions) -> SimConfig {
     let mut predictive = PredictivePolicy::default();
     predictive.forecast.margin = opts.margin;
     predictive.forecast.quantile = opts.quantile;
+    predictive.reactive_target = opts.reactive_target;
     SimConfig {
         per_se: (trace.peak() / f64::from(opts.peak_ses.max(1))).max(f64::MIN_POSITIVE),
         max_ses: opts.peak_ses.max(1),

@@ -42,7 +42,7 @@ impl Default for ForecastConfig {
             days: 14,
             weeks: 4,
             quantile: 0.8,
-            margin: 0.1,
+            margin: 0.2,
             min_samples: 2,
             level_limit: 1.5,
         }
