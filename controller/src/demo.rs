@@ -164,6 +164,7 @@ async fn replay(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             target_utilisation: 0.6,
             tolerance: 0.1,
             scale_down_window: Duration::from_secs(300),
+            predictive: None,
         },
         max_unavailable: 1,
         max_unhealthy: Share::default(),
