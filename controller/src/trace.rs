@@ -8,6 +8,10 @@ use chrono::NaiveDateTime;
 /// (see `data/README.md` for source and licence).
 pub const NASA_1995_07_13: &str = include_str!("../data/nasa_http_1995-07-13.csv");
 
+/// The demo's trace: NASA-HTTP requests per minute, 1995-07-05 00:00 to 07-12 23:55 (Wednesday
+/// to Wednesday), averaged over 5 minutes (see `data/README.md`).
+pub const NASA_1995_07_05_12: &str = include_str!("../data/nasa_http_1995-07-05_12_5min.csv");
+
 /// A parsed trace.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trace {

@@ -458,3 +458,51 @@ fn controller_commands_refuse_dry_run_in_one_line() {
         "{err}"
     );
 }
+
+#[test]
+fn autoscale_eval_prints_every_policy_and_names_a_bad_line() {
+    let s = Sandbox::new();
+    let csv = s.dir.path().join("t.csv");
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..(3 * 48) {
+        let v = if (16..36).contains(&(i % 48)) {
+            100
+        } else {
+            10
+        };
+        text.push_str(&format!(
+            "2001-01-{:02} {:02}:{:02}:00,{v}\n",
+            1 + i / 48,
+            (i % 48) / 2,
+            (i % 2) * 30
+        ));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let plot = s.dir.path().join("p.svg");
+    let out = s.ok(&[
+        "autoscale",
+        "eval",
+        "--trace",
+        csv.to_str().unwrap(),
+        "--policy",
+        "all",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    for p in [
+        "predictive",
+        "reactive",
+        "seasonal-naive",
+        "static",
+        "oracle",
+    ] {
+        assert!(out.contains(p), "{out}");
+    }
+    assert!(out.contains("20 SEs") && out.contains("180s"), "{out}");
+    assert!(plot.exists());
+    std::fs::write(&csv, "timestamp,value\n2001-01-01 00:00:00,x\n").unwrap();
+    s.cmd(&["autoscale", "eval", "--trace", csv.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("line 2"));
+}

@@ -83,3 +83,51 @@ impl Controller {
         }
     }
 }
+
+impl Controller {
+    /// A virtual service's forecaster, as learned so far (None: not scaled predictively, or
+    /// nothing learned yet).
+    pub fn forecaster(&self, vs: &str) -> Option<crate::forecast::Forecaster> {
+        self.state().vs_scale.get(vs)?.forecast.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::{ForecastConfig, Forecaster};
+    use crate::store::{RedbStore, StateStore};
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn a_restart_keeps_what_the_forecaster_learned() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let mut f = Forecaster::new(ForecastConfig::default());
+        for m in 0..(3 * 1440) {
+            f.observe(m * 60, (m % 1440) as f64);
+        }
+        {
+            let store: Arc<dyn StateStore> = Arc::new(RedbStore::open(&path).unwrap());
+            let ctl = Controller::new(store, BTreeMap::new(), Default::default())
+                .await
+                .unwrap();
+            {
+                let mut st = ctl.state();
+                st.vs_scale.entry("web".into()).or_default().forecast = Some(f.clone());
+                st.forecast_dirty.insert("web".into());
+            }
+            ctl.save_forecasts().await;
+            assert!(ctl.state().forecast_dirty.is_empty());
+        }
+        let store: Arc<dyn StateStore> = Arc::new(RedbStore::open(&path).unwrap());
+        let ctl = Controller::new(store, BTreeMap::new(), Default::default())
+            .await
+            .unwrap();
+        let back = ctl.forecaster("web").expect("loaded from the store");
+        assert_eq!(back, f);
+        assert_eq!(back.predict(3 * 86_400 + 600), f.predict(3 * 86_400 + 600));
+        assert!(back.predict(3 * 86_400 + 600).is_some());
+    }
+}

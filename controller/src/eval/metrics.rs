@@ -27,8 +27,9 @@ pub struct Metrics {
     pub actions_per_day: f64,
 }
 
-/// A day's ramp: the tick index where the (15-minute smoothed) load first reaches halfway
-/// between the day's trough and its peak, after the trough.
+/// A day's ramp: the tick index where the load first reaches halfway between the day's
+/// trough and its peak, after the trough (found on the 15-minute mean, so one noisy minute
+/// is not a ramp).
 pub fn ramps(ticks: &[Tick], tick_secs: i64, start_unix: i64) -> Vec<usize> {
     let w = (900 / tick_secs).max(1) as usize;
     let smooth: Vec<Option<f64>> = (0..ticks.len())
@@ -61,7 +62,11 @@ pub fn ramps(ticks: &[Tick], tick_secs: i64, start_unix: i64) -> Vec<usize> {
                     .unwrap_or(i);
                 let mid = (val(trough) + val(peak)) / 2.0;
                 if let Some(r) = (trough..=peak).find(|k| smooth[*k].is_some_and(|v| v >= mid)) {
-                    out.push(r);
+                    // The mean crosses late by up to its window: the ramp began at the first
+                    // point of that window already past halfway.
+                    let lo = r.saturating_sub(w - 1).max(trough);
+                    let first = (lo..=r).find(|k| ticks[*k].load.is_some_and(|v| v >= mid));
+                    out.push(first.unwrap_or(r));
                 }
             }
         }

@@ -6,6 +6,7 @@ mod api;
 mod common;
 mod demo;
 mod e2e;
+mod eval;
 mod faults;
 mod rebalance;
 mod run;
