@@ -43,6 +43,10 @@ pub struct DemoOptions {
     /// SE boot time of the memory cloud.
     #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
     pub boot: Duration,
+    /// How often the simulated agents report (the controller decides on the reports of the
+    /// last two intervals).
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub report_interval: Duration,
     /// Print no progress lines.
     #[arg(long)]
     pub quiet: bool,
@@ -56,6 +60,7 @@ impl Default for DemoOptions {
             rps_per_se: 25.0,
             load_scale: 1.0,
             boot: Duration::from_secs(180),
+            report_interval: Duration::from_secs(15),
             quiet: false,
         }
     }
@@ -297,15 +302,14 @@ async fn replay(
         OwnerId::new("strato-demo")?,
     )?);
     let clouds = BTreeMap::from([("memory".to_owned(), cloud.clone())]);
-    // Agents report every 15 s and the controller decides on reports of the last 30 s: a
-    // third of the default's passes, so eight days replay twice in seconds, and still well
-    // inside the minute each sample is taken at.
+    // Agents report every 15 s by default: fewer passes than the controller's 10 s, so eight
+    // days replay twice in seconds, and still well inside the minute each sample is taken at.
     let ctl = Controller::new(
         Arc::new(MemoryStore::new()),
         clouds,
         ControllerOptions {
-            report_interval: Duration::from_secs(15),
-            resync: Duration::from_secs(15),
+            report_interval: opts.report_interval,
+            resync: opts.report_interval,
             ..ControllerOptions::default()
         },
     )

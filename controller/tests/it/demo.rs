@@ -9,6 +9,8 @@ async fn demo_compares_predictive_and_reactive_on_the_last_day() {
     let s = demo(DemoOptions {
         out: dir.path().to_path_buf(),
         days: 3,
+        // Fewer passes: a debug build replays three days twice in seconds.
+        report_interval: std::time::Duration::from_secs(60),
         quiet: true,
         ..DemoOptions::default()
     })

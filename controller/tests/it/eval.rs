@@ -42,7 +42,7 @@ fn opts(trace: &Path, plot: &Path) -> EvalOptions {
         margin: 0.2,
         quantile: 0.8,
         reactive_target: 0.9,
-        curve: vec![0.0, 0.2],
+        curve: vec![0.0],
         plot: plot.to_path_buf(),
     }
 }
@@ -76,11 +76,9 @@ fn predictive_is_ready_for_the_ramp_that_reactive_meets_late() {
     );
     assert!(pred.metrics.se_hours < stat.metrics.se_hours);
     assert!(naive.metrics.se_hours < stat.metrics.se_hours);
-    assert_eq!(r.curve.len(), 2);
-    assert!(
-        r.curve[0].1 >= r.curve[1].1,
-        "more margin, no more shortfall"
-    );
+    // The curve's margin 0 is short at least as often as the default margin.
+    assert_eq!(r.curve.len(), 1);
+    assert!(r.curve[0].1 >= pred.metrics.under_pct);
     let (_, text) = run(&opts(&csv, &svg)).unwrap();
     assert!(text.contains("the peak needs 20 SEs") && text.contains("boot time 180s"));
     for p in [
