@@ -10,7 +10,7 @@ use super::pass::Se;
 use super::{Controller, State};
 use crate::autoscale::{Autoscaler, Decision, Observation};
 use crate::forecast::Forecaster;
-use crate::forecast::policy::{Choice, Stabiliser};
+use crate::forecast::policy::{Choice, Sizes, Stabiliser};
 use crate::model::{AutoscalePolicy, HaMode, SeGroup, VirtualService};
 use crate::se_protocol::SeReport;
 use serde::Serialize;
@@ -331,14 +331,18 @@ fn predictive_span(
         // Unknown: keep what was wanted (or what carries it), never less.
         Observation::Unknown { .. } => scale.desired.max(existing).clamp(lo, hi),
     };
+    let sizes = Sizes {
+        reactive,
+        existing,
+        min: lo,
+        max: hi,
+    };
     let c = scale.stabiliser.choose(
         at.unix,
         g.autoscale.scale_down_window,
-        reactive,
+        sizes,
         forecast,
         g.capacity.rps,
-        existing,
-        (lo, hi),
     );
     let span = c.desired;
     scale.choice = Some((c, at.lead));

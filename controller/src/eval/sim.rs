@@ -5,7 +5,7 @@
 //! seasonal-naive) need nothing more.
 
 use crate::autoscale::{Autoscaler, Observation};
-use crate::forecast::policy::{PredictivePolicy, Stabiliser, ses_for};
+use crate::forecast::policy::{PredictivePolicy, Sizes, Stabiliser, ses_for};
 use crate::forecast::{Forecaster, History, profile};
 use crate::model::AutoscalePolicy;
 use crate::trace::Trace;
@@ -229,15 +229,15 @@ impl Decide for Predictive {
         let r = self
             .reactive
             .decide_with(now, load, ready, existing, &policy);
-        let c = self.stabiliser.choose(
-            now,
-            cfg.autoscale.scale_down_window,
-            r,
-            f,
-            cfg.per_se,
+        let sizes = Sizes {
+            reactive: r,
             existing,
-            (cfg.min_ses, cfg.max_ses),
-        );
+            min: cfg.min_ses,
+            max: cfg.max_ses,
+        };
+        let c = self
+            .stabiliser
+            .choose(now, cfg.autoscale.scale_down_window, sizes, f, cfg.per_se);
         (c.desired, f)
     }
 }

@@ -89,6 +89,19 @@ pub fn ses_for(load: f64, per_se: f64) -> u32 {
     (load / per_se).ceil().clamp(0.0, f64::from(u32::MAX)) as u32
 }
 
+/// The sizes a choice starts from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizes {
+    /// The reactive path's recommendation.
+    pub reactive: u32,
+    /// SEs that exist (serving or booting): below it is a scale-in.
+    pub existing: u32,
+    /// Fewest SEs.
+    pub min: u32,
+    /// Most SEs.
+    pub max: u32,
+}
+
 /// The highest combined recommendation over the stabilisation window (a max-queue, as in
 /// [`crate::autoscale::Autoscaler`]), so a forecast that falls after a peak releases SEs only
 /// once the window has passed.
@@ -98,17 +111,21 @@ pub struct Stabiliser {
 }
 
 impl Stabiliser {
-    /// Combines at unix time `now` (seconds). `existing` SEs exist; below it is a scale-in.
+    /// Combines at unix time `now` (seconds): the forecast load needs SEs of `per_se` each.
     pub fn choose(
         &mut self,
         now: i64,
         window: Duration,
-        reactive: u32,
+        sizes: Sizes,
         forecast_load: Option<f64>,
         per_se: f64,
-        existing: u32,
-        (min, max): (u32, u32),
     ) -> Choice {
+        let Sizes {
+            reactive,
+            existing,
+            min,
+            max,
+        } = sizes;
         let forecast = forecast_load.map(|l| ses_for(l, per_se).clamp(min, max.max(min)));
         let raw = reactive.max(forecast.unwrap_or(0));
         let w = window.as_secs() as i64;
@@ -146,25 +163,34 @@ impl Stabiliser {
 mod tests {
     use super::*;
 
+    fn sz(reactive: u32, existing: u32) -> Sizes {
+        Sizes {
+            reactive,
+            existing,
+            min: 1,
+            max: 20,
+        }
+    }
+
     #[test]
     fn the_larger_wins_and_scale_in_waits_for_the_window() {
         let w = Duration::from_secs(300);
         let mut s = Stabiliser::default();
-        let c = s.choose(0, w, 2, Some(550.0), 100.0, 2, (1, 20));
+        let c = s.choose(0, w, sz(2, 2), Some(550.0), 100.0);
         assert_eq!(
             (c.desired, c.forecast, c.driver),
             (6, Some(6), Driver::Forecast)
         );
         assert!(c.reason(Duration::from_secs(300)).contains("forecast"));
-        let c = s.choose(60, w, 7, Some(550.0), 100.0, 6, (1, 20));
+        let c = s.choose(60, w, sz(7, 6), Some(550.0), 100.0);
         assert_eq!((c.desired, c.driver), (7, Driver::Reactive));
         // The peak passed: both agree on 2, but the window still holds 7.
-        let c = s.choose(120, w, 2, Some(150.0), 100.0, 7, (1, 20));
+        let c = s.choose(120, w, sz(2, 7), Some(150.0), 100.0);
         assert_eq!((c.desired, c.driver), (7, Driver::Window));
-        let c = s.choose(500, w, 2, Some(150.0), 100.0, 7, (1, 20));
+        let c = s.choose(500, w, sz(2, 7), Some(150.0), 100.0);
         assert_eq!(c.desired, 2);
         // No forecast yet: the reactive path alone.
-        let c = Stabiliser::default().choose(0, w, 3, None, 100.0, 3, (1, 20));
+        let c = Stabiliser::default().choose(0, w, sz(3, 3), None, 100.0);
         assert_eq!((c.desired, c.forecast), (3, None));
     }
 }
