@@ -3,7 +3,12 @@
 //! time), and the forecasters' histories kept in the store, so a restart forgets nothing it
 //! learned.
 
+use super::scaling::{ServiceLoad, VsScale};
 use super::{Controller, State, keys};
+use crate::autoscale::Observation;
+use crate::forecast::Forecaster;
+use crate::forecast::policy::Sizes;
+use crate::model::{AutoscalePolicy, SeGroup};
 use crate::store::{Precondition, StateStoreExt};
 use std::time::Duration;
 use tokio::time::Instant;
@@ -36,6 +41,85 @@ pub(super) fn record_boot(st: &mut State, group: &str, se: &str, now: Instant) {
     if boots.len() > BOOTS_KEPT {
         boots.pop_front();
     }
+}
+
+/// The boot time assumed of a cloud until three of its SEs were measured.
+pub(super) const DEFAULT_BOOT: Duration = Duration::from_secs(180);
+
+/// When a predictive decision is taken: the controller's instant, the same in unix seconds,
+/// and how far ahead capacity must be started.
+#[derive(Clone, Copy)]
+pub(super) struct Moment {
+    pub now: Instant,
+    pub unix: i64,
+    pub lead: Duration,
+}
+
+/// A service's span under the predictive policy: max(reactive, forecast over the lead time),
+/// scale-in only once both agree over the stabilisation window. Returns the span, the
+/// reactive recommendation, and whether the forecaster completed a bucket (to be stored).
+pub(super) fn predictive_span(
+    g: &SeGroup,
+    scale: &mut VsScale,
+    obs: &Observation,
+    load: Option<ServiceLoad>,
+    at: Moment,
+    existing: u32,
+    (lo, hi): (u32, u32),
+) -> (u32, Option<u32>, bool) {
+    let Some(pp) = g.autoscale.predictive.as_ref() else {
+        return (scale.desired.max(existing).clamp(lo, hi), None, false);
+    };
+    let f = scale
+        .forecast
+        .get_or_insert_with(|| Forecaster::new(pp.forecast.clone()));
+    if f.config != pp.forecast {
+        // A changed policy: the history is kept unless its buckets changed size.
+        if f.history.bucket_secs != pp.forecast.bucket_secs.clamp(60, 3600) {
+            *f = Forecaster::new(pp.forecast.clone());
+        } else {
+            f.config = pp.forecast.clone();
+        }
+    }
+    let before = f.history.last_bucket();
+    if let Some(l) = load {
+        f.observe(at.unix, l.rps);
+    }
+    let learned = f.history.last_bucket() != before;
+    let forecast = f.predict_window(at.unix, at.unix + at.lead.as_secs() as i64);
+    // The forecast boots the headroom ahead; the reactive path only catches what it missed.
+    let policy = AutoscalePolicy {
+        target_utilisation: if forecast.is_some() {
+            pp.reactive_target
+        } else {
+            g.autoscale.target_utilisation
+        },
+        ..g.autoscale.clone()
+    };
+    let d = scale
+        .autoscaler
+        .decide(at.now, obs, &policy, lo, hi, existing);
+    let reactive = match obs {
+        Observation::Known { .. } => d.desired,
+        // Unknown: keep what was wanted (or what carries it), never less.
+        Observation::Unknown { .. } => scale.desired.max(existing).clamp(lo, hi),
+    };
+    let sizes = Sizes {
+        reactive,
+        existing,
+        min: lo,
+        max: hi,
+    };
+    let c = scale.stabiliser.choose(
+        at.unix,
+        g.autoscale.scale_down_window,
+        sizes,
+        forecast,
+        g.capacity.rps,
+    );
+    let span = c.desired;
+    scale.choice = Some((c, at.lead));
+    (span, d.raw, learned)
 }
 
 impl Controller {

@@ -7,10 +7,11 @@
 //! spans need at `max_vs_per_se`). A load that could not be measured holds both levels.
 
 use super::pass::Se;
+use super::predict::{DEFAULT_BOOT, Moment, predictive_span};
 use super::{Controller, State};
 use crate::autoscale::{Autoscaler, Decision, Observation};
 use crate::forecast::Forecaster;
-use crate::forecast::policy::{Choice, Sizes, Stabiliser};
+use crate::forecast::policy::{Choice, Stabiliser};
 use crate::model::{AutoscalePolicy, HaMode, SeGroup, VirtualService};
 use crate::se_protocol::SeReport;
 use serde::Serialize;
@@ -276,77 +277,6 @@ impl Controller {
         gs.recommendation = Some(rec);
         (desired, min_total)
     }
-}
-
-/// The boot time assumed of a cloud until three of its SEs were measured.
-const DEFAULT_BOOT: Duration = Duration::from_secs(180);
-
-/// When a predictive decision is taken: the controller's instant, the same in unix seconds,
-/// and how far ahead capacity must be started.
-#[derive(Clone, Copy)]
-struct Moment {
-    now: Instant,
-    unix: i64,
-    lead: Duration,
-}
-
-/// A service's span under the predictive policy: max(reactive, forecast over the lead time),
-/// scale-in only once both agree over the stabilisation window. Returns the span, the
-/// reactive recommendation, and whether the forecaster completed a bucket (to be stored).
-fn predictive_span(
-    g: &SeGroup,
-    scale: &mut VsScale,
-    obs: &Observation,
-    load: Option<ServiceLoad>,
-    at: Moment,
-    existing: u32,
-    (lo, hi): (u32, u32),
-) -> (u32, Option<u32>, bool) {
-    let Some(pp) = g.autoscale.predictive.as_ref() else {
-        return (scale.desired.max(existing).clamp(lo, hi), None, false);
-    };
-    let f = scale
-        .forecast
-        .get_or_insert_with(|| Forecaster::new(pp.forecast.clone()));
-    let before = f.history.last_bucket();
-    if let Some(l) = load {
-        f.observe(at.unix, l.rps);
-    }
-    let learned = f.history.last_bucket() != before;
-    let forecast = f.predict_window(at.unix, at.unix + at.lead.as_secs() as i64);
-    // The forecast boots the headroom ahead; the reactive path only catches what it missed.
-    let policy = AutoscalePolicy {
-        target_utilisation: if forecast.is_some() {
-            pp.reactive_target
-        } else {
-            g.autoscale.target_utilisation
-        },
-        ..g.autoscale.clone()
-    };
-    let d = scale
-        .autoscaler
-        .decide(at.now, obs, &policy, lo, hi, existing);
-    let reactive = match obs {
-        Observation::Known { .. } => d.desired,
-        // Unknown: keep what was wanted (or what carries it), never less.
-        Observation::Unknown { .. } => scale.desired.max(existing).clamp(lo, hi),
-    };
-    let sizes = Sizes {
-        reactive,
-        existing,
-        min: lo,
-        max: hi,
-    };
-    let c = scale.stabiliser.choose(
-        at.unix,
-        g.autoscale.scale_down_window,
-        sizes,
-        forecast,
-        g.capacity.rps,
-    );
-    let span = c.desired;
-    scale.choice = Some((c, at.lead));
-    (span, d.raw, learned)
 }
 
 /// The load of one virtual service over the serving SEs of its placement (the load is `None`

@@ -94,6 +94,8 @@ pub struct Report {
     pub peak_ses: u32,
     /// Median boot time, seconds.
     pub boot_secs: u64,
+    /// Boot times spread over `boot_secs * (1 ± boot_jitter)`.
+    pub boot_jitter: f64,
     /// Seconds per tick.
     pub tick_secs: i64,
     /// Per policy.
@@ -166,6 +168,7 @@ pub fn evaluate(trace: &Trace, opts: &EvalOptions) -> Report {
         per_se: cfg.per_se,
         peak_ses: cfg.max_ses,
         boot_secs: cfg.boot.as_secs(),
+        boot_jitter: cfg.boot_jitter,
         tick_secs: ts,
         results,
         curve,
@@ -196,8 +199,13 @@ pub fn render(r: &Report, name: &str) -> String {
     let _ = writeln!(
         out,
         "trace {name}: {:.1} days, one SE serves {:.1} per interval (the peak needs {} SEs), \
-         SE boot time {}s ±20%, decisions every {}s",
-        r.days, r.per_se, r.peak_ses, r.boot_secs, r.tick_secs
+         SE boot time {}s ±{:.0}%, decisions every {}s",
+        r.days,
+        r.per_se,
+        r.peak_ses,
+        r.boot_secs,
+        r.boot_jitter * 100.0,
+        r.tick_secs
     );
     let reactive = r
         .results
