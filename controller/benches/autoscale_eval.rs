@@ -6,7 +6,7 @@
 //! folder of traces).
 
 use std::path::PathBuf;
-use strato_controller::eval::{EvalOptions, PolicyArg, run};
+use strato_controller::eval::{Engine, EvalOptions, PolicyArg, run};
 
 fn main() {
     // `shared/` sits beside the repository; STRATO_TRACES points elsewhere (a worktree).
@@ -21,7 +21,6 @@ fn main() {
             continue;
         }
         found = true;
-        let start = std::time::Instant::now();
         let opts = EvalOptions {
             trace,
             policy: PolicyArg::All,

@@ -6,22 +6,14 @@
 //! run has learned the days before and boots SEs ahead of the morning ramp. It writes a CSV,
 //! an SVG plot and a JSON summary.
 
-use crate::agent::{LoadModel, LocalTransport, SimFleet};
-use crate::controller::{Controller, ControllerOptions};
+use crate::eval::replay::{ReplaySpec, Sample, replay_controller};
 use crate::eval::{Tick, metrics};
-use crate::forecast::policy::PredictivePolicy;
-use crate::model::*;
-use crate::store::MemoryStore;
 use crate::trace::{NASA_1995_07_05_12, Trace};
 use anyhow::Context;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-use strato_core::{CloudConnector, CloudConnectorExt, OwnerId, Size, VmQuery};
-use strato_memory::{MemoryConfig, MemoryConnector};
 
 mod plot;
 mod report;
@@ -65,21 +57,6 @@ impl Default for DemoOptions {
             quiet: false,
         }
     }
-}
-
-/// One minute of a replay.
-#[derive(Clone, Debug, Serialize)]
-pub struct Sample {
-    /// Minutes since the start of the replay.
-    pub minute: usize,
-    /// Offered load, rps (`None` in a gap of the trace: the last value is held).
-    pub offered_rps: Option<f64>,
-    /// SEs the controller wants.
-    pub desired: u32,
-    /// SEs serving.
-    pub healthy: usize,
-    /// VMs of the group in the cloud.
-    pub vms: usize,
 }
 
 /// One policy's run, scored on the last day.
@@ -148,8 +125,18 @@ async fn compare(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let minutes = days * 1440;
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
-    let (pred, pred_leaked) = replay(&opts, &trace, minutes, true).await?;
-    let (reac, reac_leaked) = replay(&opts, &trace, minutes, false).await?;
+    let spec = |predictive| ReplaySpec {
+        minutes,
+        per_se: opts.rps_per_se,
+        max_ses: 30,
+        load_scale: opts.load_scale,
+        boot: opts.boot,
+        report_interval: opts.report_interval,
+        predictive,
+        progress: !opts.quiet,
+    };
+    let (pred, pred_leaked) = replay_controller(&trace, &spec(true)).await?;
+    let (reac, reac_leaked) = replay_controller(&trace, &spec(false)).await?;
 
     // The last day, scored as the evaluation scores a policy.
     let last = minutes - 1440;
@@ -239,169 +226,4 @@ async fn compare(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         print!("{}", report::render(&summary, &tp, &tr));
     }
     Ok(summary)
-}
-
-/// One replay through a fresh controller; returns the samples and the leaked VMs.
-async fn replay(
-    opts: &DemoOptions,
-    trace: &Trace,
-    minutes: usize,
-    predictive: bool,
-) -> anyhow::Result<(Vec<Sample>, usize)> {
-    let settings = MemoryConfig {
-        boot_latency: opts.boot,
-        ..MemoryConfig::default()
-    };
-    let cloud: Arc<dyn CloudConnector> = Arc::new(MemoryConnector::from_settings(
-        settings,
-        OwnerId::new("strato-demo")?,
-    )?);
-    let clouds = BTreeMap::from([("memory".to_owned(), cloud.clone())]);
-    // Agents report every 15 s by default: fewer passes than the controller's 10 s, so eight
-    // days replay twice in seconds, and still well inside the minute each sample is taken at.
-    let ctl = Controller::new(
-        Arc::new(MemoryStore::new()),
-        clouds,
-        ControllerOptions {
-            report_interval: opts.report_interval,
-            resync: opts.report_interval,
-            ..ControllerOptions::default()
-        },
-    )
-    .await?;
-    let runner = tokio::spawn(ctl.clone().run(std::future::pending()));
-    setup(&ctl, opts, predictive).await?;
-    let load = Arc::new(LoadModel::new());
-    let fleet = Arc::new(SimFleet::new(
-        ctl.clone(),
-        cloud.clone(),
-        Arc::new(LocalTransport::new(ctl.clone())),
-        load.clone(),
-    ));
-    let fleet_task = fleet.spawn(Duration::from_secs(7));
-    // Warm up: the first SE and the VIP.
-    for _ in 0..600 {
-        if ctl
-            .status()
-            .vs("shuttle")
-            .is_some_and(|v| v.bound_to.is_some())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    // The forecaster learns the trace's own times of day.
-    ctl.set_unix_time(trace.start_unix);
-    let policy = if predictive { "predictive" } else { "reactive" };
-    let mut samples = Vec::with_capacity(minutes);
-    let mut last_value = 0.0;
-    for minute in 0..minutes {
-        let offset = minute as i64 * 60;
-        let value = trace.at(offset - offset.rem_euclid(trace.step_secs));
-        if let Some(v) = value {
-            last_value = v;
-        }
-        let rps = last_value * opts.load_scale;
-        load.set("shuttle", rps);
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        let s = ctl.status();
-        let g = s.group("edge").context("group status")?;
-        let vms = cloud
-            .list_all_vms(&VmQuery {
-                group: Some("edge".into()),
-                ..Default::default()
-            })
-            .await?
-            .len();
-        if !opts.quiet && minute % 1440 == 1439 {
-            println!(
-                "demo: {policy}: day {} replayed, {} serving SEs",
-                minute / 1440 + 1,
-                g.healthy
-            );
-        }
-        samples.push(Sample {
-            minute,
-            offered_rps: value.map(|v| v * opts.load_scale),
-            desired: g.desired.unwrap_or(0),
-            healthy: g.healthy,
-            vms,
-        });
-    }
-    fleet_task.abort();
-    fleet.stop();
-    runner.abort();
-    // Leaks: VMs in the cloud without a record.
-    let recorded: std::collections::HashSet<String> = ctl
-        .status()
-        .groups
-        .iter()
-        .flat_map(|g| g.ses.iter().map(|s| s.name.clone()))
-        .collect();
-    let leaked = cloud
-        .list_all_vms(&VmQuery::default())
-        .await?
-        .iter()
-        .filter(|v| !recorded.contains(&v.name))
-        .count();
-    Ok((samples, leaked))
-}
-
-/// The pool, zone, SE group and virtual service of the demo.
-async fn setup(ctl: &Controller, opts: &DemoOptions, predictive: bool) -> anyhow::Result<()> {
-    ctl.apply_ipam_pool(IpamPool {
-        name: "vips".into(),
-        network: DEFAULT_NETWORK.into(),
-        cidr: "10.0.200.0/24".parse()?,
-        reserved: vec![],
-    })
-    .await?;
-    ctl.apply_dns_zone(DnsZone {
-        name: "demo.example".into(),
-        ttl: 30,
-    })
-    .await?;
-    ctl.apply_se_group(SeGroup {
-        name: "edge".into(),
-        cloud: "memory".into(),
-        template: SeTemplate {
-            size: Size::shape(2, 4096),
-            image: "se-2025.1".into(),
-            network: None,
-        },
-        min_ses: 1,
-        max_ses: 30,
-        capacity: SeCapacity {
-            rps: opts.rps_per_se,
-            connections: 1_000_000,
-        },
-        ha: HaMode::Elastic { buffer: 0 },
-        placement: Placement::default(),
-        autoscale: AutoscalePolicy {
-            predictive: predictive.then(PredictivePolicy::default),
-            ..AutoscalePolicy::default()
-        },
-        max_unavailable: 1,
-        max_unhealthy: Share::default(),
-    })
-    .await?;
-    ctl.apply_virtual_service(VirtualService {
-        name: "shuttle".into(),
-        fqdn: "shuttle.demo.example".into(),
-        ports: vec![ServicePort {
-            port: 443,
-            protocol: Protocol::Https,
-        }],
-        servers: vec![Server {
-            address: "192.168.10.11".parse()?,
-            port: 8443,
-            weight: 1,
-        }],
-        se_group: "edge".into(),
-        min_ses: 1,
-        max_ses: 30,
-        vip: None,
-    })
-    .await?;
-    Ok(())
 }

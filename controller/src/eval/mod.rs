@@ -4,6 +4,7 @@
 
 pub mod metrics;
 pub mod plot;
+pub mod replay;
 pub mod sim;
 
 use crate::forecast::policy::PredictivePolicy;
@@ -32,6 +33,18 @@ pub enum PolicyArg {
     Static,
     /// Exactly the need, no lag.
     Oracle,
+}
+
+/// What replays the predictive and reactive policies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// The controller's decision code (autoscaler, forecaster, stabiliser) on a simulated
+    /// fleet whose boot times vary: about a second a trace, so curves are cheap.
+    Fast,
+    /// The whole controller on the memory cloud ([`replay::replay_controller`]): agents'
+    /// reports, reconcile passes, connector calls, a fixed boot time. About 10 s per month of
+    /// trace and policy in a release build.
+    Controller,
 }
 
 /// Options of `strato autoscale eval`.
@@ -64,6 +77,9 @@ pub struct EvalOptions {
     /// Also print the trade-off curve: the predictive policy at these margins.
     #[arg(long, value_delimiter = ',')]
     pub curve: Vec<f64>,
+    /// What replays predictive and reactive (the other policies need no controller).
+    #[arg(long, value_enum, default_value = "fast")]
+    pub engine: Engine,
     /// Where the plot goes (SVG).
     #[arg(long, default_value = "autoscale-eval.svg")]
     pub plot: PathBuf,
@@ -98,6 +114,8 @@ pub struct Report {
     pub boot_jitter: f64,
     /// Seconds per tick.
     pub tick_secs: i64,
+    /// What replayed predictive and reactive.
+    pub engine: &'static str,
     /// Per policy.
     pub results: Vec<PolicyResult>,
     /// (margin, under-provisioned %, SE-hours vs oracle) of the predictive policy.
@@ -126,6 +144,11 @@ pub fn sim_config(trace: &Trace, opts: &EvalOptions) -> SimConfig {
 pub fn evaluate(trace: &Trace, opts: &EvalOptions) -> Report {
     let cfg = sim_config(trace, opts);
     let ts = sim::tick_secs(trace);
+    // The controller replays minute by minute.
+    let opts = &EvalOptions {
+        engine: if ts == 60 { opts.engine } else { Engine::Fast },
+        ..opts.clone()
+    };
     let kinds: Vec<PolicyKind> = match opts.policy {
         PolicyArg::All => PolicyKind::ALL.to_vec(),
         PolicyArg::Predictive => vec![PolicyKind::Predictive],
@@ -138,8 +161,12 @@ pub fn evaluate(trace: &Trace, opts: &EvalOptions) -> Report {
     let ramps = metrics::ramps(&oracle, ts, trace.start_unix);
     let oracle_hours = metrics::score(&oracle, ts, cfg.per_se, &ramps).se_hours;
     let result = |kind: PolicyKind, cfg: &SimConfig| {
+        let whole = opts.engine == Engine::Controller
+            && matches!(kind, PolicyKind::Predictive | PolicyKind::Reactive);
         let ticks = if kind == PolicyKind::Oracle {
             oracle.clone()
+        } else if whole {
+            controller_ticks(trace, kind, cfg, oracle.len())
         } else {
             sim::replay(trace, kind, cfg)
         };
@@ -170,9 +197,54 @@ pub fn evaluate(trace: &Trace, opts: &EvalOptions) -> Report {
         boot_secs: cfg.boot.as_secs(),
         boot_jitter: cfg.boot_jitter,
         tick_secs: ts,
+        engine: match opts.engine {
+            Engine::Fast => "the controller's decision code on a simulated fleet",
+            Engine::Controller => "the whole controller on the memory cloud (boot time fixed)",
+        },
         results,
         curve,
     }
+}
+
+/// A replay through the whole controller, in a paused runtime of its own (on its own thread, so
+/// that it can be called from inside another runtime), as ticks of a minute.
+fn controller_ticks(trace: &Trace, kind: PolicyKind, cfg: &SimConfig, ticks: usize) -> Vec<Tick> {
+    let spec = replay::ReplaySpec {
+        minutes: ticks,
+        per_se: cfg.per_se,
+        max_ses: cfg.max_ses,
+        load_scale: 1.0,
+        boot: cfg.boot,
+        report_interval: Duration::from_secs(15),
+        predictive: kind == PolicyKind::Predictive,
+        progress: false,
+    };
+    let trace = trace.clone();
+    let run = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .start_paused(true)
+            .build()
+            .ok()?;
+        rt.block_on(replay::replay_controller(&trace, &spec)).ok()
+    });
+    let samples = run
+        .join()
+        .ok()
+        .flatten()
+        .map(|(s, _)| s)
+        .unwrap_or_default();
+    samples
+        .iter()
+        .map(|s| Tick {
+            t: s.minute as i64 * 60,
+            load: s.offered_rps,
+            desired: s.desired,
+            ready: s.healthy as u32,
+            existing: s.vms as u32,
+            forecast: None,
+        })
+        .collect()
 }
 
 /// Reads, evaluates, prints and plots; returns the printed text.
@@ -199,13 +271,14 @@ pub fn render(r: &Report, name: &str) -> String {
     let _ = writeln!(
         out,
         "trace {name}: {:.1} days, one SE serves {:.1} per interval (the peak needs {} SEs), \
-         SE boot time {}s ±{:.0}%, decisions every {}s",
+         SE boot time {}s ±{:.0}%, decisions every {}s; predictive and reactive replayed by {}",
         r.days,
         r.per_se,
         r.peak_ses,
         r.boot_secs,
         r.boot_jitter * 100.0,
-        r.tick_secs
+        r.tick_secs,
+        r.engine
     );
     let reactive = r
         .results

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use strato_controller::eval::{EvalOptions, PolicyArg, evaluate, run};
+use strato_controller::eval::{Engine, EvalOptions, PolicyArg, evaluate, run};
 use strato_controller::trace::Trace;
 
 /// Three weeks at 10-minute intervals from Monday 2001-01-01: 10 at night, a step to 100 at
@@ -43,6 +43,7 @@ fn opts(trace: &Path, plot: &Path) -> EvalOptions {
         quantile: 0.8,
         reactive_target: 0.9,
         curve: vec![0.0],
+        engine: Engine::Fast,
         plot: plot.to_path_buf(),
     }
 }
