@@ -1,6 +1,7 @@
 //! The autoscaling evaluation on the real traces of `../shared/data/traces` (when present):
 //! every policy on each trace, with the predictive policy's ratios to the oracle and to the
-//! reactive policy measured in the same process, and its trade-off curve.
+//! reactive policy measured in the same process and its trade-off curve; then predictive and
+//! reactive again through the whole controller on the memory cloud.
 //!
 //! `cargo bench -p strato-controller --bench autoscale_eval` (`STRATO_TRACES=DIR` for another
 //! folder of traces).
@@ -21,7 +22,7 @@ fn main() {
             continue;
         }
         found = true;
-        let opts = EvalOptions {
+        let fast = EvalOptions {
             trace,
             policy: PolicyArg::All,
             peak_ses: 20,
@@ -31,17 +32,26 @@ fn main() {
             quantile: 0.8,
             reactive_target: 0.9,
             curve: vec![0.0, 0.1, 0.2, 0.3, 0.5],
+            engine: Engine::Fast,
             plot: std::env::temp_dir().join(format!("strato-eval-{name}.svg")),
         };
-        match run(&opts) {
-            Ok((_, text)) => {
-                print!("{text}");
-                println!(
-                    "eval of {name} took {:.2}s\n",
-                    start.elapsed().as_secs_f64()
-                );
+        let whole = EvalOptions {
+            engine: Engine::Controller,
+            curve: vec![],
+            ..fast.clone()
+        };
+        for opts in [&fast, &whole] {
+            let start = std::time::Instant::now();
+            match run(opts) {
+                Ok((_, text)) => {
+                    print!("{text}");
+                    println!(
+                        "eval of {name} took {:.2}s\n",
+                        start.elapsed().as_secs_f64()
+                    );
+                }
+                Err(e) => eprintln!("{name}: {e:#}"),
             }
-            Err(e) => eprintln!("{name}: {e:#}"),
         }
     }
     if !found {
