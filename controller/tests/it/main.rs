@@ -8,6 +8,7 @@ mod demo;
 mod e2e;
 mod eval;
 mod faults;
+mod predict;
 mod rebalance;
 mod run;
 mod state;
