@@ -42,7 +42,7 @@ pub enum Engine {
     /// fleet whose boot times vary: about a second a trace, so curves are cheap.
     Fast,
     /// The whole controller on the memory cloud ([`replay::replay_controller`]): agents'
-    /// reports, reconcile passes, connector calls, a fixed boot time. About 10 s per month of
+    /// reports, reconcile passes, connector calls, a fixed boot time. About 15 s per month of
     /// trace and policy in a release build.
     Controller,
 }
