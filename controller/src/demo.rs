@@ -131,6 +131,7 @@ async fn compare(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         max_ses: 30,
         load_scale: opts.load_scale,
         boot: opts.boot,
+        boot_jitter: 0.2,
         report_interval: opts.report_interval,
         predictive,
         progress: !opts.quiet,

@@ -42,7 +42,7 @@ pub enum Engine {
     /// fleet whose boot times vary: about a second a trace, so curves are cheap.
     Fast,
     /// The whole controller on the memory cloud ([`replay::replay_controller`]): agents'
-    /// reports, reconcile passes, connector calls, a fixed boot time. About 15 s per month of
+    /// reports, reconcile passes, connector calls, boot times spread as `--boot-jitter` says. About 15 s per month of
     /// trace and policy in a release build.
     Controller,
 }
@@ -199,7 +199,7 @@ pub fn evaluate(trace: &Trace, opts: &EvalOptions) -> Report {
         tick_secs: ts,
         engine: match opts.engine {
             Engine::Fast => "the controller's decision code on a simulated fleet",
-            Engine::Controller => "the whole controller on the memory cloud (boot time fixed)",
+            Engine::Controller => "the whole controller on the memory cloud",
         },
         results,
         curve,
@@ -215,6 +215,7 @@ fn controller_ticks(trace: &Trace, kind: PolicyKind, cfg: &SimConfig, ticks: usi
         max_ses: cfg.max_ses,
         load_scale: 1.0,
         boot: cfg.boot,
+        boot_jitter: cfg.boot_jitter,
         report_interval: Duration::from_secs(15),
         predictive: kind == PolicyKind::Predictive,
         progress: false,

@@ -43,8 +43,10 @@ pub struct ReplaySpec {
     pub max_ses: u32,
     /// Offered rps per trace unit.
     pub load_scale: f64,
-    /// SE boot time of the memory cloud.
+    /// Median SE boot time of the memory cloud.
     pub boot: Duration,
+    /// Boot times spread over `boot * (1 ± boot_jitter)`.
+    pub boot_jitter: f64,
     /// How often agents report.
     pub report_interval: Duration,
     /// With `autoscale.predictive` (default policy), else reactive only.
@@ -62,6 +64,7 @@ pub async fn replay_controller(
     let minutes = spec.minutes;
     let settings = MemoryConfig {
         boot_latency: spec.boot,
+        boot_jitter: spec.boot_jitter,
         ..MemoryConfig::default()
     };
     let cloud: Arc<dyn CloudConnector> = Arc::new(MemoryConnector::from_settings(
