@@ -69,7 +69,7 @@ pub struct MemoryConfig {
 
 impl MemoryConfig {
     /// How long the VM `id` stays `pending` after a start: `boot_latency`, spread by
-    /// `boot_jitter` with a factor fixed by the id (FNV-1a), so every read agrees.
+    /// `boot_jitter` with a factor fixed by the id (hashed), so every read agrees.
     pub fn boot_of(&self, id: &str) -> Duration {
         if self.boot_jitter <= 0.0 {
             return self.boot_latency;
@@ -77,6 +77,11 @@ impl MemoryConfig {
         let h = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
             (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
         });
+        // FNV's high bits barely move between ids that differ in their last characters: a
+        // splitmix64 finaliser spreads them.
+        let h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let h = h ^ (h >> 31);
         let u = (h >> 11) as f64 / (1u64 << 53) as f64;
         self.boot_latency
             .mul_f64(1.0 + self.boot_jitter.min(0.99) * (2.0 * u - 1.0))
