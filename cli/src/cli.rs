@@ -71,6 +71,18 @@ pub enum Command {
     /// The balancer controller: `run` it, or talk to a running one (`status`, `vs`,
     /// `se-group`, `pool`), or run its autoscaling `demo` on the memory cloud.
     Controller(strato_controller::cli::ControllerArgs),
+    /// Autoscaling: `eval` replays a load trace under each policy and scores them.
+    #[command(subcommand)]
+    Autoscale(AutoscaleCommand),
+}
+
+/// `strato autoscale ...`
+#[derive(Debug, Subcommand)]
+pub enum AutoscaleCommand {
+    /// Replays a `timestamp,value` CSV under the predictive, reactive, seasonal-naive, static
+    /// and oracle policies; prints SE-hours against the oracle, under-provisioned time, unserved
+    /// load, capacity before each daily ramp and scaling actions per day; writes a plot.
+    Eval(strato_controller::eval::EvalOptions),
 }
 
 /// `strato vm ...`

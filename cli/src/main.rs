@@ -112,6 +112,13 @@ async fn run(cli: Cli) -> CliResult<()> {
         return commands::demo::run(a.keep, cli.timeout).await;
     }
     let cli = match cli.command {
+        Command::Autoscale(cli::AutoscaleCommand::Eval(opts)) => {
+            // Pure computation over a file: no cloud, no profile.
+            let (_, text) = strato_controller::eval::run(&opts)
+                .map_err(|e| CliError::input(format!("{e:#}").replace('\n', " ")))?;
+            print!("{text}");
+            return Ok(());
+        }
         Command::Controller(args) => {
             if cli.dry_run {
                 return Err(CliError::input(
@@ -143,7 +150,7 @@ async fn run(cli: Cli) -> CliResult<()> {
         Command::Network(c) => commands::network::run(&s, c).await,
         Command::Vip(c) => commands::vip::run(&s, c).await,
         Command::Group(c) => commands::group::run(&s, c).await,
-        Command::Profile(_) | Command::Demo(_) | Command::Controller(_) => {
+        Command::Profile(_) | Command::Demo(_) | Command::Controller(_) | Command::Autoscale(_) => {
             unreachable!("handled above")
         }
     };

@@ -185,6 +185,7 @@ mod tests {
             target_utilisation: 0.5,
             tolerance: 0.1,
             scale_down_window: Duration::from_secs(300),
+            predictive: None,
         }
     }
 

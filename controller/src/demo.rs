@@ -1,22 +1,22 @@
 //! The demo: the controller on the memory cloud serving one virtual service whose load replays
-//! the bundled NASA-HTTP trace through simulated agents, at accelerated time (a paused tokio
-//! clock in a runtime of its own, so twelve hours of trace take seconds). It prints a line
-//! whenever the SE count changes and writes a CSV, an SVG plot and a JSON summary.
+//! eight days of the bundled NASA-HTTP trace through simulated agents, at accelerated time (a
+//! paused tokio clock in a runtime of its own, so days of trace take seconds). It runs twice,
+//! with predictive and with reactive autoscaling, each through the real controller (reports,
+//! scaling decisions, connector calls), and shows the last day side by side: the predictive
+//! run has learned the days before and boots SEs ahead of the morning ramp. It writes a CSV,
+//! an SVG plot and a JSON summary.
 
-use crate::agent::{LoadModel, LocalTransport, SimFleet};
-use crate::controller::{Controller, ControllerOptions};
-use crate::model::*;
-use crate::store::MemoryStore;
-use crate::trace::{NASA_1995_07_13, Trace};
+use crate::eval::replay::{ReplaySpec, Sample, replay_controller};
+use crate::eval::{Tick, metrics};
+use crate::trace::{NASA_1995_07_05_12, Trace};
 use anyhow::Context;
 use serde::Serialize;
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-use strato_core::{CloudConnector, CloudConnectorExt, OwnerId, Size, VmQuery};
-use strato_memory::{MemoryConfig, MemoryConnector};
+
+mod plot;
+mod report;
 
 /// Options of the demo.
 #[derive(Clone, Debug, clap::Args)]
@@ -24,15 +24,22 @@ pub struct DemoOptions {
     /// Where the CSV, SVG and summary go.
     #[arg(long, default_value = "strato-demo")]
     pub out: PathBuf,
-    /// Minutes of the trace to replay (at most its 720).
-    #[arg(long, default_value_t = 720)]
-    pub minutes: usize,
+    /// Days of the trace to replay (at most its 8); the last is the one compared.
+    #[arg(long, default_value_t = 8)]
+    pub days: usize,
     /// Requests per second one SE serves at 100 %.
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 25.0)]
     pub rps_per_se: f64,
     /// Offered rps per trace unit (the trace counts requests per minute).
     #[arg(long, default_value_t = 1.0)]
     pub load_scale: f64,
+    /// SE boot time of the memory cloud.
+    #[arg(long, default_value = "3m", value_parser = humantime::parse_duration)]
+    pub boot: Duration,
+    /// How often the simulated agents report (the controller decides on the reports of the
+    /// last two intervals).
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    pub report_interval: Duration,
     /// Print no progress lines.
     #[arg(long)]
     pub quiet: bool,
@@ -42,51 +49,53 @@ impl Default for DemoOptions {
     fn default() -> Self {
         Self {
             out: "strato-demo".into(),
-            minutes: 720,
-            rps_per_se: 100.0,
+            days: 8,
+            rps_per_se: 25.0,
             load_scale: 1.0,
+            boot: Duration::from_secs(180),
+            report_interval: Duration::from_secs(15),
             quiet: false,
         }
     }
 }
 
-/// One minute of the replay.
+/// One policy's run, scored on the last day.
 #[derive(Clone, Debug, Serialize)]
-pub struct Sample {
-    /// Minutes since the start of the replay.
-    pub minute: usize,
-    /// Offered load, rps (`None` in a gap of the trace: the last value is held).
-    pub offered_rps: Option<f64>,
-    /// SEs the controller wants.
-    pub desired: u32,
-    /// SEs serving.
-    pub healthy: usize,
-    /// VMs of the group in the cloud.
-    pub vms: usize,
+pub struct RunSummary {
+    /// `predictive` or `reactive`.
+    pub policy: String,
+    /// Most serving SEs seen on the last day.
+    pub max_ses: usize,
+    /// Times the desired count went up on the last day.
+    pub scale_outs: usize,
+    /// Times it went down.
+    pub scale_ins: usize,
+    /// Minutes of the last day in which the load exceeded the serving SEs' capacity.
+    pub under_minutes: f64,
+    /// SE-hours of the last day (serving and booting).
+    pub se_hours: f64,
+    /// Serving SEs when the morning ramp began, and how many it needed.
+    pub ramp_ready: (u32, u32),
+    /// Minutes the needed capacity was serving before the ramp (negative: late).
+    pub ramp_lead_min: f64,
+    /// VMs left in the cloud that the controller has no record of (must be 0).
+    pub leaked_vms: usize,
 }
 
 /// What the demo did.
 #[derive(Clone, Debug, Serialize)]
 pub struct DemoSummary {
-    /// Minutes replayed.
-    pub minutes: usize,
-    /// Highest offered load, rps.
+    /// Days replayed.
+    pub days: usize,
+    /// Highest offered load of the last day, rps.
     pub peak_rps: f64,
-    /// Fewest and most serving SEs seen.
-    pub min_ses: usize,
-    /// Most serving SEs seen.
-    pub max_ses: usize,
-    /// Serving SEs at the end.
-    pub final_ses: usize,
-    /// Times the desired count went up.
-    pub scale_outs: usize,
-    /// Times the desired count went down.
-    pub scale_ins: usize,
-    /// Minutes in which some SE was over 100 % of its capacity.
-    pub overloaded_minutes: usize,
-    /// VMs left in the cloud that the controller has no record of (must be 0).
-    pub leaked_vms: usize,
-    /// Wall-clock seconds the replay took.
+    /// Wall-clock time of the morning ramp of the last day (`HH:MM`).
+    pub ramp_at: Option<String>,
+    /// The predictive run.
+    pub predictive: RunSummary,
+    /// The reactive run.
+    pub reactive: RunSummary,
+    /// Wall-clock seconds both replays took.
     pub wall_secs: f64,
     /// The CSV file.
     pub csv: PathBuf,
@@ -103,231 +112,111 @@ pub async fn demo(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
             .enable_all()
             .start_paused(true)
             .build()?;
-        rt.block_on(replay(opts))
+        rt.block_on(compare(opts))
     })
     .await
     .context("demo task")?
 }
 
-async fn replay(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
+async fn compare(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     let wall = std::time::Instant::now();
-    let trace = Trace::parse(NASA_1995_07_13)?;
-    let minutes = opts.minutes.min(trace.points.len());
+    let trace = Trace::parse(NASA_1995_07_05_12)?;
+    let days = opts.days.clamp(1, (trace.span_secs() / 86_400) as usize);
+    let minutes = days * 1440;
     std::fs::create_dir_all(&opts.out)
         .with_context(|| format!("creating {}", opts.out.display()))?;
-
-    let settings = MemoryConfig {
-        boot_latency: Duration::from_secs(30),
-        ..MemoryConfig::default()
+    let spec = |predictive| ReplaySpec {
+        minutes,
+        per_se: opts.rps_per_se,
+        max_ses: 30,
+        load_scale: opts.load_scale,
+        boot: opts.boot,
+        boot_jitter: 0.2,
+        report_interval: opts.report_interval,
+        predictive,
+        progress: !opts.quiet,
     };
-    let cloud: Arc<dyn CloudConnector> = Arc::new(MemoryConnector::from_settings(
-        settings,
-        OwnerId::new("strato-demo")?,
-    )?);
-    let clouds = BTreeMap::from([("memory".to_owned(), cloud.clone())]);
-    let ctl = Controller::new(
-        Arc::new(MemoryStore::new()),
-        clouds,
-        ControllerOptions::default(),
-    )
-    .await?;
-    let runner = tokio::spawn(ctl.clone().run(std::future::pending()));
-    ctl.apply_ipam_pool(IpamPool {
-        name: "vips".into(),
-        network: DEFAULT_NETWORK.into(),
-        cidr: "10.0.200.0/24".parse()?,
-        reserved: vec![],
-    })
-    .await?;
-    ctl.apply_dns_zone(DnsZone {
-        name: "demo.example".into(),
-        ttl: 30,
-    })
-    .await?;
-    ctl.apply_se_group(SeGroup {
-        name: "edge".into(),
-        cloud: "memory".into(),
-        template: SeTemplate {
-            size: Size::shape(2, 4096),
-            image: "se-2025.1".into(),
-            network: None,
-        },
-        min_ses: 1,
-        max_ses: 12,
-        capacity: SeCapacity {
-            rps: opts.rps_per_se,
-            connections: 1_000_000,
-        },
-        ha: HaMode::Elastic { buffer: 0 },
-        placement: Placement::default(),
-        autoscale: AutoscalePolicy {
-            target_utilisation: 0.6,
-            tolerance: 0.1,
-            scale_down_window: Duration::from_secs(300),
-        },
-        max_unavailable: 1,
-        max_unhealthy: Share::default(),
-    })
-    .await?;
-    ctl.apply_virtual_service(VirtualService {
-        name: "shuttle".into(),
-        fqdn: "shuttle.demo.example".into(),
-        ports: vec![ServicePort {
-            port: 443,
-            protocol: Protocol::Https,
-        }],
-        servers: vec![Server {
-            address: "192.168.10.11".parse()?,
-            port: 8443,
-            weight: 1,
-        }],
-        se_group: "edge".into(),
-        min_ses: 1,
-        max_ses: 12,
-        vip: None,
-    })
-    .await?;
-    let load = Arc::new(LoadModel::new());
-    let fleet = Arc::new(SimFleet::new(
-        ctl.clone(),
-        cloud.clone(),
-        Arc::new(LocalTransport::new(ctl.clone())),
-        load.clone(),
-    ));
-    let fleet_task = fleet.spawn(Duration::from_secs(5));
+    let (pred, pred_leaked) = replay_controller(&trace, &spec(true)).await?;
+    let (reac, reac_leaked) = replay_controller(&trace, &spec(false)).await?;
 
-    // Warm up: the first SE and the VIP.
-    for _ in 0..600 {
-        if ctl
-            .status()
-            .vs("shuttle")
-            .is_some_and(|v| v.bound_to.is_some())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-    if !opts.quiet {
-        let v = ctl.status().vs("shuttle").cloned();
-        println!(
-            "demo: virtual service shuttle.demo.example has VIP {} on {}",
-            v.as_ref()
-                .and_then(|v| v.address)
-                .map_or("-".into(), |a| a.to_string()),
-            v.and_then(|v| v.bound_to).unwrap_or_default()
-        );
-    }
-
-    let mut samples = Vec::with_capacity(minutes);
-    let mut last_value = 0.0;
-    let mut last_desired = None;
-    let (mut outs, mut ins, mut overloaded) = (0, 0, 0);
-    for (minute, (offset, _)) in trace.points.iter().enumerate().take(minutes) {
-        let value = trace.at(*offset);
-        if let Some(v) = value {
-            last_value = v;
-        }
-        let rps = last_value * opts.load_scale;
-        load.set("shuttle", rps);
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        let s = ctl.status();
-        let g = s.group("edge").context("group status")?;
-        let desired = g.desired.unwrap_or(0);
-        let vms = cloud
-            .list_all_vms(&VmQuery {
-                group: Some("edge".into()),
-                ..Default::default()
+    // The last day, scored as the evaluation scores a policy.
+    let last = minutes - 1440;
+    let day_start = trace.start_unix + last as i64 * 60;
+    let ticks = |s: &[Sample]| -> Vec<Tick> {
+        s[last..]
+            .iter()
+            .map(|s| Tick {
+                t: (s.minute - last) as i64 * 60,
+                load: s.offered_rps,
+                desired: s.desired,
+                ready: s.healthy as u32,
+                existing: s.vms as u32,
+                forecast: None,
             })
-            .await?
-            .len();
-        if g.healthy > 0 && rps / g.healthy as f64 > opts.rps_per_se {
-            overloaded += 1;
-        }
-        if let Some(prev) = last_desired {
-            if desired > prev {
-                outs += 1;
-            } else if desired < prev {
-                ins += 1;
-            }
-            if desired != prev && !opts.quiet {
-                println!(
-                    "demo: minute {minute:>3} ({}): offered {rps:>6.1} rps -> {} SEs {} -> {desired} ({} serving)",
-                    clock(minute),
-                    if desired > prev {
-                        "scale out"
-                    } else {
-                        "scale in "
-                    },
-                    prev,
-                    g.healthy
-                );
-            }
-        }
-        last_desired = Some(desired);
-        if !opts.quiet && minute % 60 == 0 {
-            println!(
-                "demo: minute {minute:>3} ({}): offered {rps:>6.1} rps, {} serving SEs, {vms} VMs",
-                clock(minute),
-                g.healthy
-            );
-        }
-        samples.push(Sample {
-            minute,
-            offered_rps: value.map(|v| v * opts.load_scale),
-            desired,
-            healthy: g.healthy,
-            vms,
+            .collect()
+    };
+    let (tp, tr) = (ticks(&pred), ticks(&reac));
+    let ramps = metrics::ramps(&tp, 60, day_start);
+    let summarise = |policy: &str, t: &[Tick], leaked_vms: usize| {
+        let m = metrics::score(t, 60, opts.rps_per_se, &ramps);
+        let ramp_ready = ramps.first().map_or((0, 0), |&r| {
+            let need = crate::forecast::policy::ses_for(t[r].load.unwrap_or(0.0), opts.rps_per_se);
+            (t[r].ready, need)
         });
-    }
-    fleet_task.abort();
-    fleet.stop();
-    runner.abort();
-
-    // Leaks: VMs in the cloud without a record.
-    let recorded: std::collections::HashSet<String> = ctl
-        .status()
-        .groups
-        .iter()
-        .flat_map(|g| g.ses.iter().map(|s| s.name.clone()))
-        .collect();
-    let leaked_vms = cloud
-        .list_all_vms(&VmQuery::default())
-        .await?
-        .iter()
-        .filter(|v| !recorded.contains(&v.name))
-        .count();
+        let changes = |up: bool| {
+            t.windows(2)
+                .filter(|w| {
+                    if up {
+                        w[1].desired > w[0].desired
+                    } else {
+                        w[1].desired < w[0].desired
+                    }
+                })
+                .count()
+        };
+        RunSummary {
+            policy: policy.into(),
+            max_ses: t.iter().map(|t| t.ready as usize).max().unwrap_or(0),
+            scale_outs: changes(true),
+            scale_ins: changes(false),
+            under_minutes: m.under_minutes,
+            se_hours: m.se_hours,
+            ramp_ready,
+            ramp_lead_min: m.ramp_lead_min,
+            leaked_vms,
+        }
+    };
+    let predictive = summarise("predictive", &tp, pred_leaked);
+    let reactive = summarise("reactive", &tr, reac_leaked);
 
     let csv = opts.out.join("demo.csv");
-    let mut text = String::from("minute,offered_rps,desired_ses,serving_ses,vms\n");
-    for s in &samples {
+    let mut text = String::from(
+        "minute,offered_rps,predictive_desired,predictive_serving,reactive_desired,reactive_serving\n",
+    );
+    for (p, r) in pred.iter().zip(&reac) {
         let _ = writeln!(
             text,
-            "{},{},{},{},{}",
-            s.minute,
-            s.offered_rps.map_or(String::new(), |v| format!("{v:.1}")),
-            s.desired,
-            s.healthy,
-            s.vms
+            "{},{},{},{},{},{}",
+            p.minute,
+            p.offered_rps.map_or(String::new(), |v| format!("{v:.1}")),
+            p.desired,
+            p.healthy,
+            r.desired,
+            r.healthy
         );
     }
     std::fs::write(&csv, text)?;
     let svg = opts.out.join("demo.svg");
-    std::fs::write(&svg, plot(&samples, opts.rps_per_se))?;
+    plot::write(&svg, &tp, &tr, opts.rps_per_se)?;
     let summary_path = opts.out.join("summary.json");
-    let serving: Vec<usize> = samples.iter().map(|s| s.healthy).collect();
     let summary = DemoSummary {
-        minutes,
-        peak_rps: samples
-            .iter()
-            .filter_map(|s| s.offered_rps)
-            .fold(0.0, f64::max),
-        min_ses: serving.iter().copied().min().unwrap_or(0),
-        max_ses: serving.iter().copied().max().unwrap_or(0),
-        final_ses: serving.last().copied().unwrap_or(0),
-        scale_outs: outs,
-        scale_ins: ins,
-        overloaded_minutes: overloaded,
-        leaked_vms,
+        days,
+        peak_rps: tp.iter().filter_map(|t| t.load).fold(0.0, f64::max),
+        ramp_at: ramps
+            .first()
+            .map(|r| format!("{:02}:{:02}", r / 60, r % 60)),
+        predictive,
+        reactive,
         wall_secs: wall.elapsed().as_secs_f64(),
         csv,
         svg,
@@ -335,100 +224,7 @@ async fn replay(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     };
     std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)?)?;
     if !opts.quiet {
-        println!(
-            "demo: {} minutes in {:.1}s: peak {:.0} rps, SEs {}..{}, {} scale-outs, {} scale-ins, {} overloaded minutes; wrote {}, {}, {}",
-            summary.minutes,
-            summary.wall_secs,
-            summary.peak_rps,
-            summary.min_ses,
-            summary.max_ses,
-            summary.scale_outs,
-            summary.scale_ins,
-            summary.overloaded_minutes,
-            summary.csv.display(),
-            summary.svg.display(),
-            summary.summary.display()
-        );
+        print!("{}", report::render(&summary, &tp, &tr));
     }
     Ok(summary)
-}
-
-/// Wall-clock time of the trace at `minute` (the slice starts at 04:00).
-fn clock(minute: usize) -> String {
-    let m = 4 * 60 + minute;
-    format!("{:02}:{:02}", (m / 60) % 24, m % 60)
-}
-
-/// An SVG with the offered load (line, left axis) and the serving SEs (steps, right axis).
-fn plot(samples: &[Sample], rps_per_se: f64) -> String {
-    let (w, h, pad) = (960.0, 400.0, 50.0);
-    let n = samples.len().max(2) as f64;
-    let max_rps = samples
-        .iter()
-        .filter_map(|s| s.offered_rps)
-        .fold(1.0, f64::max);
-    let max_se = samples
-        .iter()
-        .map(|s| s.healthy.max(s.desired as usize))
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
-    let top = max_rps.max(max_se * rps_per_se);
-    let x = |i: f64| pad + i / (n - 1.0) * (w - 2.0 * pad);
-    let y = |v: f64| h - pad - v / top * (h - 2.0 * pad);
-    let mut load = String::new();
-    for s in samples {
-        if let Some(v) = s.offered_rps {
-            let _ = write!(load, "{:.1},{:.1} ", x(s.minute as f64), y(v));
-        }
-    }
-    let mut ses = String::new();
-    let mut capacity = String::new();
-    for (i, s) in samples.iter().enumerate() {
-        let xi = x(i as f64);
-        let xn = x((i + 1).min(samples.len() - 1) as f64);
-        let c = s.healthy as f64 * rps_per_se;
-        let _ = write!(ses, "{xi:.1},{:.1} {xn:.1},{:.1} ", y(c), y(c));
-        let _ = write!(capacity, "{xi:.1},{:.1} ", y(c * 0.6));
-    }
-    let mut out = format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">
-<rect width="100%" height="100%" fill="white"/>
-<text x="{pad}" y="20">strato controller demo: NASA-HTTP 1995-07-13 04:00-16:00, load (blue) vs serving SE capacity (orange; dashed: 60% target)</text>
-<line x1="{pad}" y1="{b}" x2="{r}" y2="{b}" stroke="black"/>
-<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{b}" stroke="black"/>
-"##,
-        b = h - pad,
-        r = w - pad
-    );
-    for k in 0..=4 {
-        let v = top * k as f64 / 4.0;
-        let _ = writeln!(out, r#"<text x="5" y="{:.1}">{v:.0}</text>"#, y(v) + 4.0);
-    }
-    for hr in 0..=12 {
-        let i = (hr * 60) as f64;
-        if i < n {
-            let _ = writeln!(
-                out,
-                r#"<text x="{:.1}" y="{}">{:02}:00</text>"#,
-                x(i) - 15.0,
-                h - pad + 18.0,
-                4 + hr
-            );
-        }
-    }
-    let _ = writeln!(
-        out,
-        r#"<polyline fill="none" stroke="steelblue" stroke-width="1.5" points="{load}"/>"#
-    );
-    let _ = writeln!(
-        out,
-        r#"<polyline fill="none" stroke="darkorange" stroke-width="2" points="{ses}"/>"#
-    );
-    let _ = writeln!(
-        out,
-        r#"<polyline fill="none" stroke="darkorange" stroke-dasharray="4 3" points="{capacity}"/>"#
-    );
-    out.push_str("</svg>\n");
-    out
 }

@@ -17,6 +17,8 @@ pub mod controller;
 pub mod demo;
 pub mod dns;
 pub mod error;
+pub mod eval;
+pub mod forecast;
 pub mod model;
 pub mod openapi;
 pub mod runtime;

@@ -118,7 +118,7 @@ impl Default for Placement {
 }
 
 /// Reactive autoscaling settings (after the Kubernetes HPA).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AutoscalePolicy {
     /// Utilisation the group is kept at (0 < target <= 1).
@@ -130,6 +130,10 @@ pub struct AutoscalePolicy {
     /// Scale-down uses the highest recommendation seen over this window.
     #[serde(default = "default_window", with = "humantime_serde")]
     pub scale_down_window: std::time::Duration,
+    /// Predictive autoscaling: each service's span is also sized from a forecast of its load,
+    /// learned from its own history, a boot time ahead (absent: reactive only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<crate::forecast::policy::PredictivePolicy>,
 }
 
 fn default_target() -> f64 {
@@ -148,6 +152,7 @@ impl Default for AutoscalePolicy {
             target_utilisation: default_target(),
             tolerance: default_tolerance(),
             scale_down_window: default_window(),
+            predictive: None,
         }
     }
 }

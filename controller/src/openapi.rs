@@ -328,7 +328,18 @@ fn schema_se_group() -> Value {
             "autoscale": object(&[], json!({
                 "target_utilisation": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.6},
                 "tolerance": {"type": "number", "minimum": 0, "exclusiveMaximum": 1, "default": 0.1},
-                "scale_down_window": {"allOf": [duration()], "default": "5m"}})),
+                "scale_down_window": {"allOf": [duration()], "default": "5m"},
+                "predictive": object(&[], json!({
+                    "forecast": object(&[], json!({
+                        "bucket_secs": {"type": "integer", "minimum": 60, "maximum": 3600, "default": 900},
+                        "days": {"type": "integer", "minimum": 1, "default": 14},
+                        "weeks": {"type": "integer", "minimum": 0, "default": 4},
+                        "quantile": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.8},
+                        "margin": {"type": "number", "minimum": 0, "default": 0.2},
+                        "min_samples": {"type": "integer", "minimum": 1, "default": 2},
+                        "level_limit": {"type": "number", "minimum": 1, "default": 1.5}})),
+                    "reactive_target": {"type": "number", "exclusiveMinimum": 0, "maximum": 1, "default": 0.9},
+                    "lead_margin": {"allOf": [duration()], "default": "2m"}}))})),
             "max_unavailable": {"allOf": [u32_(1)], "default": 1,
                 "description": "the disruption budget: most SEs drained or replaced at a time (failures, hosts not ready, upgrades and scale-in alike)"},
             "max_unhealthy": {"anyOf": [

@@ -40,6 +40,31 @@ pub fn render(ctl: &Controller) -> String {
             .collect(),
     );
     family(
+        "strato_controller_vs_forecast_rps",
+        "Requests per second a virtual service is forecast to peak at over the lead time (predictive autoscaling; absent while it learns).",
+        status
+            .virtual_services
+            .iter()
+            .filter_map(|v| Some((vs_labels(v), v.forecast.as_ref()?.forecast_load?)))
+            .collect(),
+    );
+    family(
+        "strato_controller_vs_span_ses",
+        "SEs a virtual service's span wants, by the path that set it (reactive, forecast, window).",
+        status
+            .virtual_services
+            .iter()
+            .filter_map(|v| {
+                let c = v.forecast.as_ref()?;
+                let driver = serde_json::to_value(c.driver).ok()?;
+                Some((
+                    format!("{},driver=\"{}\"", vs_labels(v), driver.as_str()?),
+                    f64::from(c.desired),
+                ))
+            })
+            .collect(),
+    );
+    family(
         "strato_controller_vs_capacity_rps",
         "Requests per second the SEs carrying a virtual service can serve.",
         status

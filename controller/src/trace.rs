@@ -8,9 +8,16 @@ use chrono::NaiveDateTime;
 /// (see `data/README.md` for source and licence).
 pub const NASA_1995_07_13: &str = include_str!("../data/nasa_http_1995-07-13.csv");
 
+/// The demo's trace: NASA-HTTP requests per minute, 1995-07-05 00:00 to 07-12 23:55 (Wednesday
+/// to Wednesday), averaged over 5 minutes (see `data/README.md`).
+pub const NASA_1995_07_05_12: &str = include_str!("../data/nasa_http_1995-07-05_12_5min.csv");
+
 /// A parsed trace.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
+    /// Unix time (seconds) of the first row, its timestamp read as UTC (the profile's days and
+    /// weekdays are the trace's own local ones).
+    pub start_unix: i64,
     /// Interval of the trace in seconds (the smallest step between rows).
     pub step_secs: i64,
     /// `(seconds since the first row, value)`, in time order.
@@ -65,7 +72,12 @@ impl Trace {
             .min()
             .unwrap_or(60)
             .max(1);
-        Ok(Self { step_secs, points })
+        let start_unix = first.map_or(0, |t| t.and_utc().timestamp());
+        Ok(Self {
+            start_unix,
+            step_secs,
+            points,
+        })
     }
 
     /// The value of the interval starting at `offset` seconds, `None` in a gap.

@@ -429,23 +429,31 @@ fn help_and_version_succeed() {
 fn controller_demo_scales_out_and_in_and_writes_its_outputs() {
     let s = Sandbox::new();
     let out_dir = s.dir.path().join("demo-out");
+    // Three days (the least the forecaster forecasts from) at a slow report rate: a debug
+    // build replays them twice in seconds.
     let out = s.ok(&[
         "controller",
         "demo",
+        "--days",
+        "3",
+        "--report-interval",
+        "60s",
         "--out",
         out_dir.to_str().expect("utf-8 temp path"),
     ]);
     assert!(
-        out.contains("scale out") && out.contains("scale in"),
+        out.contains("predictive") && out.contains("reactive") && out.contains("morning ramp"),
         "{out}"
     );
     let summary: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join("summary.json")).expect("summary.json written"),
     )
     .expect("summary is JSON");
-    assert!(summary["scale_outs"].as_u64() > Some(0), "{summary}");
-    assert!(summary["scale_ins"].as_u64() > Some(0), "{summary}");
-    assert_eq!(summary["leaked_vms"], 0, "{summary}");
+    for run in ["predictive", "reactive"] {
+        assert!(summary[run]["scale_outs"].as_u64() > Some(0), "{summary}");
+        assert!(summary[run]["scale_ins"].as_u64() > Some(0), "{summary}");
+        assert_eq!(summary[run]["leaked_vms"], 0, "{summary}");
+    }
     assert!(out_dir.join("demo.svg").exists() && out_dir.join("demo.csv").exists());
 }
 
@@ -457,4 +465,52 @@ fn controller_commands_refuse_dry_run_in_one_line() {
         err.contains("--dry-run") && err.lines().count() == 1,
         "{err}"
     );
+}
+
+#[test]
+fn autoscale_eval_prints_every_policy_and_names_a_bad_line() {
+    let s = Sandbox::new();
+    let csv = s.dir.path().join("t.csv");
+    let mut text = String::from("timestamp,value\n");
+    for i in 0..(3 * 48) {
+        let v = if (16..36).contains(&(i % 48)) {
+            100
+        } else {
+            10
+        };
+        text.push_str(&format!(
+            "2001-01-{:02} {:02}:{:02}:00,{v}\n",
+            1 + i / 48,
+            (i % 48) / 2,
+            (i % 2) * 30
+        ));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let plot = s.dir.path().join("p.svg");
+    let out = s.ok(&[
+        "autoscale",
+        "eval",
+        "--trace",
+        csv.to_str().unwrap(),
+        "--policy",
+        "all",
+        "--plot",
+        plot.to_str().unwrap(),
+    ]);
+    for p in [
+        "predictive",
+        "reactive",
+        "seasonal-naive",
+        "static",
+        "oracle",
+    ] {
+        assert!(out.contains(p), "{out}");
+    }
+    assert!(out.contains("20 SEs") && out.contains("180s"), "{out}");
+    assert!(plot.exists());
+    std::fs::write(&csv, "timestamp,value\n2001-01-01 00:00:00,x\n").unwrap();
+    s.cmd(&["autoscale", "eval", "--trace", csv.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("line 2"));
 }

@@ -37,6 +37,9 @@ pub struct MemoryConfig {
     /// How long a VM stays `pending` after it is created or started.
     #[serde(with = "humantime_serde")]
     pub boot_latency: Duration,
+    /// Boot times spread over `boot_latency * (1 ± boot_jitter)`, each VM's fixed by its id
+    /// (a real cloud's boots vary; the autoscaling replays need the spread). Zero for none.
+    pub boot_jitter: f64,
     /// How long a new VM stays invisible to reads (`NotYetVisible` from get, absent from lists),
     /// like EC2's eventual consistency. Zero for none.
     #[serde(with = "humantime_serde")]
@@ -64,12 +67,34 @@ pub struct MemoryConfig {
     pub hosts: u32,
 }
 
+impl MemoryConfig {
+    /// How long the VM `id` stays `pending` after a start: `boot_latency`, spread by
+    /// `boot_jitter` with a factor fixed by the id (hashed), so every read agrees.
+    pub fn boot_of(&self, id: &str) -> Duration {
+        if self.boot_jitter <= 0.0 {
+            return self.boot_latency;
+        }
+        let h = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        // FNV's high bits barely move between ids that differ in their last characters: a
+        // splitmix64 finaliser spreads them.
+        let h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        let h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        let h = h ^ (h >> 31);
+        let u = (h >> 11) as f64 / (1u64 << 53) as f64;
+        self.boot_latency
+            .mul_f64(1.0 + self.boot_jitter.min(0.99) * (2.0 * u - 1.0))
+    }
+}
+
 impl Default for MemoryConfig {
     fn default() -> Self {
         Self {
             state_file: None,
             // Small but not zero, so callers see `pending` and must wait like on a real cloud.
             boot_latency: Duration::from_millis(500),
+            boot_jitter: 0.0,
             visibility_delay: Duration::ZERO,
             quota_vms: None,
             quota_networks: None,
@@ -122,6 +147,15 @@ impl MemoryConfig {
 
     /// Checks values serde cannot.
     pub fn validate(&self) -> Result<(), Error> {
+        if !(0.0..1.0).contains(&self.boot_jitter) {
+            return Err(bad_setting(
+                "boot_jitter",
+                format!(
+                    "boot_jitter {} must be at least 0 and below 1",
+                    self.boot_jitter
+                ),
+            ));
+        }
         if let Some(r) = self.mutating_per_sec
             && !(r.is_finite() && r > 0.0)
         {
@@ -181,5 +215,27 @@ mod tests {
         let t: toml::Table = toml::from_str("mutating_per_sec = -1.0").unwrap();
         let e = MemoryConfig::from_table(&t).unwrap_err();
         assert_eq!(e.field(), Some("mutating_per_sec"));
+    }
+
+    #[test]
+    fn boot_jitter_spreads_each_vm_its_own_way() {
+        let c = MemoryConfig {
+            boot_latency: Duration::from_secs(100),
+            boot_jitter: 0.2,
+            ..MemoryConfig::default()
+        };
+        let boots: Vec<Duration> = (0..200).map(|i| c.boot_of(&format!("i-{i}"))).collect();
+        assert!(boots.iter().all(|b| (80..=120).contains(&b.as_secs())));
+        assert!(boots.iter().any(|b| b.as_secs() < 90) && boots.iter().any(|b| b.as_secs() > 110));
+        assert_eq!(c.boot_of("i-7"), c.boot_of("i-7"), "every read agrees");
+        assert_eq!(
+            MemoryConfig::default().boot_of("x"),
+            Duration::from_millis(500)
+        );
+        let bad = MemoryConfig {
+            boot_jitter: 1.0,
+            ..MemoryConfig::default()
+        };
+        assert!(bad.validate().is_err());
     }
 }

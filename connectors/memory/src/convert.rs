@@ -30,7 +30,7 @@ pub(crate) fn vm(ctx: &Ctx, r: &VmRec) -> Vm {
 /// A VM's state at the call's `now`.
 pub(crate) fn vm_state(ctx: &Ctx, r: &VmRec) -> VmState {
     match r.power {
-        Power::On { since } if ctx.now < since + ctx.settings.boot_latency => VmState::Pending,
+        Power::On { since } if ctx.now < since + ctx.settings.boot_of(&r.id) => VmState::Pending,
         Power::On { .. } => VmState::Running,
         Power::Off => VmState::Stopped,
     }

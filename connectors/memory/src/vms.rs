@@ -200,7 +200,7 @@ impl World {
             op,
             "this cloud's VMs cannot be stopped and started",
         )?;
-        let boot = ctx.settings.boot_latency;
+        let boot = ctx.settings.boot_of(id.as_str());
         let vm = self.my_vm_mut(ctx, id.as_str(), op)?;
         match vm.power {
             Power::Off if start => vm.power = Power::On { since: ctx.now },

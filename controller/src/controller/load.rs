@@ -44,6 +44,8 @@ enum Record {
     VsRt(VsRuntime),
     GroupRt(String, GroupRuntime),
     Ipam(String, IpAddr, String),
+    /// A service's forecaster (boxed: its history is far larger than the other records).
+    Forecast(String, Box<crate::forecast::Forecaster>),
     /// A key of no kind this version knows (left alone).
     Other,
 }
@@ -67,6 +69,8 @@ fn decode(key: &str, value: &[u8]) -> std::result::Result<Record, String> {
         Record::VsRt(json(value)?)
     } else if let Some(group) = key.strip_prefix(keys::SEGRT) {
         Record::GroupRt(group.to_owned(), json(value)?)
+    } else if let Some(vs) = key.strip_prefix(keys::FORECAST) {
+        Record::Forecast(vs.to_owned(), json(value)?)
     } else if let Some(rest) = key.strip_prefix(keys::IPAM) {
         let (pool, addr) = rest
             .split_once('/')
@@ -123,6 +127,9 @@ pub(super) async fn load(store: &dyn StateStore, st: &mut State) -> Result<()> {
                 st.group_rt.insert(g, r);
             }
             Ok(Record::Ipam(pool, addr, vs)) => claims.push((pool, addr, vs)),
+            Ok(Record::Forecast(vs, f)) => {
+                st.vs_scale.entry(vs).or_default().forecast = Some(*f);
+            }
             Ok(Record::Other) => {}
             Err(why) => {
                 move_aside(store, &v, &why).await?;

@@ -24,6 +24,7 @@ mod observe;
 mod orphans;
 mod pass;
 mod place;
+mod predict;
 mod publish;
 mod reads;
 mod rebalance;
@@ -71,6 +72,8 @@ pub(crate) mod keys {
     pub const VSRT: &str = "vsrt/";
     pub const IPAM: &str = "ipam/";
     pub const SEGRT: &str = "segrt/";
+    /// A virtual service's forecaster: its bounded load history.
+    pub const FORECAST: &str = "forecast/";
     /// Records that no longer decode, moved aside under their own key.
     pub const QUARANTINE: &str = "quarantine/";
 }
@@ -177,6 +180,10 @@ pub(crate) struct State {
     /// Service -> (pool, address) claims no runtime record holds (the record was lost or
     /// moved aside): the service takes them back rather than claim new ones.
     pub unheld_claims: HashMap<String, Vec<(String, IpAddr)>>,
+    /// Cloud -> the latest SE boot times measured on it (create seen to first report).
+    pub boot_times: HashMap<String, std::collections::VecDeque<Duration>>,
+    /// Services whose forecaster learned a bucket not yet in the store.
+    pub forecast_dirty: HashSet<String>,
 }
 
 impl State {
@@ -240,6 +247,8 @@ pub(crate) struct Inner {
     pub dns: Arc<DnsTable>,
     pub pass: std::sync::atomic::AtomicU64,
     pub credentials: records::SeCredentials,
+    /// The forecasters' clock: unix time at an instant (replays in virtual time set it).
+    pub clock: Mutex<(Instant, i64)>,
 }
 
 /// The controller. Cheap to clone; every clone is the same controller.
@@ -304,6 +313,7 @@ impl Controller {
                 dns,
                 pass: std::sync::atomic::AtomicU64::new(0),
                 credentials: records::SeCredentials::default(),
+                clock: Mutex::new((now, predict::system_unix())),
             }),
         })
     }
@@ -364,8 +374,12 @@ impl Controller {
                 running_since: None,
             });
             let was = rt.last_report.as_ref().map(|(_, r)| r.health);
+            let first = rt.last_report.is_none();
             let now_health = report.health;
             rt.last_report = Some((Instant::now(), report));
+            if first {
+                predict::record_boot(&mut st, &group, se, Instant::now());
+            }
             // A first report or a change of health is worth a pass now.
             (was != Some(now_health)).then_some(group)
         };

@@ -7,12 +7,16 @@
 //! spans need at `max_vs_per_se`). A load that could not be measured holds both levels.
 
 use super::pass::Se;
+use super::predict::{DEFAULT_BOOT, Moment, predictive_span};
 use super::{Controller, State};
 use crate::autoscale::{Autoscaler, Decision, Observation};
-use crate::model::{HaMode, SeGroup, VirtualService};
+use crate::forecast::Forecaster;
+use crate::forecast::policy::{Choice, Stabiliser};
+use crate::model::{AutoscalePolicy, HaMode, SeGroup, VirtualService};
 use crate::se_protocol::SeReport;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// What the spans of a group's services need from the group.
@@ -22,6 +26,8 @@ pub(super) struct SpanNeeds {
     pub widest: u32,
     /// SEs needed to hold every span at the group's `max_vs_per_se` (0: no limit).
     pub packing: u32,
+    /// Some service has a forecast: the group's reactive path runs at the predictive target.
+    pub forecasting: bool,
 }
 
 /// One virtual service's scaling state (in memory; after a restart a span holds at its
@@ -35,6 +41,12 @@ pub(crate) struct VsScale {
     pub load: Option<ServiceLoad>,
     /// What was observed last and the span it gave (explained only when asked).
     pub last: Option<(Observation, Decision)>,
+    /// Its forecaster, when the group scales predictively (loaded from the store at start).
+    pub forecast: Option<Forecaster>,
+    /// Holds a scale-in until reactive and forecast agree over the window.
+    pub stabiliser: Stabiliser,
+    /// The last predictive choice and the lead time it looked ahead.
+    pub choice: Option<(Choice, Duration)>,
 }
 
 /// A virtual service's load summed over the SEs carrying it.
@@ -108,6 +120,11 @@ impl Controller {
             });
         }
         let mut updates: Vec<(String, VsScale)> = Vec::new();
+        let mut learnt: Vec<String> = Vec::new();
+        let unix = self.unix_at(now);
+        let lead = g.autoscale.predictive.as_ref().map_or(Duration::ZERO, |p| {
+            Self::boot_time(st, &g.cloud, DEFAULT_BOOT) + p.lead_margin
+        });
         for Measured {
             name,
             obs,
@@ -124,6 +141,19 @@ impl Controller {
             let (span, raw) = match g.ha {
                 // One active and one standby: the pair is the span.
                 HaMode::ActiveStandby => (2, None),
+                HaMode::Elastic { .. } if g.autoscale.predictive.is_some() => {
+                    let at = Moment { now, unix, lead };
+                    let (span, raw, learned) =
+                        predictive_span(g, scale, &obs, load, at, existing, (lo, hi));
+                    if learned {
+                        learnt.push(name.to_owned());
+                    }
+                    needs.forecasting |= scale
+                        .choice
+                        .as_ref()
+                        .is_some_and(|(c, _)| c.forecast.is_some());
+                    (span, raw)
+                }
                 HaMode::Elastic { .. } => {
                     let d = scale
                         .autoscaler
@@ -150,6 +180,7 @@ impl Controller {
             total_span += u64::from(span);
         }
         st.vs_scale.extend(updates);
+        st.forecast_dirty.extend(learnt);
         let cap = g.placement.max_vs_per_se;
         if cap > 0 {
             needs.packing = u32::try_from(total_span.div_ceil(u64::from(cap))).unwrap_or(u32::MAX);
@@ -207,10 +238,17 @@ impl Controller {
                 utilisation: utilisation(g, active, rps, conns),
             }
         };
+        let policy = match &g.autoscale.predictive {
+            Some(p) if needs.forecasting => std::borrow::Cow::Owned(AutoscalePolicy {
+                target_utilisation: p.reactive_target,
+                ..g.autoscale.clone()
+            }),
+            _ => std::borrow::Cow::Borrowed(&g.autoscale),
+        };
         let rec = st.autoscalers.entry(g.name.clone()).or_default().recommend(
             now,
             &obs,
-            &g.autoscale,
+            &policy,
             min_total.saturating_sub(buffer).max(1),
             g.max_ses.saturating_sub(buffer).max(1),
             // The surge SE of a rolling upgrade is not capacity anyone asked for.

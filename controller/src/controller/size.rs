@@ -10,6 +10,7 @@ impl Controller {
     pub(super) async fn size_group(&self, p: &mut GroupPass<'_>) {
         let spans = self.scale_services(&p.g, &p.ses, p.now);
         (p.desired, p.healthy_min) = self.autoscale(&p.g, &p.ses, p.now, spans);
+        self.save_forecasts().await;
         if p.g.placement.se_per_host {
             p.hosts = self.size_by_hosts(p).await;
         }

@@ -50,35 +50,41 @@ impl Controller {
             .collect();
         let mut names: Vec<&String> = st.vss.keys().collect();
         names.sort();
-        let virtual_services = names
-            .into_iter()
-            .filter_map(|n| st.vss.get(n))
-            .map(|v| {
-                let rt = st.vsrt.get(&v.name);
-                VsStatus {
-                    name: v.name.clone(),
-                    fqdn: v.fqdn.clone(),
-                    se_group: v.se_group.clone(),
-                    address: rt.and_then(|r| r.address),
-                    bound_to: rt.and_then(|r| r.bound_to.clone()),
-                    placement: rt.map(|r| r.placement.clone()).unwrap_or_default(),
-                    desired_ses: st.vs_scale.get(&v.name).map(|s| s.desired),
-                    load: st.vs_scale.get(&v.name).and_then(|s| s.load),
-                    scaling: st
-                        .vs_scale
-                        .get(&v.name)
-                        .and_then(|s| s.last.as_ref())
-                        .zip(st.groups.get(&v.se_group))
-                        .map(|((obs, d), g)| crate::autoscale::explain(obs, &g.autoscale, *d)),
-                    dns: self.inner.dns.get(&v.fqdn),
-                    vip_error: st.vs_errors.get(&v.name).cloned(),
-                    last_error: st
-                        .status
-                        .get(&ObjectRef::VirtualService(v.name.clone()))
-                        .and_then(|s| s.last_error.clone()),
-                }
-            })
-            .collect();
+        let virtual_services =
+            names
+                .into_iter()
+                .filter_map(|n| st.vss.get(n))
+                .map(|v| {
+                    let rt = st.vsrt.get(&v.name);
+                    VsStatus {
+                        name: v.name.clone(),
+                        fqdn: v.fqdn.clone(),
+                        se_group: v.se_group.clone(),
+                        address: rt.and_then(|r| r.address),
+                        bound_to: rt.and_then(|r| r.bound_to.clone()),
+                        placement: rt.map(|r| r.placement.clone()).unwrap_or_default(),
+                        desired_ses: st.vs_scale.get(&v.name).map(|s| s.desired),
+                        load: st.vs_scale.get(&v.name).and_then(|s| s.load),
+                        scaling: st.vs_scale.get(&v.name).and_then(|s| match &s.choice {
+                            // Predictive: both paths and which one set the span.
+                            Some((c, lead)) => Some(c.reason(*lead)),
+                            None => s.last.as_ref().zip(st.groups.get(&v.se_group)).map(
+                                |((obs, d), g)| crate::autoscale::explain(obs, &g.autoscale, *d),
+                            ),
+                        }),
+                        forecast: st
+                            .vs_scale
+                            .get(&v.name)
+                            .and_then(|s| s.choice.as_ref().map(|(c, _)| c.clone())),
+                        dns: self.inner.dns.get(&v.fqdn),
+                        vip_error: st.vs_errors.get(&v.name).cloned(),
+                        last_error: st
+                            .status
+                            .get(&ObjectRef::VirtualService(v.name.clone()))
+                            .and_then(|s| s.last_error.clone()),
+                    }
+                })
+                .collect();
         drop(st);
         ControllerStatus {
             groups,
@@ -164,6 +170,10 @@ pub struct VsStatus {
     pub load: Option<ServiceLoad>,
     /// Why its span is what it is.
     pub scaling: Option<String>,
+    /// Under predictive autoscaling: the forecast over the lead time and which path set the
+    /// span.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forecast: Option<crate::forecast::policy::Choice>,
     /// What DNS answers for the FQDN.
     pub dns: Option<std::net::Ipv4Addr>,
     /// Last VIP binding error.

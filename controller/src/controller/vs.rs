@@ -178,6 +178,8 @@ impl Controller {
             tx.release_claim(pool, addr);
         }
         tx.txn.delete(format!("{}{name}", keys::VSRT));
+        // What it learned goes with it: a new service of the same name starts afresh.
+        tx.txn.delete(format!("{}{name}", keys::FORECAST));
         self.inner.store.txn(&tx.txn).await?;
         let mut st = self.state();
         tx.applied(&mut st);

@@ -26,6 +26,7 @@ pub fn group(cloud: &str, image: &str, name: &str, min: u32, max: u32) -> SeGrou
         ha: HaMode::Elastic { buffer: 0 },
         placement: Placement::default(),
         autoscale: AutoscalePolicy {
+            predictive: None,
             target_utilisation: 0.5,
             tolerance: 0.1,
             scale_down_window: Duration::from_secs(60),
