@@ -47,7 +47,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(
+    pub(crate) fn new(
         status: StatusCode,
         kind: &'static str,
         message: impl Into<String>,
@@ -147,8 +147,8 @@ impl ApiOptions {
 }
 
 #[derive(Clone)]
-struct AppState {
-    ctl: Controller,
+pub(crate) struct AppState {
+    pub(crate) ctl: Controller,
     token: Option<Arc<Secret>>,
     metrics_auth: bool,
 }
@@ -210,6 +210,7 @@ pub fn router(ctl: Controller, opts: ApiOptions) -> Router {
         .route("/orphans", get(list_orphans))
         .route("/orphans/sweep", post(sweep_orphans))
         .route("/ses/{id}/credentials", post(se_credentials))
+        .merge(crate::analytics::api::routes())
         // Layered before the merge, so that it covers the admin's paths (and the fallback)
         // only.
         .layer(middleware::from_fn_with_state(state.clone(), admin_auth))

@@ -9,6 +9,7 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod analytics;
 pub mod api;
 pub mod autoscale;
 pub mod cli;

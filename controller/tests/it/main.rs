@@ -2,6 +2,7 @@
 //! dependency tree (cloud SDKs included), so one binary per crate keeps the build's disk and
 //! link time small.
 
+mod analytics;
 mod api;
 mod common;
 mod demo;
