@@ -195,3 +195,81 @@ pub(super) fn diff(prev: &Snapshot, now: &Snapshot, t: i64) -> Vec<Event> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snap(items: &[(&str, Seen)]) -> Snapshot {
+        Snapshot {
+            objects: items
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+        }
+    }
+
+    fn vs(bound: &str, desired: u32, error: Option<&str>) -> Seen {
+        Seen {
+            desired: Some(desired),
+            bound_to: Some(bound.into()),
+            address: Some("10.0.0.10".into()),
+            error: error.map(Into::into),
+            reason: Some("load 300 rps over 3 SEs".into()),
+            ..Seen::default()
+        }
+    }
+
+    fn se(failing: bool) -> Seen {
+        Seen {
+            failing,
+            reason: failing.then(|| "missed 6 reports".into()),
+            ..Seen::default()
+        }
+    }
+
+    #[test]
+    fn events_are_found_between_samples() {
+        let before = snap(&[
+            ("virtual_service/shop", vs("a", 2, None)),
+            ("se/a", se(false)),
+            ("se/b", se(false)),
+        ]);
+        // a failed, the VIP moved to b, the span grew, and the binding reported an error.
+        let after = snap(&[
+            ("virtual_service/shop", vs("b", 3, Some("bind refused"))),
+            ("se/a", se(true)),
+            ("se/b", se(false)),
+        ]);
+        let ev = diff(&before, &after, 100);
+        let kinds: Vec<EventKind> = ev.iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EventKind::Error,
+                EventKind::ScaleOut,
+                EventKind::Failover,
+                EventKind::Error
+            ],
+            "{ev:?}"
+        );
+        assert_eq!(ev[0].object, "se/a");
+        assert!(ev[1].reason.contains("2 -> 3 SEs: load 300 rps"), "{ev:?}");
+        assert!(
+            ev[2]
+                .reason
+                .contains("10.0.0.10 moved from a to b: a failed (missed 6 reports)"),
+            "{ev:?}"
+        );
+        // b healthy, the VIP back on a healthy a: a move, not a failover; fewer SEs wanted.
+        let calm = snap(&[
+            ("virtual_service/shop", vs("a", 2, Some("bind refused"))),
+            ("se/a", se(false)),
+            ("se/b", se(false)),
+        ]);
+        let ev = diff(&after, &calm, 200);
+        let kinds: Vec<EventKind> = ev.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [EventKind::ScaleIn, EventKind::VipMove], "{ev:?}");
+        assert!(diff(&calm, &calm, 300).is_empty());
+    }
+}
