@@ -14,6 +14,7 @@ pub mod api;
 pub mod autoscale;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod controller;
 pub mod demo;
 pub mod dns;

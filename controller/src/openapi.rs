@@ -246,6 +246,7 @@ pub fn document() -> Value {
             t.extend(e);
         }
     }
+    doc["paths"]["/api/v1/clouds"] = crate::console::clouds::openapi_path();
     doc
 }
 

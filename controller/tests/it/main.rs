@@ -5,6 +5,7 @@
 mod analytics;
 mod api;
 mod common;
+mod console;
 mod demo;
 mod e2e;
 mod eval;
