@@ -4,6 +4,7 @@
 
 mod analytics;
 mod api;
+mod browser;
 mod common;
 mod console;
 mod demo;
