@@ -92,16 +92,19 @@ impl Series {
         }
     }
 
-    /// Adds a sample taken at unix second `t` (one value per field). A sample older than a
-    /// ring's newest bucket is merged into that bucket (clocks do not run backwards here,
-    /// but a replay may set the clock).
+    /// Adds a sample taken at unix second `t` (one value per field). The controller's clock
+    /// can be set back (a replay sets it to its trace's start): buckets later than `t` are
+    /// then a future that did not happen, and go.
     pub fn record(&mut self, t: i64, values: &[Option<f64>]) {
         let width = self.fields.len();
         self.rings.resize_with(TIERS.len(), VecDeque::new);
         for (ring, (step, cap)) in self.rings.iter_mut().zip(TIERS) {
             let start = t - t.rem_euclid(step);
+            while ring.back().is_some_and(|b| b.t > start) {
+                ring.pop_back();
+            }
             match ring.back_mut() {
-                Some(b) if b.t >= start => b.add(values),
+                Some(b) if b.t == start => b.add(values),
                 _ => {
                     let mut b = Bucket::new(start, width);
                     b.add(values);
@@ -223,6 +226,20 @@ mod tests {
         assert_eq!(p.step, 1800);
         assert_eq!(p.points.len(), 8);
         assert_eq!(p.points[0].0, 0);
+    }
+
+    #[test]
+    fn a_clock_set_back_drops_the_buckets_after_it() {
+        let mut s = Series::new(&["rps"]);
+        s.record(2_000_000_000, &[Some(5.0)]);
+        s.record(1_000_000_000, &[Some(1.0)]);
+        s.record(1_000_000_010, &[Some(3.0)]);
+        let p = s.query(1_000_000_000, 1_000_000_100, 60);
+        assert_eq!(
+            p.points,
+            vec![(1_000_000_000 - 1_000_000_000 % 60, vec![Some(2.0)])]
+        );
+        assert_eq!(s.last_time(), Some(1_000_000_010));
     }
 
     #[test]
