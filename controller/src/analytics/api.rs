@@ -42,10 +42,17 @@ fn int(q: &HashMap<String, String>, field: &str) -> Result<Option<i64>, ApiError
         .transpose()
 }
 
-/// `from`, `to` and `step`: unix seconds, defaulting to the last hour in about 360 steps.
+/// `from`, `to` and `step`: unix seconds (a negative `from`: seconds before `to`), defaulting
+/// to the last hour in about 360 steps.
 fn window(now: i64, q: &HashMap<String, String>) -> Result<(i64, i64, i64), ApiError> {
     let to = int(q, "to")?.unwrap_or(now);
-    let from = int(q, "from")?.unwrap_or(to - 3600);
+    // A negative `from` counts back from `to`: a client that does not know the controller's
+    // clock (a replay's virtual time) can still ask for "the last day".
+    let from = match int(q, "from")? {
+        Some(f) if f < 0 => to.saturating_add(f),
+        Some(f) => f,
+        None => to - 3600,
+    };
     if from > to {
         return Err(bad("from", format!("from {from} is after to {to}")));
     }

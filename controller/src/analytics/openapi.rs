@@ -12,7 +12,7 @@ fn series(tag_object: &str, operation_id: &str) -> Value {
         "summary": format!("The history of one {tag_object}: the mean of each field per step, read from the finest ring (10 s for 10 minutes, 1 minute for 3 hours, 10 minutes for 7 days) that reaches back to `from`."),
         "parameters": [
             {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
-            param("from", "unix seconds (default: an hour before `to`)"),
+            param("from", "unix seconds, or negative: that many seconds before `to` (default: -3600)"),
             param("to", "unix seconds (default: now on the controller's clock)"),
             param("step", "seconds per point, at least 1 (default: about 360 points); the answer's `step` is coarser when the ring reaching `from` is")],
         "responses": {

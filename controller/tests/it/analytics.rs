@@ -106,6 +106,14 @@ async fn history_and_events_are_served_kept_and_found_again() {
     assert!(out["reason"].as_str().unwrap().contains("->"), "{out}");
     assert!(out["time"].as_i64().unwrap() >= quiet_until, "{out}");
 
+    // A negative `from` counts back from `to`.
+    let (_, rel) = get(
+        &h.ctl,
+        &format!("/analytics/virtual-services/shop?from=-1800&to={now}&step=60"),
+    )
+    .await;
+    assert_eq!(rel["from"], now - 1800);
+    assert_eq!(rel["points"], s["points"]);
     // Bad windows name their field; an unknown object is 404.
     let (st, b) = get(&h.ctl, "/analytics/virtual-services/shop?from=10&to=5").await;
     assert_eq!(

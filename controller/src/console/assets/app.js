@@ -130,8 +130,18 @@ function chart(s, series) {
   return h("div", {}, svg, h("div", { class: "legend" }, series.map((se) => h("span", { class: "l-" + se.cls }, "— " + se.label))));
 }
 
+// The charts' window, counted back from the controller's own clock (a demo's replayed day).
+const RANGES = [["1 hour", 3600], ["1 day", 86400], ["7 days", 7 * 86400]];
+let range = 3600;
+
 async function history(path) {
-  try { return await api("GET", path); } catch (e) { if (e.status === 404) return { points: [] }; throw e; }
+  try { return await api("GET", `${path}?from=-${range}&step=${Math.max(10, Math.round(range / 240))}`); }
+  catch (e) { if (e.status === 404) return { points: [] }; throw e; }
+}
+
+function rangePicker() {
+  return h("div", { class: "actions" }, RANGES.map(([label, secs]) =>
+    h("button", { type: "button", class: secs === range ? "range on" : "range", onclick: () => { range = secs; route(); } }, label)));
 }
 
 // ----- pages -----
@@ -181,7 +191,7 @@ async function vsPage(name) {
       (v.vip_error || v.last_error) && [h("dt", {}, "Error"), h("dd", { class: "error" }, v.vip_error || v.last_error)])),
     h("div", { class: "actions" }, link("#/edit-vs/" + n, "Edit"),
       h("button", { class: "danger", type: "button", onclick: () => remove("/virtual-services/" + n, "#/") }, "Delete")),
-    h("h2", {}, "Load against capacity (requests/s)"),
+    h("h2", {}, "Load against capacity (requests/s)"), rangePicker(),
     chart(s, [{ field: "rps", cls: "load", label: "load" }, { field: "capacity_rps", cls: "capacity", label: "capacity of its SEs" }]),
     h("h2", {}, "SEs carrying it"),
     table(["SE", "health", "rps"], v.placement.map((se) => {
@@ -210,7 +220,7 @@ async function groupPage(name) {
       g.last_error && [h("dt", {}, "Error"), h("dd", { class: "error" }, g.last_error)])),
     h("div", { class: "actions" }, link("#/edit-group/" + n, "Edit"),
       h("button", { class: "danger", type: "button", onclick: () => remove("/se-groups/" + n, "#/") }, "Delete")),
-    h("h2", {}, "SEs over time"),
+    h("h2", {}, "SEs over time"), rangePicker(),
     chart(s, [{ field: "desired", cls: "capacity", label: "desired" }, { field: "current", cls: "third", label: "current" }, { field: "healthy", cls: "load", label: "healthy" }]),
     h("h2", {}, "SEs"),
     table(["SE", "phase", "health", "host", "image", "rps", "services", "reason"], g.ses.map((se) =>
