@@ -45,8 +45,13 @@ pub struct EventLog {
 }
 
 impl EventLog {
-    /// Appends an event, dropping the oldest past [`MAX_EVENTS`].
+    /// Appends an event, dropping the oldest past [`MAX_EVENTS`]. Events later than it are
+    /// dropped too: the controller's clock was set back (a replay sets it to its trace's
+    /// start), and what they say happened in a future that did not.
     pub fn push(&mut self, e: Event) {
+        while self.events.back().is_some_and(|b| b.time > e.time) {
+            self.events.pop_back();
+        }
         self.events.push_back(e);
         while self.events.len() > MAX_EVENTS {
             self.events.pop_front();
@@ -113,5 +118,9 @@ mod tests {
         );
         assert_eq!(log.list(None, Some(2005), 100).len(), 5);
         assert_eq!(log.list(None, None, 100).last().unwrap().time, 1910);
+        // The clock set back: what was logged after the new time goes.
+        log.push(ev(2000, "se/b-1"));
+        assert_eq!(log.list(None, None, 1)[0].object, "se/b-1");
+        assert!(log.list(None, Some(2001), 100).is_empty());
     }
 }
