@@ -47,7 +47,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(
+    pub(crate) fn new(
         status: StatusCode,
         kind: &'static str,
         message: impl Into<String>,
@@ -147,10 +147,12 @@ impl ApiOptions {
 }
 
 #[derive(Clone)]
-struct AppState {
-    ctl: Controller,
-    token: Option<Arc<Secret>>,
+pub(crate) struct AppState {
+    pub(crate) ctl: Controller,
+    pub(crate) token: Option<Arc<Secret>>,
     metrics_auth: bool,
+    /// The web console's sessions ([`crate::console`]).
+    pub(crate) console: Arc<crate::console::Console>,
 }
 
 /// The metrics handle, installing the Prometheus recorder on first use (once per process).
@@ -164,13 +166,22 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Builds the API router.
+/// Builds the API router (with the web console at `/`), for plain HTTP.
 pub fn router(ctl: Controller, opts: ApiOptions) -> Router {
+    router_with(ctl, opts, false)
+}
+
+/// Builds the API router; `tls` marks the console's cookies `Secure`.
+pub fn router_with(ctl: Controller, opts: ApiOptions, tls: bool) -> Router {
     let _ = metrics_handle();
     let state = AppState {
         ctl,
         metrics_auth: opts.metrics_auth && opts.token.is_some(),
         token: opts.token.map(Arc::new),
+        console: Arc::new(crate::console::Console {
+            secure: tls,
+            ..Default::default()
+        }),
     };
     // The agent paths: each SE's own credential, nothing else.
     let agent = Router::new()
@@ -210,6 +221,8 @@ pub fn router(ctl: Controller, opts: ApiOptions) -> Router {
         .route("/orphans", get(list_orphans))
         .route("/orphans/sweep", post(sweep_orphans))
         .route("/ses/{id}/credentials", post(se_credentials))
+        .merge(crate::analytics::api::routes())
+        .route("/clouds", get(crate::console::clouds::list))
         // Layered before the merge, so that it covers the admin's paths (and the fallback)
         // only.
         .layer(middleware::from_fn_with_state(state.clone(), admin_auth))
@@ -221,6 +234,7 @@ pub fn router(ctl: Controller, opts: ApiOptions) -> Router {
         .route(&format!("{API}/openapi.json"), get(openapi))
         .route("/metrics", get(prometheus))
         .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::console::routes())
         .fallback(|| async {
             ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route", None)
         })
@@ -247,7 +261,7 @@ pub fn serve_tls(
     listener: crate::tls::TlsListener,
     opts: ApiOptions,
 ) -> tokio::task::JoinHandle<()> {
-    let app = router(ctl, opts);
+    let app = router_with(ctl, opts, true);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!(error = %e, "api server stopped");
@@ -315,7 +329,16 @@ fn is_admin(s: &AppState, headers: &HeaderMap) -> bool {
 
 async fn admin_auth(State(s): State<AppState>, req: Request, next: Next) -> Response {
     if !is_admin(&s, req.headers()) {
-        return unauthenticated();
+        // The console's session stands for the token; a change needs its CSRF header too.
+        let change = !matches!(
+            *req.method(),
+            axum::http::Method::GET | axum::http::Method::HEAD
+        );
+        match s.console.sessions.check(req.headers(), change) {
+            crate::console::SessionCheck::Valid => {}
+            crate::console::SessionCheck::BadCsrf => return crate::console::csrf_refused(),
+            crate::console::SessionCheck::None => return unauthenticated(),
+        }
     }
     next.run(req).await
 }

@@ -335,6 +335,9 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
     use reqwest::Method;
     let client = match args.command {
         ControllerCommand::Run(run_args) => return run(&run_args, registry).await,
+        ControllerCommand::Demo(opts) if opts.serve => {
+            return crate::demo::serve::serve(opts).await;
+        }
         ControllerCommand::Demo(opts) => {
             let s = crate::demo::demo(opts).await?;
             println!("{}", serde_json::to_string_pretty(&s)?);

@@ -6,7 +6,8 @@
 //! run has learned the days before and boots SEs ahead of the morning ramp. It writes a CSV,
 //! an SVG plot and a JSON summary.
 
-use crate::eval::replay::{ReplaySpec, Sample, replay_controller};
+use crate::controller::Controller;
+use crate::eval::replay::{ReplaySpec, Sample, replay_controller, replay_controller_kept};
 use crate::eval::{Tick, metrics};
 use crate::trace::{NASA_1995_07_05_12, Trace};
 use anyhow::Context;
@@ -17,6 +18,7 @@ use std::time::Duration;
 
 mod plot;
 mod report;
+pub mod serve;
 
 /// Options of the demo.
 #[derive(Clone, Debug, clap::Args)]
@@ -43,6 +45,13 @@ pub struct DemoOptions {
     /// Print no progress lines.
     #[arg(long)]
     pub quiet: bool,
+    /// After the replay, keep the predictive run's controller serving its API and web console
+    /// (its history and events of the replayed days) until Ctrl-C.
+    #[arg(long)]
+    pub serve: bool,
+    /// Where `--serve` listens (a loopback address: the demo is for this machine).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: std::net::SocketAddr,
 }
 
 impl Default for DemoOptions {
@@ -55,6 +64,8 @@ impl Default for DemoOptions {
             boot: Duration::from_secs(180),
             report_interval: Duration::from_secs(15),
             quiet: false,
+            serve: false,
+            listen: ([127, 0, 0, 1], 8080).into(),
         }
     }
 }
@@ -107,6 +118,12 @@ pub struct DemoSummary {
 
 /// Runs the demo (see the module docs).
 pub async fn demo(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
+    Ok(demo_kept(opts).await?.0)
+}
+
+/// Runs the demo and returns the predictive run's controller too, stopped after the replay
+/// with its state, history and events (what `--serve` serves).
+pub async fn demo_kept(opts: DemoOptions) -> anyhow::Result<(DemoSummary, Controller)> {
     tokio::task::spawn_blocking(move || {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -118,7 +135,7 @@ pub async fn demo(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     .context("demo task")?
 }
 
-async fn compare(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
+async fn compare(opts: DemoOptions) -> anyhow::Result<(DemoSummary, Controller)> {
     let wall = std::time::Instant::now();
     let trace = Trace::parse(NASA_1995_07_05_12)?;
     let days = opts.days.clamp(1, (trace.span_secs() / 86_400) as usize);
@@ -136,7 +153,7 @@ async fn compare(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
         predictive,
         progress: !opts.quiet,
     };
-    let (pred, pred_leaked) = replay_controller(&trace, &spec(true)).await?;
+    let (pred, pred_leaked, ctl) = replay_controller_kept(&trace, &spec(true)).await?;
     let (reac, reac_leaked) = replay_controller(&trace, &spec(false)).await?;
 
     // The last day, scored as the evaluation scores a policy.
@@ -226,5 +243,5 @@ async fn compare(opts: DemoOptions) -> anyhow::Result<DemoSummary> {
     if !opts.quiet {
         print!("{}", report::render(&summary, &tp, &tr));
     }
-    Ok(summary)
+    Ok((summary, ctl))
 }

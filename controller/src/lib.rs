@@ -9,10 +9,12 @@
 #![deny(missing_docs)]
 
 pub mod agent;
+pub mod analytics;
 pub mod api;
 pub mod autoscale;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod controller;
 pub mod demo;
 pub mod dns;

@@ -231,6 +231,26 @@ pub fn document_for<'a>(clouds: impl IntoIterator<Item = &'a str>, metrics_auth:
 
 /// The document.
 pub fn document() -> Value {
+    let mut doc = document_core();
+    // The analytics paths live with the analytics.
+    for (section, extra) in [
+        ("paths", crate::analytics::openapi::paths()),
+        ("schemas", crate::analytics::openapi::schemas()),
+    ] {
+        let target = if section == "paths" {
+            &mut doc["paths"]
+        } else {
+            &mut doc["components"]["schemas"]
+        };
+        if let (Some(t), Value::Object(e)) = (target.as_object_mut(), extra) {
+            t.extend(e);
+        }
+    }
+    doc["paths"]["/api/v1/clouds"] = crate::console::clouds::openapi_path();
+    doc
+}
+
+fn document_core() -> Value {
     let res = |tag, schema, plural, delete_conflict| Resource {
         tag,
         schema,

@@ -249,6 +249,8 @@ pub(crate) struct Inner {
     pub credentials: records::SeCredentials,
     /// The forecasters' clock: unix time at an instant (replays in virtual time set it).
     pub clock: Mutex<(Instant, i64)>,
+    /// The history and the event log ([`crate::analytics`]).
+    pub analytics: crate::analytics::Analytics,
 }
 
 /// The controller. Cheap to clone; every clone is the same controller.
@@ -314,6 +316,7 @@ impl Controller {
                 pass: std::sync::atomic::AtomicU64::new(0),
                 credentials: records::SeCredentials::default(),
                 clock: Mutex::new((now, predict::system_unix())),
+                analytics: Default::default(),
             }),
         })
     }

@@ -130,7 +130,7 @@ impl Controller {
     }
 
     /// Unix seconds at `now`.
-    pub(super) fn unix_at(&self, now: Instant) -> i64 {
+    pub(crate) fn unix_at(&self, now: Instant) -> i64 {
         let (at, unix) = *self.inner.clock.lock().expect("clock lock");
         unix + now.saturating_duration_since(at).as_secs() as i64
     }

@@ -27,6 +27,7 @@ impl Controller {
         tokio::pin!(shutdown);
         loop {
             self.run_pass().await;
+            self.sample_analytics().await;
             let next = self.state().scheduler.next();
             let sleep = match next {
                 Some(t) => tokio::time::sleep_until(t),

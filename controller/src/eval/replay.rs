@@ -61,6 +61,16 @@ pub async fn replay_controller(
     trace: &Trace,
     spec: &ReplaySpec,
 ) -> anyhow::Result<(Vec<Sample>, usize)> {
+    let (samples, leaked, _) = replay_controller_kept(trace, spec).await?;
+    Ok((samples, leaked))
+}
+
+/// [`replay_controller`], also returning the controller after the replay (its runner and
+/// agents stopped, its state, history and events kept), for `controller demo --serve`.
+pub async fn replay_controller_kept(
+    trace: &Trace,
+    spec: &ReplaySpec,
+) -> anyhow::Result<(Vec<Sample>, usize, Controller)> {
     let minutes = spec.minutes;
     let settings = MemoryConfig {
         boot_latency: spec.boot,
@@ -150,6 +160,9 @@ pub async fn replay_controller(
     fleet_task.abort();
     fleet.stop();
     runner.abort();
+    // Whoever keeps the controller reads it on another clock: hold its unix time at the
+    // replay's end (later instants of the paused clock are never reached there).
+    ctl.set_unix_time(ctl.unix_now());
     // Leaks: VMs in the cloud without a record.
     let recorded: std::collections::HashSet<String> = ctl
         .status()
@@ -163,7 +176,7 @@ pub async fn replay_controller(
         .iter()
         .filter(|v| !recorded.contains(&v.name))
         .count();
-    Ok((samples, leaked))
+    Ok((samples, leaked, ctl))
 }
 
 /// The pool, zone, SE group and virtual service of the demo.

@@ -432,8 +432,9 @@ async fn every_secured_operation_refuses_no_token_with_401_as_documented() {
         }
     }
     // 24 operations (the credentials of an SE's agent among them), the SE agent's two under
-    // their old paths too, and the metrics (the token is required there by default).
-    assert_eq!(checked, 29, "secured operations in the document");
+    // their old paths too, the metrics (the token is required there by default), and the
+    // four analytics reads, and the clouds' capabilities.
+    assert_eq!(checked, 34, "secured operations in the document");
 }
 
 #[tokio::test]

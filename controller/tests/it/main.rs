@@ -2,8 +2,11 @@
 //! dependency tree (cloud SDKs included), so one binary per crate keeps the build's disk and
 //! link time small.
 
+mod analytics;
 mod api;
+mod browser;
 mod common;
+mod console;
 mod demo;
 mod e2e;
 mod eval;
