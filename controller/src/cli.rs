@@ -7,7 +7,7 @@ use crate::config::{ControllerConfig, StoreLocation};
 use crate::controller::Controller;
 use crate::model::{MAX_SES_CEILING, Protocol, Server, ServicePort, VirtualService};
 use crate::secret::Secret;
-use crate::store::{MemoryStore, RedbStore, StateStore};
+use crate::store::{EtcdStore, MemoryStore, RedbStore, StateStore};
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -441,6 +441,15 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             eprintln!("controller state in {}", p.display());
             let dir = p.parent().map(|p| p.to_path_buf()).unwrap_or_default();
             (Arc::new(RedbStore::open(&p)?), dir)
+        }
+        StoreLocation::Etcd(opts) => {
+            eprintln!(
+                "controller state in etcd at {} under {}",
+                opts.endpoints.join(","),
+                opts.prefix
+            );
+            let dir = crate::config::default_data_dir().unwrap_or_else(std::env::temp_dir);
+            (Arc::new(EtcdStore::connect(&opts).await?), dir)
         }
     };
     registry.validate(&cfg.strato)?;
