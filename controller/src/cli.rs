@@ -432,6 +432,7 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             None
         }
     };
+    let mut leadership = None;
     let (store, data_dir): (Arc<dyn StateStore>, _) = match cfg.store(Some(config))? {
         StoreLocation::Memory => {
             eprintln!("controller state in memory: a restart forgets it");
@@ -449,7 +450,18 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
                 opts.prefix
             );
             let dir = crate::config::default_data_dir().unwrap_or_else(std::env::temp_dir);
-            (Arc::new(EtcdStore::connect(&opts).await?), dir)
+            let etcd = EtcdStore::connect(&opts).await?;
+            // Several controllers share this store: only the leader goes on from here (the
+            // others wait in `campaign`), and its writes are fenced on its lease from now on.
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let me = format!("{scheme}://{api_listen}");
+            eprintln!(
+                "campaigning for leadership as {me} (lease {:?})",
+                opts.lease_ttl
+            );
+            leadership = Some(crate::leader::campaign(&etcd, &me, opts.lease_ttl).await?);
+            eprintln!("leader: reconciling");
+            (Arc::new(etcd), dir)
         }
     };
     registry.validate(&cfg.strato)?;
@@ -460,6 +472,13 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             .connect(profile, &ctx)
             .await
             .with_context(|| format!("connecting profile {name}"))?;
+        // A leader on etcd calls no cloud past its lease, even before it learns it lost it.
+        let conn = match &leadership {
+            Some(l) => {
+                strato_core::layers::Layered::wrap(conn, crate::leader::LeaseGate(l.clone()))
+            }
+            None => conn,
+        };
         clouds.insert(name.clone(), conn);
     }
     let ctl = Controller::new(store, clouds, cfg.options()).await?;
@@ -488,9 +507,18 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let lost = leadership.clone();
     ctl.clone()
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .run(async move {
+            match lost {
+                Some(l) => tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = l.lost() => {}
+                },
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         })
         .await;
     api.abort();
@@ -502,6 +530,10 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
         if let Err(e) = conn.close().await {
             eprintln!("closing cloud profile {name}: {e}");
         }
+    }
+    if leadership.is_some_and(|l| !l.is_valid()) {
+        // Fail-stop, as Kubernetes' controllers do: a supervisor starts it again, as a standby.
+        anyhow::bail!("lost the leadership (its etcd lease expired): stopped reconciling");
     }
     Ok(())
 }

@@ -5,7 +5,7 @@
 //! store = { kind = "etcd", endpoints = ["http://10.0.0.1:2379", "http://10.0.0.2:2379"], prefix = "/strato" }
 //! # username = "strato", password_env = "STRATO_ETCD_PASSWORD" (or password = "..."),
 //! # ca_cert = "etcd-ca.pem", client_cert = "etcd-client.pem", client_key = "etcd-client.key",
-//! # timeout = "5s"
+//! # timeout = "5s", lease_ttl = "10s"   (the leader's lease: a dead leader is replaced after it)
 //! ```
 
 use super::EtcdOptions;
@@ -55,6 +55,13 @@ pub struct EtcdSection {
     /// Time limit of one etcd request.
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
+    /// TTL of the leader's lease (whole seconds, at least 2).
+    #[serde(default = "default_lease_ttl", with = "humantime_serde")]
+    pub lease_ttl: Duration,
+}
+
+fn default_lease_ttl() -> Duration {
+    Duration::from_secs(10)
 }
 
 fn default_prefix() -> String {
@@ -77,6 +84,7 @@ impl std::fmt::Debug for EtcdSection {
             .field("client_cert", &self.client_cert)
             .field("client_key", &self.client_key)
             .field("timeout", &self.timeout)
+            .field("lease_ttl", &self.lease_ttl)
             .finish()
     }
 }
@@ -95,6 +103,12 @@ impl EtcdSection {
             return Err(ControllerError::invalid(
                 "controller.store.prefix",
                 format!("{:?}: a key prefix such as \"/strato\"", self.prefix),
+            ));
+        }
+        if self.lease_ttl < Duration::from_secs(2) {
+            return Err(ControllerError::invalid(
+                "controller.store.lease_ttl",
+                "lease_ttl must be at least 2s (etcd counts whole seconds)",
             ));
         }
         let password = match (&self.password, &self.password_env) {
@@ -122,6 +136,7 @@ impl EtcdSection {
             client_cert: self.client_cert.as_deref().map(&resolve),
             client_key: self.client_key.as_deref().map(&resolve),
             timeout: self.timeout,
+            lease_ttl: self.lease_ttl,
         })
     }
 }

@@ -43,6 +43,9 @@ pub struct EtcdOptions {
     pub client_key: Option<PathBuf>,
     /// Time limit of one request (connects included).
     pub timeout: Duration,
+    /// TTL of the leader's lease (`controller run`): a dead leader is replaced after it, plus
+    /// a third of it.
+    pub lease_ttl: Duration,
 }
 
 impl std::fmt::Debug for EtcdOptions {
@@ -56,6 +59,7 @@ impl std::fmt::Debug for EtcdOptions {
             .field("client_cert", &self.client_cert)
             .field("client_key", &self.client_key)
             .field("timeout", &self.timeout)
+            .field("lease_ttl", &self.lease_ttl)
             .finish()
     }
 }
@@ -63,8 +67,13 @@ impl std::fmt::Debug for EtcdOptions {
 /// A store in etcd.
 pub struct EtcdStore {
     client: Client,
-    /// `prefix` + `/`.
+    /// `prefix` + `/kv/`: the records (the prefix also holds the leader key, beside them).
     root: String,
+    /// `prefix` + `/leader`.
+    leader_key: String,
+    /// Once this controller leads: the revision that created the leader key, which every
+    /// write then requires (crate::leader).
+    fence: std::sync::RwLock<Option<i64>>,
 }
 
 impl std::fmt::Debug for EtcdStore {
@@ -150,8 +159,26 @@ impl EtcdStore {
         let prefix = opts.prefix.trim_end_matches('/');
         Ok(Self {
             client,
-            root: format!("{prefix}/"),
+            root: format!("{prefix}/kv/"),
+            leader_key: format!("{prefix}/leader"),
+            fence: std::sync::RwLock::new(None),
         })
+    }
+
+    /// The etcd client (the election uses it).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The leader key of this prefix.
+    pub fn leader_key(&self) -> String {
+        self.leader_key.clone()
+    }
+
+    /// From now on every write requires the leader key created at `created` (this controller's
+    /// election): once the lease behind it expires, nothing this store writes commits.
+    pub fn fence(&self, created: i64) {
+        *self.fence.write().expect("fence lock") = Some(created);
     }
 
     fn full(&self, key: &str) -> String {
@@ -179,6 +206,15 @@ impl EtcdStore {
                 reads.push(etcd_client::TxnOp::get(self.full(key), None));
             }
         }
+        let fence = *self.fence.read().expect("fence lock");
+        if let Some(created) = fence {
+            when.push(Compare::create_revision(
+                self.leader_key.clone(),
+                CompareOp::Equal,
+                created,
+            ));
+            reads.push(etcd_client::TxnOp::get(self.leader_key.clone(), None));
+        }
         let writes: Vec<etcd_client::TxnOp> = ops
             .iter()
             .map(|op| match op {
@@ -199,7 +235,17 @@ impl EtcdStore {
             .await
             .map_err(|e| err("txn", e))?;
         if !resp.succeeded() {
-            return Err(self.which_failed(compares, &resp.op_responses()));
+            let reads = resp.op_responses();
+            if let (Some(created), Some(TxnOpResponse::Get(g))) = (fence, reads.last())
+                && g.kvs().first().map(|kv| kv.create_revision()) != Some(created)
+            {
+                return Err(ControllerError::Store(
+                    "fenced: this controller's leadership is over (its etcd lease expired); \
+                     nothing was written"
+                        .into(),
+                ));
+            }
+            return Err(self.which_failed(compares, &reads));
         }
         let deleted = resp
             .op_responses()
