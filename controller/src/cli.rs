@@ -450,18 +450,33 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
                 opts.prefix
             );
             let dir = crate::config::default_data_dir().unwrap_or_else(std::env::temp_dir);
-            let etcd = EtcdStore::connect(&opts).await?;
+            let etcd = Arc::new(EtcdStore::connect(&opts).await?);
             // Several controllers share this store: only the leader goes on from here (the
-            // others wait in `campaign`), and its writes are fenced on its lease from now on.
+            // others wait in `campaign`, answering 503 with the leader's URL on the API's
+            // address when it is plain HTTP), and its writes are fenced on its lease from now on.
             let scheme = if tls.is_some() { "https" } else { "http" };
             let me = format!("{scheme}://{api_listen}");
             eprintln!(
                 "campaigning for leadership as {me} (lease {:?})",
                 opts.lease_ttl
             );
-            leadership = Some(crate::leader::campaign(&etcd, &me, opts.lease_ttl).await?);
+            let standby = if tls.is_none() {
+                let l = tokio::net::TcpListener::bind(api_listen)
+                    .await
+                    .with_context(|| format!("binding the API on {api_listen}"))?;
+                Some(crate::leader::serve_standby(etcd.clone(), l))
+            } else {
+                None
+            };
+            let elected = crate::leader::campaign(&etcd, &me, opts.lease_ttl).await;
+            if let Some(task) = standby {
+                // Free the address for the API before it binds it.
+                task.abort();
+                let _ = task.await;
+            }
+            leadership = Some(elected?);
             eprintln!("leader: reconciling");
-            (Arc::new(etcd), dir)
+            (etcd, dir)
         }
     };
     registry.validate(&cfg.strato)?;

@@ -39,6 +39,7 @@ impl Drop for Controller {
     fn drop(&mut self) {
         let _ = Command::new("kill")
             .args(["-CONT", &self.child.id().to_string()])
+            .stderr(Stdio::null())
             .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -212,6 +213,24 @@ async fn three_controllers_one_leads_a_dead_leader_is_replaced_and_a_paused_one_
     .await;
     let vip = s["virtual_services"][0]["address"].clone();
     let at_kill = vms(dir.path());
+    // A standby refuses, naming the leader.
+    let standby = cs.iter().find(|c| c.port != first).unwrap();
+    let r = reqwest::Client::new()
+        .post(format!(
+            "http://127.0.0.1:{}/api/v1/virtual-services",
+            standby.port
+        ))
+        .bearer_auth("tok")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["leader"],
+        format!("http://127.0.0.1:{first}"),
+        "{body}"
+    );
     let i = cs.iter().position(|c| c.port == first).unwrap();
     let mut dead = cs.remove(i);
     dead.child.kill().unwrap();
