@@ -259,6 +259,10 @@ impl Around for LeaseGate {
 }
 
 #[cfg(test)]
+#[path = "leader_outage_tests.rs"]
+mod outage_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::{EtcdOptions, Precondition, StateStore};
