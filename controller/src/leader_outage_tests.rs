@@ -7,7 +7,8 @@ use crate::store::{EtcdOptions, Precondition, StateStore};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 
-struct Etcd(Child, tempfile::TempDir);
+/// The process, and its data directory, removed when it is dropped.
+struct Etcd(Child, #[allow(dead_code)] tempfile::TempDir);
 
 impl Drop for Etcd {
     fn drop(&mut self) {
