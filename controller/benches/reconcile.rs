@@ -6,7 +6,14 @@
 //! reconciler without a shared snapshot would make).
 //!
 //! `cargo bench -p strato-controller --bench reconcile` (env `BENCH_GROUPS`, `BENCH_SES_PER_GROUP`,
-//! `BENCH_VS_PER_GROUP`, `BENCH_PASSES` override the sizes).
+//! `BENCH_VS_PER_GROUP`, `BENCH_PASSES` override the sizes; `BENCH_STORE` = `memory` (default),
+//! `redb` or `etcd` (at `STRATO_TEST_ETCD_ENDPOINTS`, fixtures/etcd/up) picks the store). Every
+//! run checks that the steady passes write nothing to the store, and prints the time a new
+//! controller on the same store takes from its start to the end of its first pass (what a
+//! failover costs once the new leader is elected).
+
+#[path = "counting_store.rs"]
+mod counting_store;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +21,6 @@ use std::time::{Duration, Instant};
 use strato_controller::model::*;
 use strato_controller::runtime::ObjectRef;
 use strato_controller::se_protocol::{ReportedHealth, SeReport, VsLoad};
-use strato_controller::store::MemoryStore;
 use strato_controller::{Controller, ControllerOptions};
 use strato_core::{CloudConnector, CloudConnectorExt, OwnerId, Size, VmQuery};
 use strato_memory::{MemoryConfig, MemoryConnector};
@@ -88,13 +94,12 @@ async fn main() {
     let cloud: Arc<dyn CloudConnector> =
         Arc::new(MemoryConnector::from_settings(settings, OwnerId::new("bench").unwrap()).unwrap());
     let clouds = BTreeMap::from([("mem".to_owned(), cloud.clone())]);
-    let ctl = Controller::new(
-        Arc::new(MemoryStore::new()),
-        clouds,
-        ControllerOptions::default(),
-    )
-    .await
-    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, store_kind) = counting_store::open(dir.path()).await;
+    println!("store: {store_kind}");
+    let ctl = Controller::new(store.clone(), clouds.clone(), ControllerOptions::default())
+        .await
+        .unwrap();
 
     let t = Instant::now();
     ctl.apply_ipam_pool(IpamPool {
@@ -171,7 +176,9 @@ async fn main() {
     let vms = cloud.list_all_vms(&VmQuery::default()).await.unwrap().len();
     assert_eq!(vms, groups * per_group, "VM count");
 
-    // Steady-state passes: no cloud change, so a pass is the cloud read plus the decisions.
+    // Steady-state passes: no cloud change, so a pass is the cloud read plus the decisions,
+    // and no write to the store.
+    let writes_before = store.writes();
     let mut pass_times = Vec::new();
     for _ in 0..passes {
         report_all(&ctl);
@@ -182,6 +189,23 @@ async fn main() {
         assert_eq!(stats.reconciled, groups * (1 + vs_per_group));
     }
     let pass = median(pass_times.clone());
+    let steady_writes = store.writes() - writes_before;
+    assert_eq!(
+        steady_writes, 0,
+        "a steady pass writes nothing to the store"
+    );
+
+    // A new controller on the same store (a new leader): from its start to its first pass done.
+    let t = Instant::now();
+    let next = Controller::new(store.clone(), clouds, ControllerOptions::default())
+        .await
+        .unwrap();
+    let start = t.elapsed();
+    report_all(&next);
+    let stats = next.reconcile_all().await;
+    let takeover = t.elapsed();
+    assert_eq!(stats.failed, 0);
+    drop(next);
 
     // Breakdown: the virtual services alone, then the SE groups alone (which include the read).
     let mut vs_only = Vec::new();
@@ -253,6 +277,12 @@ async fn main() {
         "baseline naive ({groups} per-group lists, cloud reads only): {:.2} ms; pass/naive = {:.3}",
         ms(naive),
         ms(pass) / ms(naive)
+    );
+    println!(
+        "store {store_kind}: steady passes wrote {steady_writes} records; a new controller's start \
+         (reading the store) {:.0} ms, start + first pass {:.0} ms",
+        ms(start),
+        ms(takeover)
     );
     println!(
         "peak memory (VmHWM): {:.1} MiB  [target < 256 MB]",

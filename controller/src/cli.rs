@@ -7,7 +7,7 @@ use crate::config::{ControllerConfig, StoreLocation};
 use crate::controller::Controller;
 use crate::model::{MAX_SES_CEILING, Protocol, Server, ServicePort, VirtualService};
 use crate::secret::Secret;
-use crate::store::{MemoryStore, RedbStore, StateStore};
+use crate::store::{EtcdStore, MemoryStore, RedbStore, StateStore};
 use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use serde_json::Value;
@@ -435,6 +435,7 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             None
         }
     };
+    let mut leadership = None;
     let (store, data_dir): (Arc<dyn StateStore>, _) = match cfg.store(Some(config))? {
         StoreLocation::Memory => {
             eprintln!("controller state in memory: a restart forgets it");
@@ -445,6 +446,41 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             let dir = p.parent().map(|p| p.to_path_buf()).unwrap_or_default();
             (Arc::new(RedbStore::open(&p)?), dir)
         }
+        StoreLocation::Etcd(opts) => {
+            eprintln!(
+                "controller state in etcd at {} under {}",
+                opts.endpoints.join(","),
+                opts.prefix
+            );
+            let dir = crate::config::default_data_dir().unwrap_or_else(std::env::temp_dir);
+            let etcd = Arc::new(EtcdStore::connect(&opts).await?);
+            // Several controllers share this store: only the leader goes on from here (the
+            // others wait in `campaign`, answering 503 with the leader's URL on the API's
+            // address when it is plain HTTP), and its writes are fenced on its lease from now on.
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let me = format!("{scheme}://{api_listen}");
+            eprintln!(
+                "campaigning for leadership as {me} (lease {:?})",
+                opts.lease_ttl
+            );
+            let standby = if tls.is_none() {
+                let l = tokio::net::TcpListener::bind(api_listen)
+                    .await
+                    .with_context(|| format!("binding the API on {api_listen}"))?;
+                Some(crate::leader::serve_standby(etcd.clone(), l))
+            } else {
+                None
+            };
+            let elected = crate::leader::campaign(&etcd, &me, opts.lease_ttl).await;
+            if let Some(task) = standby {
+                // Free the address for the API before it binds it.
+                task.abort();
+                let _ = task.await;
+            }
+            leadership = Some(elected?);
+            eprintln!("leader: reconciling");
+            (etcd, dir)
+        }
     };
     registry.validate(&cfg.strato)?;
     let ctx = ConnectContext { data_dir };
@@ -454,6 +490,13 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             .connect(profile, &ctx)
             .await
             .with_context(|| format!("connecting profile {name}"))?;
+        // A leader on etcd calls no cloud past its lease, even before it learns it lost it.
+        let conn = match &leadership {
+            Some(l) => {
+                strato_core::layers::Layered::wrap(conn, crate::leader::LeaseGate(l.clone()))
+            }
+            None => conn,
+        };
         clouds.insert(name.clone(), conn);
     }
     let ctl = Controller::new(store, clouds, cfg.options()).await?;
@@ -482,9 +525,18 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let lost = leadership.clone();
     ctl.clone()
-        .run(async {
-            let _ = tokio::signal::ctrl_c().await;
+        .run(async move {
+            match lost {
+                Some(l) => tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = l.lost() => {}
+                },
+                None => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
         })
         .await;
     api.abort();
@@ -496,6 +548,10 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
         if let Err(e) = conn.close().await {
             eprintln!("closing cloud profile {name}: {e}");
         }
+    }
+    if leadership.is_some_and(|l| !l.is_valid()) {
+        // Fail-stop, as Kubernetes' controllers do: a supervisor starts it again, as a standby.
+        anyhow::bail!("lost the leadership (its etcd lease expired): stopped reconciling");
     }
     Ok(())
 }

@@ -13,7 +13,10 @@
 //! # tls_key = "tls/api.key"          # this file); both or neither
 //! store = "/var/lib/strato/controller.redb"   # default: controller.redb in the data
 //!                                    # directory ($STRATO_DATA_DIR, else the user's); "memory"
-//!                                    # keeps nothing across a restart
+//!                                    # keeps nothing across a restart; several
+//!                                    # controllers share etcd instead:
+//! # store = { kind = "etcd", endpoints = ["http://10.0.0.1:2379"], prefix = "/strato" }
+//!                                    # (store::EtcdSection: auth, TLS, timeout)
 //! report_interval = "10s"
 //! missed_reports = 6
 //! max_ses_per_group = 1000           # a group's max_ses above it is refused
@@ -46,6 +49,8 @@ pub enum StoreLocation {
     Memory,
     /// A redb file.
     File(PathBuf),
+    /// etcd, shared by several controllers.
+    Etcd(crate::store::EtcdOptions),
 }
 
 /// The `[controller]` section.
@@ -75,10 +80,10 @@ pub struct ControllerSection {
     /// PEM private key of `tls_cert`.
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
-    /// `memory` or a file path; `controller.redb` in the data directory when absent
-    /// ([`default_data_dir`]).
+    /// `memory`, a file path, or an etcd table; `controller.redb` in the data directory when
+    /// absent ([`default_data_dir`]).
     #[serde(default)]
-    pub store: Option<String>,
+    pub store: Option<crate::store::StoreSetting>,
     /// Agent report interval.
     #[serde(default = "default_interval", with = "humantime_serde")]
     pub report_interval: Duration,
@@ -329,9 +334,13 @@ impl ControllerConfig {
     }
 
     fn store_in(&self, source: Option<&Path>, data_dir: Option<PathBuf>) -> Result<StoreLocation> {
-        match self.controller.store.as_deref() {
-            Some("memory") => Ok(StoreLocation::Memory),
-            Some(p) => Ok(StoreLocation::File(resolve(source, Path::new(p)))),
+        use crate::store::StoreSetting;
+        match &self.controller.store {
+            Some(StoreSetting::Named(m)) if m == "memory" => Ok(StoreLocation::Memory),
+            Some(StoreSetting::Named(p)) => Ok(StoreLocation::File(resolve(source, Path::new(p)))),
+            Some(StoreSetting::Etcd(e)) => {
+                Ok(StoreLocation::Etcd(e.options(|p| resolve(source, p))?))
+            }
             None => data_dir
                 .map(|d| StoreLocation::File(d.join(DEFAULT_STORE_FILE)))
                 .ok_or_else(|| {

@@ -21,6 +21,7 @@ pub mod dns;
 pub mod error;
 pub mod eval;
 pub mod forecast;
+pub mod leader;
 pub mod model;
 pub mod openapi;
 pub mod runtime;

@@ -5,5 +5,6 @@
 mod commands;
 mod common;
 mod errors;
+mod ha;
 #[cfg(feature = "aws")]
 mod moto;
