@@ -1,7 +1,9 @@
 //! The console in a real browser: headless Chromium driven over WebDriver (chromedriver from
 //! `fixtures/browser/up`, which exports STRATO_TEST_CHROMEDRIVER and STRATO_TEST_CHROMIUM).
 //! Log in with the token, see the overview, create a virtual service with a bad FQDN and see
-//! the API's error next to that field, then fix it and land on the new service's page.
+//! the API's error next to that field, then fix it and land on the new service's page: its VIP,
+//! the SEs carrying it healthy, its load chart drawn; then delete it from that page (accepting
+//! the confirm dialog) and see it gone from the overview and the API.
 
 use crate::common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -58,6 +60,19 @@ async fn until(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
             c.source().await.unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `css` matches an element (`secs` seconds at most).
+async fn wait_for(c: &Client, css: &str, secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while c.find(Locator::Css(css)).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {css} within {secs} s: {}",
+            c.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -186,6 +201,13 @@ async fn log_in_see_the_overview_and_create_a_virtual_service_fixing_a_bad_field
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        // The SEs carrying it come up: the simulated agents report them healthy.
+        h.load.set("shop", 400.0);
+        wait_for(&c, "table.vs-ses span.badge.healthy", 20).await;
+        // Its load chart has data: a drawn line, not "no history yet".
+        wait_for(&c, "svg.chart polyline", 20).await;
+        shot(&c, "vs").await;
+
         // At a phone's width the page still fits: nothing wider than the window.
         c.set_window_size(390, 844).await.unwrap();
         let overflow = c
@@ -200,6 +222,32 @@ async fn log_in_see_the_overview_and_create_a_virtual_service_fixing_a_bad_field
             "the page is wider than a phone: {overflow}"
         );
         shot(&c, "vs-phone").await;
+
+        // Deleted from the console (after the confirm dialog): gone from the overview and the API.
+        c.find(Locator::Css("button.danger"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.accept_alert().await.unwrap();
+        until(&c, "#view h1", |t| t == "Overview").await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while c.find(Locator::Css("a[href='#/vs/shop']")).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "shop is still on the overview"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let got = reqwest::Client::new()
+            .get(format!("{}/api/v1/virtual-services/shop", api.base))
+            .bearer_auth(api.token.expose())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), reqwest::StatusCode::NOT_FOUND);
+        assert!(h.ctl.desired().virtual_services.is_empty());
     };
     // The browser goes whatever happened.
     let res = tokio::time::timeout(Duration::from_secs(60), run).await;
