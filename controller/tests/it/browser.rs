@@ -249,8 +249,53 @@ async fn log_in_see_the_overview_and_create_a_virtual_service_fixing_a_bad_field
         assert_eq!(got.status(), reqwest::StatusCode::NOT_FOUND);
         assert!(h.ctl.desired().virtual_services.is_empty());
     };
-    // The browser goes whatever happened.
-    let res = tokio::time::timeout(Duration::from_secs(60), run).await;
-    c.close().await.ok();
-    res.expect("the browser test took more than a minute");
+    on_failure_screenshot(
+        &c,
+        "log_in_see_the_overview_and_create_a_virtual_service_fixing_a_bad_field",
+        run,
+    )
+    .await;
+}
+
+/// Runs a test's `body` (a minute at most) and closes the browser whatever happened. On a
+/// failure (a panic or the minute out) it first saves a screenshot of the page to
+/// `$STRATO_TEST_ARTIFACTS/TEST.png` (default `target/browser-failures/`), prints its path,
+/// then fails as the body did.
+async fn on_failure_screenshot(
+    c: &Client,
+    test: &str,
+    body: impl std::future::Future<Output = ()>,
+) {
+    use futures::FutureExt;
+    let res = tokio::time::timeout(
+        Duration::from_secs(60),
+        std::panic::AssertUnwindSafe(body).catch_unwind(),
+    )
+    .await;
+    if !matches!(res, Ok(Ok(()))) {
+        let dir = std::env::var_os("STRATO_TEST_ARTIFACTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .parent()
+                    .unwrap();
+                root.join("target/browser-failures")
+            });
+        let path = dir.join(format!("{test}.png"));
+        match c.screenshot().await {
+            Ok(png) => {
+                match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, png)) {
+                    Ok(()) => eprintln!("the browser's page at the failure: {}", path.display()),
+                    Err(e) => eprintln!("no screenshot written to {}: {e}", path.display()),
+                }
+            }
+            Err(e) => eprintln!("no screenshot of the failure: {e}"),
+        }
+    }
+    c.clone().close().await.ok();
+    match res {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the browser test took more than a minute"),
+    }
 }
