@@ -299,3 +299,71 @@ async fn on_failure_screenshot(
         Err(_) => panic!("the browser test took more than a minute"),
     }
 }
+
+/// The README's screenshots (`docs/screenshots/`): the overview and the demo's service over its
+/// replayed day, at a laptop's width, from the controller `controller demo --serve` keeps.
+/// Run by hand: `STRATO_README_SCREENSHOTS=docs/screenshots cargo nextest run -p
+/// strato-controller --run-ignored only readme_screenshots` (with the browser backend up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes the README's screenshots; run by hand"]
+async fn readme_screenshots() {
+    let Some(out) = std::env::var_os("STRATO_README_SCREENSHOTS") else {
+        panic!("set STRATO_README_SCREENSHOTS to the directory to write the PNGs to");
+    };
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join(out);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ctl) = strato_controller::demo::demo_kept(strato_controller::demo::DemoOptions {
+        out: dir.path().to_path_buf(),
+        days: 1,
+        quiet: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = strato_controller::api::serve(
+        ctl,
+        listener,
+        strato_controller::api::ApiOptions::with_token("readme"),
+    );
+    let (c, _profile) = browser(1366, 900).await;
+    let run = async {
+        c.goto(&format!("{base}/")).await.unwrap();
+        let token = c.wait().for_element(Locator::Css("#token")).await.unwrap();
+        token.send_keys("readme").await.unwrap();
+        c.find(Locator::Css("#login-form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(&c, "#view h1", |t| t == "Overview").await;
+        text_of(&c, "#ses-healthy").await;
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("overview.png"), c.screenshot().await.unwrap()).unwrap();
+
+        c.goto(&format!("{base}/#/vs/shuttle")).await.unwrap();
+        until(&c, "#view h1", |t| t.starts_with("Virtual service")).await;
+        wait_for(&c, "svg.chart polyline", 10).await;
+        // The day, not the last hour.
+        let day = c
+            .find(Locator::XPath("//button[text()='1 day']"))
+            .await
+            .unwrap();
+        day.click().await.unwrap();
+        wait_for(&c, "button.range.on", 10).await;
+        until(&c, "button.range.on", |t| t == "1 day").await;
+        wait_for(&c, "svg.chart polyline", 10).await;
+        std::fs::write(
+            out.join("virtual-service.png"),
+            c.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    };
+    on_failure_screenshot(&c, "readme_screenshots", run).await;
+    server.abort();
+}
