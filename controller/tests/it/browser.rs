@@ -1,7 +1,9 @@
 //! The console in a real browser: headless Chromium driven over WebDriver (chromedriver from
 //! `fixtures/browser/up`, which exports STRATO_TEST_CHROMEDRIVER and STRATO_TEST_CHROMIUM).
 //! Log in with the token, see the overview, create a virtual service with a bad FQDN and see
-//! the API's error next to that field, then fix it and land on the new service's page.
+//! the API's error next to that field, then fix it and land on the new service's page: its VIP,
+//! the SEs carrying it healthy, its load chart drawn; then delete it from that page (accepting
+//! the confirm dialog) and see it gone from the overview and the API.
 
 use crate::common::*;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -58,6 +60,19 @@ async fn until(c: &Client, css: &str, ok: impl Fn(&str) -> bool) -> String {
             c.source().await.unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `css` matches an element (`secs` seconds at most).
+async fn wait_for(c: &Client, css: &str, secs: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while c.find(Locator::Css(css)).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {css} within {secs} s: {}",
+            c.source().await.unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -186,6 +201,13 @@ async fn log_in_see_the_overview_and_create_a_virtual_service_fixing_a_bad_field
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        // The SEs carrying it come up: the simulated agents report them healthy.
+        h.load.set("shop", 400.0);
+        wait_for(&c, "table.vs-ses span.badge.healthy", 20).await;
+        // Its load chart has data: a drawn line, not "no history yet".
+        wait_for(&c, "svg.chart polyline", 20).await;
+        shot(&c, "vs").await;
+
         // At a phone's width the page still fits: nothing wider than the window.
         c.set_window_size(390, 844).await.unwrap();
         let overflow = c
@@ -200,9 +222,148 @@ async fn log_in_see_the_overview_and_create_a_virtual_service_fixing_a_bad_field
             "the page is wider than a phone: {overflow}"
         );
         shot(&c, "vs-phone").await;
+
+        // Deleted from the console (after the confirm dialog): gone from the overview and the API.
+        c.find(Locator::Css("button.danger"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        c.accept_alert().await.unwrap();
+        until(&c, "#view h1", |t| t == "Overview").await;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while c.find(Locator::Css("a[href='#/vs/shop']")).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "shop is still on the overview"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let got = reqwest::Client::new()
+            .get(format!("{}/api/v1/virtual-services/shop", api.base))
+            .bearer_auth(api.token.expose())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(got.status(), reqwest::StatusCode::NOT_FOUND);
+        assert!(h.ctl.desired().virtual_services.is_empty());
     };
-    // The browser goes whatever happened.
-    let res = tokio::time::timeout(Duration::from_secs(60), run).await;
-    c.close().await.ok();
-    res.expect("the browser test took more than a minute");
+    on_failure_screenshot(
+        &c,
+        "log_in_see_the_overview_and_create_a_virtual_service_fixing_a_bad_field",
+        run,
+    )
+    .await;
+}
+
+/// Runs a test's `body` (a minute at most) and closes the browser whatever happened. On a
+/// failure (a panic or the minute out) it first saves a screenshot of the page to
+/// `$STRATO_TEST_ARTIFACTS/TEST.png` (default `target/browser-failures/`), prints its path,
+/// then fails as the body did.
+async fn on_failure_screenshot(
+    c: &Client,
+    test: &str,
+    body: impl std::future::Future<Output = ()>,
+) {
+    use futures::FutureExt;
+    let res = tokio::time::timeout(
+        Duration::from_secs(60),
+        std::panic::AssertUnwindSafe(body).catch_unwind(),
+    )
+    .await;
+    if !matches!(res, Ok(Ok(()))) {
+        let dir = std::env::var_os("STRATO_TEST_ARTIFACTS")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| {
+                let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .parent()
+                    .unwrap();
+                root.join("target/browser-failures")
+            });
+        let path = dir.join(format!("{test}.png"));
+        match c.screenshot().await {
+            Ok(png) => {
+                match std::fs::create_dir_all(&dir).and_then(|()| std::fs::write(&path, png)) {
+                    Ok(()) => eprintln!("the browser's page at the failure: {}", path.display()),
+                    Err(e) => eprintln!("no screenshot written to {}: {e}", path.display()),
+                }
+            }
+            Err(e) => eprintln!("no screenshot of the failure: {e}"),
+        }
+    }
+    c.clone().close().await.ok();
+    match res {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the browser test took more than a minute"),
+    }
+}
+
+/// The README's screenshots (`docs/screenshots/`): the overview and the demo's service over its
+/// replayed day, at a laptop's width, from the controller `controller demo --serve` keeps.
+/// Run by hand: `STRATO_README_SCREENSHOTS=docs/screenshots cargo nextest run -p
+/// strato-controller --run-ignored only readme_screenshots` (with the browser backend up).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "writes the README's screenshots; run by hand"]
+async fn readme_screenshots() {
+    let Some(out) = std::env::var_os("STRATO_README_SCREENSHOTS") else {
+        panic!("set STRATO_README_SCREENSHOTS to the directory to write the PNGs to");
+    };
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join(out);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ctl) = strato_controller::demo::demo_kept(strato_controller::demo::DemoOptions {
+        out: dir.path().to_path_buf(),
+        days: 1,
+        quiet: true,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = strato_controller::api::serve(
+        ctl,
+        listener,
+        strato_controller::api::ApiOptions::with_token("readme"),
+    );
+    let (c, _profile) = browser(1366, 900).await;
+    let run = async {
+        c.goto(&format!("{base}/")).await.unwrap();
+        let token = c.wait().for_element(Locator::Css("#token")).await.unwrap();
+        token.send_keys("readme").await.unwrap();
+        c.find(Locator::Css("#login-form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        until(&c, "#view h1", |t| t == "Overview").await;
+        text_of(&c, "#ses-healthy").await;
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(out.join("overview.png"), c.screenshot().await.unwrap()).unwrap();
+
+        c.goto(&format!("{base}/#/vs/shuttle")).await.unwrap();
+        until(&c, "#view h1", |t| t.starts_with("Virtual service")).await;
+        wait_for(&c, "svg.chart polyline", 10).await;
+        // The day, not the last hour.
+        let day = c
+            .find(Locator::XPath("//button[text()='1 day']"))
+            .await
+            .unwrap();
+        day.click().await.unwrap();
+        wait_for(&c, "button.range.on", 10).await;
+        until(&c, "button.range.on", |t| t == "1 day").await;
+        wait_for(&c, "svg.chart polyline", 10).await;
+        std::fs::write(
+            out.join("virtual-service.png"),
+            c.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    };
+    on_failure_screenshot(&c, "readme_screenshots", run).await;
+    server.abort();
 }

@@ -197,7 +197,7 @@ async function vsPage(name) {
     table(["SE", "health", "rps"], v.placement.map((se) => {
       const x = seOf(se);
       return h("tr", {}, h("td", {}, se, se === v.bound_to ? " (VIP)" : ""), h("td", {}, badge(x && x.health)), h("td", {}, x ? num(x.rps) : "-"));
-    })),
+    }), "vs-ses"),
     h("h2", {}, "Events"), eventsTable(ev.events),
   ];
 }
