@@ -90,19 +90,7 @@ async fn a_vs_on_aws_gets_ses_a_cloud_vip_dns_and_agent_config_and_teardown_leak
         )
         .await;
     h.setup(group("web", 2, 4), None).await;
-    let mut shop = vs("shop", "web");
-    shop.min_ses = 2;
-    h.ctl.apply_virtual_service(shop).await.unwrap();
-
-    h.wait_for("two healthy SEs and a bound VIP", 30 * SEC, || async {
-        let s = h.status();
-        h.healthy("web") == 2
-            && s.vs("shop")
-                .is_some_and(|v| v.bound_to.is_some() && v.dns.is_some() && v.placement.len() == 2)
-    })
-    .await;
-    let s = h.status();
-    let v = s.vs("shop").unwrap().clone();
+    let v = shop_on_two_ses(&h, "web").await;
     let addr = v.address.expect("an address");
     let primary = v.bound_to.clone().unwrap();
     assert_eq!(v.placement[0], primary, "the primary is first");

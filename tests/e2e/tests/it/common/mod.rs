@@ -108,6 +108,22 @@ pub fn pool() -> IpamPool {
     strato_testkit::pool(SUBNET_CIDR, &[("10.0.0.0", "10.0.0.199")])
 }
 
+/// Applies the virtual service `shop` on `group` with two SEs and waits until both are healthy,
+/// its VIP is bound and DNS answers it: the opening of every cloud's first end-to-end test.
+pub async fn shop_on_two_ses(h: &Harness, group: &str) -> VsStatus {
+    let mut shop = vs("shop", group);
+    shop.min_ses = 2;
+    h.ctl.apply_virtual_service(shop).await.unwrap();
+    h.wait_for("two healthy SEs and a bound VIP", 30 * SEC, || async {
+        let s = h.status();
+        h.healthy(group) == 2
+            && s.vs("shop")
+                .is_some_and(|v| v.bound_to.is_some() && v.dns.is_some() && v.placement.len() == 2)
+    })
+    .await;
+    h.status().vs("shop").unwrap().clone()
+}
+
 /// Waits until every SE carrying `v` got a configuration with it, then checks what each agent
 /// was told: the primary (`v.bound_to`) carries the VIP `v.address`, routed by the cloud (the
 /// agent does not configure it), served by two SEs, with `group`'s servers; the second SE is a
