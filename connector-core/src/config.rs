@@ -283,14 +283,25 @@ impl Config {
 
 /// Parses a kind's settings into its own struct, naming the profile and field on error.
 /// Connectors call this from their factory.
+///
+/// A bad value names its key (serde's message alone says only "invalid type: string, expected
+/// a sequence"): the error's field is the path of the setting that failed.
 pub fn parse_settings<T: DeserializeOwned>(profile: &Profile) -> Result<T> {
-    T::deserialize(toml::Value::Table(profile.settings.clone())).map_err(|e| {
-        config_error(
-            None,
-            Some(&profile.name),
-            None,
-            format!("{} settings: {}", profile.kind, e.message()),
-        )
+    serde_path_to_error::deserialize(toml::Value::Table(profile.settings.clone())).map_err(|e| {
+        let path = e.path().to_string();
+        let named = !path.is_empty() && path != ".";
+        let message = if named {
+            format!(
+                "{} settings: {} ({} setting {path:?})",
+                profile.kind,
+                e.inner().message(),
+                profile.kind
+            )
+        } else {
+            format!("{} settings: {}", profile.kind, e.inner().message())
+        };
+        let err = config_error(None, Some(&profile.name), None, message);
+        if named { err.with_field(&path) } else { err }
     })
 }
 

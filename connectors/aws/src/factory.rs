@@ -2,31 +2,10 @@
 
 use crate::client::AwsConnector;
 use crate::config::AwsConfig;
-use serde::Deserialize;
 use std::sync::Arc;
 use strato_core::config::{Profile, parse_settings};
 use strato_core::registry::{ConnectContext, ConnectorFactory};
 use strato_core::{CloudConnector, Result, async_trait};
-
-/// Parses the settings; a wrong type names its key (serde's message alone says only
-/// "invalid type: string, expected a sequence").
-fn config(profile: &Profile) -> Result<AwsConfig> {
-    parse_settings::<AwsConfig>(profile).map_err(|e| {
-        let culprit = profile.settings.iter().find(|(k, v)| {
-            let one = toml::Table::from_iter([((*k).clone(), (*v).clone())]);
-            <AwsConfig as Deserialize>::deserialize(toml::Value::Table(one)).is_err()
-        });
-        match culprit {
-            Some((k, _)) => strato_core::Error::new(
-                e.kind().clone(),
-                strato_core::Operation::Configure,
-                format!("{} (aws setting {k:?})", e.message()),
-            )
-            .with_field(k),
-            None => e,
-        }
-    })
-}
 
 /// Makes `aws` connectors from profiles.
 #[derive(Clone, Copy, Debug, Default)]
@@ -39,7 +18,7 @@ impl ConnectorFactory for AwsFactory {
     }
 
     fn validate(&self, profile: &Profile) -> Result<()> {
-        let s = config(profile)?;
+        let s = parse_settings::<AwsConfig>(profile)?;
         s.validate().map_err(|e| {
             strato_core::Error::new(
                 e.kind().clone(),
@@ -55,7 +34,7 @@ impl ConnectorFactory for AwsFactory {
         profile: &Profile,
         _ctx: &ConnectContext,
     ) -> Result<Arc<dyn CloudConnector>> {
-        let s = config(profile)?;
+        let s = parse_settings::<AwsConfig>(profile)?;
         Ok(Arc::new(
             AwsConnector::connect(profile.owner.clone(), s).await?,
         ))
