@@ -76,6 +76,11 @@ pub struct Capabilities {
     pub nic_attach_replaces_vm: bool,
     /// Most NICs a VM can have, the primary included.
     pub max_nics_per_vm: u32,
+    /// A VM can be created with several NICs (`VmSpec::extra_networks`).
+    pub nics_at_create: bool,
+    /// Largest bootstrap document (`VmSpec::bootstrap`) the cloud takes, in bytes; 0 when it
+    /// takes none.
+    pub bootstrap_max_bytes: u32,
     /// How VIPs work.
     pub vip: VipSupport,
     /// A VIP can move to another VM.

@@ -70,3 +70,12 @@ impl ControllerError {
         }
     }
 }
+
+impl From<strato_agent::protocol::InvalidField> for ControllerError {
+    fn from(e: strato_agent::protocol::InvalidField) -> Self {
+        Self::Invalid {
+            field: e.field,
+            message: e.message,
+        }
+    }
+}

@@ -357,42 +357,7 @@ impl SeGroup {
 /// The network key of SE groups that name no network.
 pub const DEFAULT_NETWORK: &str = "default";
 
-/// Transport protocol of a service port.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Protocol {
-    /// Plain TCP.
-    Tcp,
-    /// UDP.
-    Udp,
-    /// HTTP.
-    Http,
-    /// HTTPS (TLS terminated on the SE).
-    Https,
-}
-
-/// A port a virtual service listens on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServicePort {
-    /// Port number.
-    pub port: u16,
-    /// Protocol.
-    pub protocol: Protocol,
-}
-
-/// A backend server of a virtual service.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Server {
-    /// Address.
-    pub address: IpAddr,
-    /// Port.
-    pub port: u16,
-    /// Relative weight.
-    #[serde(default = "one")]
-    pub weight: u32,
-}
+pub use strato_agent::protocol::{Protocol, Server, ServicePort};
 
 /// A load-balanced service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -57,6 +57,8 @@ pub async fn plan_create(p: &Planner<'_>, a: VmCreateArgs) -> CliResult<Plan> {
         tags: tags(a.tags),
         group: None,
         host: a.host.map(strato_core::HostId::new),
+        extra_networks: Vec::new(),
+        bootstrap: None,
     };
     spec.validate()?;
     let r = p.r;

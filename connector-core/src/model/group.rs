@@ -39,13 +39,14 @@ impl GroupSpec {
     /// member always has the same token and a retried scale never doubles a member.
     pub fn member_spec(&self, ordinal: u32) -> VmSpec {
         VmSpec {
-            name: format!("{}-{ordinal}", self.name),
-            size: self.size.clone(),
-            image: self.image.clone(),
             network: self.network.clone(),
             tags: self.tags.clone(),
             group: Some(self.name.clone()),
-            host: None,
+            ..VmSpec::new(
+                format!("{}-{ordinal}", self.name),
+                self.size.clone(),
+                &self.image,
+            )
         }
     }
 

@@ -1,5 +1,6 @@
 //! The typed model: specs (what to create) and observed resources (what the cloud reports).
 
+mod bootstrap;
 mod group;
 mod host;
 mod ids;
@@ -11,6 +12,7 @@ mod token;
 mod vip;
 mod vm;
 
+pub use bootstrap::Bootstrap;
 pub use group::{Group, GroupSpec, GroupState, MAX_GROUP_NAME_LEN, member_ordinal};
 pub use host::Host;
 pub use ids::{HostId, NetworkId, NicId, VipId, VmId};

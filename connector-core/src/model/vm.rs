@@ -1,10 +1,11 @@
 //! VMs: what to create and what the cloud reports.
 
 use super::{
-    HostId, NetworkId, Nic, OwnerId, Ownership, Size, Tags, VmId, client_token, validate_label,
-    validate_user_tags,
+    Bootstrap, HostId, NetworkId, Nic, OwnerId, Ownership, Size, Tags, VmId, client_token,
+    validate_label, validate_user_tags,
 };
-use crate::error::Error;
+use crate::Capabilities;
+use crate::error::{Error, Operation};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -37,6 +38,16 @@ pub struct VmSpec {
     /// create fails as unsupported). The cloud places it when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<HostId>,
+    /// Networks of further NICs made with the VM, in order after the primary. Clouds whose NICs
+    /// are fixed at creation (GCP) or need the VM stopped (Azure) get them here; see
+    /// [`Capabilities::nics_at_create`](crate::Capabilities::nics_at_create).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_networks: Vec<NetworkId>,
+    /// The document the guest reads at first boot. Never serialised: two requests that differ
+    /// only here have the same client token (a retried create with a reissued credential finds
+    /// the VM of the first attempt), and no stored or logged spec holds the secret.
+    #[serde(default, skip_serializing)]
+    pub bootstrap: Option<Bootstrap>,
 }
 
 impl VmSpec {
@@ -50,7 +61,65 @@ impl VmSpec {
             tags: Tags::new(),
             group: None,
             host: None,
+            extra_networks: Vec::new(),
+            bootstrap: None,
         }
+    }
+
+    /// Adds a NIC on `network`, after the primary and any added before.
+    pub fn with_extra_network(mut self, network: impl Into<NetworkId>) -> Self {
+        self.extra_networks.push(network.into());
+        self
+    }
+
+    /// Sets the first-boot document.
+    pub fn with_bootstrap(mut self, bootstrap: Bootstrap) -> Self {
+        self.bootstrap = Some(bootstrap);
+        self
+    }
+
+    /// Checks what `caps` allow: the bootstrap's size and the NICs made with the VM. Every
+    /// connector calls it before creating, so the refusal reads the same on every cloud.
+    pub fn validate_for(&self, caps: &Capabilities, cloud: &str) -> Result<(), Error> {
+        if let Some(b) = &self.bootstrap {
+            if caps.bootstrap_max_bytes == 0 {
+                return Err(Error::unsupported(
+                    Operation::CreateVm,
+                    cloud,
+                    "it takes no bootstrap data",
+                ));
+            }
+            if b.len() > caps.bootstrap_max_bytes as usize {
+                return Err(Error::invalid_spec(
+                    "bootstrap",
+                    format!(
+                        "bootstrap data is {} bytes, more than the {} the {cloud} cloud accepts",
+                        b.len(),
+                        caps.bootstrap_max_bytes
+                    ),
+                ));
+            }
+        }
+        if !self.extra_networks.is_empty() {
+            if !caps.nics_at_create {
+                return Err(Error::unsupported(
+                    Operation::CreateVm,
+                    cloud,
+                    "a VM is made with one NIC only",
+                ));
+            }
+            let nics = 1 + self.extra_networks.len();
+            if nics > caps.max_nics_per_vm as usize {
+                return Err(Error::invalid_spec(
+                    "extra_networks",
+                    format!(
+                        "{nics} NICs asked for, more than the {} a VM of the {cloud} cloud can have",
+                        caps.max_nics_per_vm
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Sets the primary network.

@@ -38,6 +38,9 @@ pub fn capabilities(config: &AwsConfig) -> Capabilities {
         // The smallest types shapes map to (t3.nano, t3.micro) take 2 ENIs; larger types take up to
         // 15 (see `sizes::TABLE`), and EC2 answers AttachmentLimitExceeded (QuotaExceeded) beyond.
         max_nics_per_vm: 2,
+        // Set with bootstrap support (issue 15) and NICs at create (issue 19).
+        nics_at_create: false,
+        bootstrap_max_bytes: 0,
         vip: VipSupport::Cloud,
         vip_move: true,
         vip_public: true,

@@ -31,6 +31,9 @@ pub fn capabilities(_config: &AzureConfig) -> Capabilities {
         nic_attach_replaces_vm: false,
         // The smallest sizes shapes map to (B1ls, B1s, B2s) take 2 NICs.
         max_nics_per_vm: 2,
+        // Set with bootstrap support (issue 15) and NICs at create (issue 19).
+        nics_at_create: false,
+        bootstrap_max_bytes: 0,
         vip: VipSupport::Cloud,
         vip_move: true,
         vip_public: false,

@@ -30,6 +30,9 @@ pub fn capabilities(config: &GcpConfig) -> Capabilities {
         nic_attach: false,
         nic_attach_replaces_vm: false,
         max_nics_per_vm: 1,
+        // Set with bootstrap support (issue 15) and NICs at create (issue 19).
+        nics_at_create: false,
+        bootstrap_max_bytes: 0,
         vip: VipSupport::Cloud,
         vip_move: true,
         vip_public: false,

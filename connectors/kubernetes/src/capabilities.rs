@@ -29,6 +29,9 @@ pub fn capabilities(config: &KubernetesConfig) -> Capabilities {
         nic_attach: multus,
         nic_attach_replaces_vm: true,
         max_nics_per_vm: if multus { MAX_NICS } else { 1 },
+        // Set with bootstrap support (issue 15) and NICs at create (issue 19).
+        nics_at_create: false,
+        bootstrap_max_bytes: 0,
         vip: VipSupport::Cloud,
         vip_move: true,
         // Whether a LoadBalancer address is public depends on the cluster's LB controller.

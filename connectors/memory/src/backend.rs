@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use strato_core::{Error, Operation, OwnerId};
+use strato_core::{Bootstrap, Error, Operation, OwnerId, VmId};
 use tokio::time::Instant;
 
 /// Wall-clock time that advances with tokio's clock: real time in a normal runtime (so a state
@@ -132,6 +132,18 @@ impl MemoryBackend {
     pub fn inventory(&self) -> Result<Inventory, Error> {
         let admin = OwnerId::new("inventory").expect("valid owner");
         self.call(Operation::ListVms, &admin, |w, _| Ok(w.inventory()))
+    }
+
+    /// The first-boot document of a VM, as its guest reads it from the metadata service (the
+    /// simulated SEs' agents start from it; tests read it back). Any owner's VM.
+    pub fn bootstrap_of(&self, vm: &VmId) -> Result<Option<Bootstrap>, Error> {
+        let admin = OwnerId::new("inventory").expect("valid owner");
+        self.call(Operation::GetVm, &admin, |w, _| {
+            w.vms
+                .get(vm.as_str())
+                .map(|v| v.bootstrap.clone())
+                .ok_or_else(|| Error::not_found(Operation::GetVm, format!("vm {vm}")))
+        })
     }
 
     /// Marks a simulated host as accepting new VMs or not (tests of host loss). In-process

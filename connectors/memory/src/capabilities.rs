@@ -4,6 +4,10 @@ use crate::config::{MemoryConfig, MemoryFeature};
 use crate::world::{MAX_BATCH, MAX_NICS, MAX_PAGE};
 use strato_core::{Capabilities, GroupSupport, RateLimits, VipSupport};
 
+/// The largest bootstrap document the simulated cloud takes: EC2's 16 KiB, the smallest limit
+/// of the clouds strato runs on, so what works here fits everywhere.
+pub const BOOTSTRAP_MAX_BYTES: u32 = 16 * 1024;
+
 /// The capabilities of a memory cloud with these settings.
 pub fn capabilities(settings: &MemoryConfig) -> Capabilities {
     let nic = settings.has(MemoryFeature::NicAttach);
@@ -24,7 +28,10 @@ pub fn capabilities(settings: &MemoryConfig) -> Capabilities {
         hot_nic_attach: nic,
         nic_attach: nic,
         nic_attach_replaces_vm: false,
-        max_nics_per_vm: if nic { MAX_NICS } else { 1 },
+        // NICs made with the VM need no attach, so the limit holds with attach disabled too.
+        max_nics_per_vm: MAX_NICS,
+        nics_at_create: true,
+        bootstrap_max_bytes: BOOTSTRAP_MAX_BYTES,
         vip: if vip {
             VipSupport::Cloud
         } else {

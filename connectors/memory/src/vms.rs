@@ -1,6 +1,7 @@
 //! VMs: create (idempotent by client token, under the VM quota), read, list by keyset pages,
 //! delete, and stop/start with a boot latency.
 
+use crate::capabilities::capabilities;
 use crate::client::MemoryConnector;
 use crate::config::MemoryFeature;
 use crate::convert;
@@ -100,10 +101,14 @@ impl World {
         if let Some(v) = made_before(&self.vms, ctx, "vm", &token, &spec.name, op)? {
             return Ok(convert::vm(ctx, v));
         }
+        spec.validate_for(&capabilities(ctx.settings), crate::CLOUD)?;
         let network = self
             .network_for_spec(ctx, spec.network.as_ref(), op)?
             .id
             .clone();
+        for extra in &spec.extra_networks {
+            self.network_for_spec(ctx, Some(extra), op)?;
+        }
         if self.vm_room(ctx) == 0 {
             return Err(Self::quota_error(ctx, op, &spec.name));
         }
@@ -122,7 +127,12 @@ impl World {
         let host = self.place(ctx, spec.host.as_ref(), op)?;
         let address = self.take_address(&self.networks[network], None, op)?;
         let id = self.new_id("vm");
-        let nic = self.new_nic(network, address, 0, None);
+        let mut nics = vec![self.new_nic(network, address, 0, None)];
+        for (i, extra) in spec.extra_networks.iter().enumerate() {
+            let net = self.networks[extra.as_str()].clone();
+            let address = self.take_address(&net, None, op)?;
+            nics.push(self.new_nic(&net.id, address, i as u32 + 1, None));
+        }
         let tags = stored_tags(&spec.tags, spec.ownership(ctx.owner), &spec.name);
         self.vms.insert(
             id.clone(),
@@ -134,8 +144,9 @@ impl World {
                 tags,
                 created_at: ctx.now,
                 power: Power::On { since: ctx.now },
-                nics: vec![nic],
+                nics,
                 host,
+                bootstrap: spec.bootstrap.clone(),
             },
         );
         Ok(id)

@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 use std::ops::Bound;
 use strato_core::{
-    Error, NAME_TAG, OWNER_TAG, Operation, OwnerId, Ownership, Size, TOKEN_TAG, Tags,
+    Bootstrap, Error, NAME_TAG, OWNER_TAG, Operation, OwnerId, Ownership, Size, TOKEN_TAG, Tags,
 };
 
 /// Id and name of the network every account starts with (not owned by anyone).
@@ -80,6 +80,9 @@ pub(crate) struct VmRec {
     /// The host it runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Its first-boot document, what a guest would read from the metadata service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bootstrap: Option<Bootstrap>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -259,6 +262,7 @@ impl World {
                 power: Power::On { since: now },
                 nics: vec![nic],
                 host: None,
+                bootstrap: None,
             },
         );
         w

@@ -21,6 +21,9 @@ const CAPABILITIES: Capabilities = Capabilities {
     nic_attach_replaces_vm: false,
     // A VM has at most 10 virtual NICs (vSphere configuration maximums, 6.5 to 8.0).
     max_nics_per_vm: 10,
+    // Set with bootstrap support (issue 15) and NICs at create (issue 19).
+    nics_at_create: false,
+    bootstrap_max_bytes: 0,
     // No cloud IPAM: strato's pool per network, configured by the SE agent in the guest.
     vip: VipSupport::Guest,
     vip_move: true,

@@ -144,6 +144,8 @@ fn adopt(g: &SeGroup, vm: &Vm) -> SeRecord {
             group: Some(g.name.clone()),
             // An adopted SE stays where it is; pinning it keeps a re-issued create there too.
             host: vm.host.clone(),
+            extra_networks: vm.nics.iter().skip(1).map(|n| n.network.clone()).collect(),
+            bootstrap: None,
         },
         template,
         vm_id: Some(vm.id.clone()),

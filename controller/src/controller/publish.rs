@@ -70,6 +70,8 @@ impl Controller {
                         serving,
                         ports: vs.ports.clone(),
                         servers: vs.servers.clone(),
+                        algorithm: Default::default(),
+                        interface: None,
                     });
                 }
             }

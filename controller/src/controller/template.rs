@@ -26,6 +26,8 @@ pub fn se_spec(g: &SeGroup, serial: u64, template: &str, host: Option<HostId>) -
         tags,
         group: Some(g.name.clone()),
         host,
+        extra_networks: Vec::new(),
+        bootstrap: None,
     }
 }
 
