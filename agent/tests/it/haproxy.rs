@@ -43,6 +43,17 @@ async fn a_config_serves_http_through_the_vip_and_its_load_comes_back_in_stats()
     let health = &r.server_health["shop"];
     assert_eq!(health.len(), 2, "{r:?}");
     assert!(health.iter().all(|h| h.up), "{r:?}");
+
+    // The next report's rate is over the interval since this one: 30 requests in ~1.5 s.
+    for _ in 0..30 {
+        get_fresh(&url("127.0.3.1", port)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rps = plane.sample().await.virtual_services["shop"].rps;
+    assert!(
+        (5.0..=60.0).contains(&rps),
+        "30 requests over the interval: {rps}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
