@@ -154,6 +154,8 @@ impl DataPlane for HaproxyPlane {
             let good = st.serving.text.clone();
             write_atomically(&live, &good)?;
             let _ = st.proxy.reload().await;
+            // VIPs added for the refused file go too.
+            Self::remove_stale_vips(&mut st).await;
             return Err(e);
         }
         tracing::info!(se = %config.se, version = config.version, "haproxy reloaded");
