@@ -65,6 +65,10 @@ pub struct MemoryConfig {
     /// Simulated hosts VMs run on (`host-1`, `host-2`, ...); VMs can be pinned to one. Zero:
     /// the cloud shows no hosts, like EC2.
     pub hosts: u32,
+    /// Most NICs a VM may have, the primary included (1 to 8; `None`: 8), to show what a
+    /// caller does on a cloud with a lower limit (GCP's 2-vCPU VMs take 2, small EC2 types 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_nics: Option<u32>,
 }
 
 impl MemoryConfig {
@@ -104,6 +108,7 @@ impl Default for MemoryConfig {
             region: "local".into(),
             disable: BTreeSet::new(),
             hosts: 3,
+            max_nics: None,
         }
     }
 }
@@ -174,6 +179,14 @@ impl MemoryConfig {
             return Err(bad_setting(
                 "hosts",
                 format!("hosts {} is more than {MAX_HOSTS}", self.hosts),
+            ));
+        }
+        if let Some(n) = self.max_nics
+            && !(1..=crate::world::MAX_NICS).contains(&n)
+        {
+            return Err(bad_setting(
+                "max_nics",
+                format!("max_nics {n} must be from 1 to {}", crate::world::MAX_NICS),
             ));
         }
         if let Some(p) = &self.state_file

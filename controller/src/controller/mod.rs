@@ -20,6 +20,7 @@ mod drain;
 mod group;
 mod judge;
 mod load;
+mod nics;
 mod observe;
 mod orphans;
 mod pass;
@@ -43,7 +44,7 @@ pub use pass::SeHealth;
 pub use records::{AgentCredential, GroupRuntime, SePhase, SeRecord, VsRuntime};
 pub use runner::{PassStats, error_policy};
 pub use scaling::ServiceLoad;
-pub use status::{ControllerStatus, GroupStatus, SeStatus, VsStatus};
+pub use status::{ControllerStatus, GroupStatus, SeNicStatus, SeStatus, VsStatus};
 pub use template::{TEMPLATE_TAG, se_spec, template_hash};
 
 use crate::autoscale::Autoscaler;
@@ -184,6 +185,9 @@ pub(crate) struct State {
     pub boot_times: HashMap<String, std::collections::VecDeque<Duration>>,
     /// Services whose forecaster learned a bucket not yet in the store.
     pub forecast_dirty: HashSet<String>,
+    /// (cloud, network key of a group's `networks`) -> the network's cloud id, once found or
+    /// created ([`nics`]).
+    pub net_ids: HashMap<(String, String), strato_core::NetworkId>,
 }
 
 impl State {
