@@ -45,7 +45,9 @@ impl Controller {
             .count() as u32;
         // Services short of SEs on their networks get new ones (made on those networks).
         let (deficit, nets) = self.network_deficit(p);
-        p.target = p.target.max(p.live_count + deficit).min(p.g.max_ses);
+        if deficit > 0 {
+            p.target = p.target.max(p.live_count + deficit).min(p.g.max_ses);
+        }
         p.create_nets = nets;
         let essential = self.network_essential(p);
         let upgrade = upgrading.then(|| upgrade_step(p, surge));
