@@ -7,3 +7,4 @@ mod azure_fake;
 mod common;
 mod gcp_fake;
 mod kubernetes_fake;
+mod vsphere_vcsim;
