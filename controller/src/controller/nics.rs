@@ -178,6 +178,29 @@ async fn resolve(conn: &dyn CloudConnector, n: &SeNetwork) -> Result<NetworkId> 
     Ok(net.id)
 }
 
+/// Detaches every NIC of an SE but its primary, before its VM is deleted: a cloud that keeps
+/// a NIC past its VM (an ENI whose delete-on-termination was lost, or an emulator that ignores
+/// it) would otherwise keep it for good, and the detach deletes what strato made. Failures
+/// are logged, never a reason to keep the VM: the VM's delete takes its NICs on every cloud
+/// that honours it.
+pub(super) async fn detach_all(conn: &dyn CloudConnector, rec: &SeRecord, vm: &strato_core::VmId) {
+    if !NicRoom::of(&conn.capabilities()).hot {
+        return;
+    }
+    for nic in rec.nics.iter().filter(|n| n.device_index > 0) {
+        match conn.detach_nic(vm, &nic.id).await {
+            Ok(()) => {
+                metrics::counter!("strato_controller_nic_detaches_total").increment(1);
+            }
+            Err(e) if e.is_not_found() => {}
+            Err(e) => {
+                tracing::warn!(se = %rec.name, nic = %nic.id, error = %e,
+                    "detaching a NIC before deleting the SE failed; the delete takes it");
+            }
+        }
+    }
+}
+
 impl Controller {
     /// Finds (or creates) the group's networks not resolved yet; a failure is the pass's error
     /// and leaves the services on that network unplaced.

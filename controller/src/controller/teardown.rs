@@ -53,7 +53,10 @@ impl Controller {
         let name = p.g.name.as_str();
         let s: &mut Se = &mut p.ses[i];
         match s.rec.vm_id.clone() {
-            Some(id) => match p.conn.delete_vm(&id).await {
+            Some(id) => match {
+                super::nics::detach_all(&*p.conn, &s.rec, &id).await;
+                p.conn.delete_vm(&id).await
+            } {
                 Ok(()) => {
                     tracing::info!(group = name, se = %s.rec.name, "deleted SE");
                     metrics::counter!("strato_controller_se_deletes_total").increment(1);
@@ -113,6 +116,7 @@ impl Controller {
             for conn in self.inner.clouds.values() {
                 match conn.get_vm(&id).await {
                     Ok(vm) if vm.group() == Some(name) && vm.name == rec.name => {
+                        super::nics::detach_all(&**conn, &rec, &id).await;
                         match conn.delete_vm(&id).await {
                             Ok(()) => done = true,
                             Err(e) if e.is_not_found() => done = true,

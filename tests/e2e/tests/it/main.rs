@@ -3,6 +3,7 @@
 //! link time small.
 
 mod aws_moto;
+mod aws_networks;
 mod azure_fake;
 mod common;
 mod gcp_fake;
