@@ -231,6 +231,22 @@ mod tests {
     }
 
     #[test]
+    fn max_nics_lowers_the_nic_limit_within_the_clouds_own() {
+        let t: toml::Table = toml::from_str("max_nics = 2").unwrap();
+        let s = MemoryConfig::from_table(&t).unwrap();
+        assert_eq!(crate::capabilities(&s).max_nics_per_vm, 2);
+        assert_eq!(
+            crate::capabilities(&MemoryConfig::default()).max_nics_per_vm,
+            crate::MAX_NICS
+        );
+        for bad in ["max_nics = 0", "max_nics = 9"] {
+            let t: toml::Table = toml::from_str(bad).unwrap();
+            let e = MemoryConfig::from_table(&t).unwrap_err();
+            assert_eq!(e.field(), Some("max_nics"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn boot_jitter_spreads_each_vm_its_own_way() {
         let c = MemoryConfig {
             boot_latency: Duration::from_secs(100),

@@ -58,7 +58,7 @@ pub struct SeRecord {
     /// refused until an admin issues one ([`Controller::issue_se_credential`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_sha256: Option<String>,
-    /// Its NICs as last seen or attached, the primary first ([`super::nics`]): what carries
+    /// Its NICs as last seen or attached, the primary first: what carries
     /// each virtual service's VIP, and what strato detaches when no service needs it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nics: Vec<strato_core::Nic>,
