@@ -123,6 +123,16 @@ impl Controller {
                 }
             };
             rt.placement = at.fill(&p.g, placed, span, &needs);
+            if rt.placement.is_empty() && !needs.is_empty() && !at.room.hot && !at.room.at_create {
+                self.state().vs_errors.insert(
+                    vs.name.clone(),
+                    format!(
+                        "no SE of group {} is on the networks of virtual service {}, and cloud {} \
+                         can neither attach NICs to running VMs nor create VMs with them",
+                        p.g.name, vs.name, p.g.cloud
+                    ),
+                );
+            }
             // Its SEs join its networks before its VIP is bound there; an SE that cannot
             // is left out of its placement until it can.
             let mut joined = Vec::with_capacity(rt.placement.len());
