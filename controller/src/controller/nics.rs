@@ -353,8 +353,8 @@ impl Controller {
         self.save_se(&rec).await
     }
 
-    /// Detaches the NICs of serving SEs that no service placed on them needs any more (their
-    /// VIPs have moved: placement ran first). Only on clouds that detach without a stop, and
+    /// Detaches the NICs on the group's networks of serving SEs that no service placed on
+    /// them needs any more (their VIPs have moved: placement ran first). Only on clouds that detach without a stop, and
     /// only when every service's networks are known (an unknown is never a reason to detach).
     pub(super) async fn detach_unneeded(&self, p: &mut GroupPass<'_>) -> Result<()> {
         if !NicRoom::of(&p.conn.capabilities()).hot {
@@ -385,6 +385,7 @@ impl Controller {
             return Ok(());
         };
         let none = BTreeSet::new();
+        let listed: BTreeSet<NetworkId> = p.nets.values().cloned().collect();
         let serving: Vec<String> = p
             .ses
             .iter()
@@ -405,10 +406,14 @@ impl Controller {
                 continue;
             };
             let want = needed.get(&se).unwrap_or(&none);
+            // Only NICs on the group's listed networks, the ones strato joins: a NIC the
+            // template itself has (a VM cloned with two) is the template's business.
             let spare: Vec<_> = rec
                 .nics
                 .iter()
-                .filter(|n| n.device_index > 0 && !want.contains(&n.network))
+                .filter(|n| {
+                    n.device_index > 0 && listed.contains(&n.network) && !want.contains(&n.network)
+                })
                 .cloned()
                 .collect();
             if spare.is_empty() {
