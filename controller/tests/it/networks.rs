@@ -340,8 +340,14 @@ async fn a_nic_attached_before_a_crash_is_found_again_not_attached_twice_and_not
     );
     h.crash().await;
 
-    // A new process on what the store holds.
-    let h = Harness::start(mem.clone(), inner.clone()).await;
+    // A new process on what the store holds, its mutating cloud calls logged.
+    let log = strato_testkit::CallLog::default();
+    log.on.store(true, Ordering::SeqCst);
+    let h = Harness::start(
+        strato_core::layers::Layered::wrap(mem.clone(), log.clone()),
+        inner.clone(),
+    )
+    .await;
     h.wait_for(
         "shop served on data2 after the restart",
         3 * MIN,
@@ -352,6 +358,15 @@ async fn a_nic_attached_before_a_crash_is_found_again_not_attached_twice_and_not
     assert_eq!(
         after, nets,
         "the same SE with the same two NICs: none attached twice"
+    );
+    let attaches: Vec<_> = log
+        .calls()
+        .into_iter()
+        .filter(|(op, _)| *op == strato_core::Operation::AttachNic)
+        .collect();
+    assert!(
+        attaches.is_empty(),
+        "the NIC was found, not attached again: {attaches:?}"
     );
     let se = h.status().group("web").unwrap().ses[0].clone();
     assert!(
