@@ -4,7 +4,8 @@
 //! stay where they are unless their SE stopped serving, their span changed, or rebalancing
 //! ([`super::rebalance`]) moves one.
 
-use super::nics::{NicRoom, SeNets, needs_of};
+use super::networks::needs_of;
+use super::nics::{NicRoom, SeNets};
 use super::pass::{GroupPass, SeHealth};
 use super::rebalance::Move;
 use super::scaling::span_bounds;

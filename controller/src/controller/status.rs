@@ -236,7 +236,7 @@ fn group_status(st: &State, name: &str, now: Instant, opts: &ControllerOptions) 
         }
     }
     let keys = g
-        .map(|g| super::nics::known_networks(st, g))
+        .map(|g| super::networks::known_networks(st, g))
         .unwrap_or_default();
     let ses: Vec<SeStatus> = st
         .ses
