@@ -130,6 +130,7 @@ async fn main() {
             autoscale: AutoscalePolicy::default(),
             max_unavailable: 1,
             max_unhealthy: Share::default(),
+            networks: Vec::new(),
         })
         .await
         .unwrap();
@@ -146,6 +147,8 @@ async fn main() {
                 min_ses: 1,
                 max_ses: 2,
                 vip: None,
+                network: None,
+                server_networks: Vec::new(),
             })
             .await
             .unwrap();

@@ -195,6 +195,26 @@ pub struct SeGroup {
     /// always remediated, whatever the group's size.
     #[serde(default)]
     pub max_unhealthy: Share,
+    /// The networks its SEs may join besides the template's, for the virtual services whose
+    /// VIPs or servers live there ([`SeNetwork`]). Empty: every SE stays on its one network.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<SeNetwork>,
+}
+
+/// A network the SEs of a group may join: an existing one adopted (found by id, then by
+/// name), or one strato creates when `create` says so and none is found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeNetwork {
+    /// The network's cloud id or name; also the key virtual services (`network`) and IPAM
+    /// pools (`network`) name it by.
+    pub network: String,
+    /// Create the network (named `network`) when the cloud has none of that id or name.
+    #[serde(default)]
+    pub create: bool,
+    /// Address range of a network strato creates (required by some clouds, e.g. AWS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cidr: Option<IpNet>,
 }
 
 /// A share of a group: a percentage (`"40%"`) or a fraction (`0.4`), kept as written.
@@ -328,6 +348,20 @@ impl SeGroup {
                 ),
             ));
         }
+        for (i, n) in self.networks.iter().enumerate() {
+            let field = format!("networks[{i}].network");
+            if n.network.trim().is_empty() {
+                return Err(invalid(&field, "network must not be empty"));
+            }
+            if n.network == self.network_key()
+                || self.networks[..i].iter().any(|m| m.network == n.network)
+            {
+                return Err(invalid(
+                    &field,
+                    format!("network {:?} is listed twice", n.network),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -351,6 +385,34 @@ impl SeGroup {
     /// The key of the data network (IPAM pools are per network).
     pub fn network_key(&self) -> &str {
         self.template.network.as_deref().unwrap_or(DEFAULT_NETWORK)
+    }
+
+    /// Checks that `vs` names only networks this group's SEs may join (its template's or one
+    /// of `networks`), naming the service, the group and the network.
+    pub fn check_networks_of(&self, vs: &VirtualService) -> Result<()> {
+        let listed =
+            |n: &str| n == self.network_key() || self.networks.iter().any(|m| m.network == n);
+        let named = vs.network.iter().map(|n| ("network".to_owned(), n)).chain(
+            vs.server_networks
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("server_networks[{i}]"), n)),
+        );
+        for (field, n) in named {
+            if !listed(n) {
+                return Err(invalid(
+                    &field,
+                    format!(
+                        "virtual service {} names network {n:?}, which se group {} does not \
+                         list (its template's is {:?}; add it to the group's networks)",
+                        vs.name,
+                        self.name,
+                        self.network_key()
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -384,6 +446,21 @@ pub struct VirtualService {
     /// A fixed VIP instead of one from the IPAM pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip: Option<IpAddr>,
+    /// The network its VIP lives on (a key of its group's `networks`); absent: the group's
+    /// template network. The SEs carrying it get a NIC there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Networks its servers sit on that its SEs must reach too (keys of the group's
+    /// `networks`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_networks: Vec<String>,
+}
+
+impl VirtualService {
+    /// The network key of its VIP in group `g`.
+    pub fn vip_network<'a>(&'a self, g: &'a SeGroup) -> &'a str {
+        self.network.as_deref().unwrap_or(g.network_key())
+    }
 }
 
 fn default_vs_max() -> u32 {
@@ -424,6 +501,9 @@ impl VirtualService {
             }
         }
         label("se_group", &self.se_group, MAX_SE_GROUP_NAME_LEN)?;
+        if self.network.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            return Err(invalid("network", "network must not be empty when set"));
+        }
         if self.min_ses == 0 {
             return Err(invalid("min_ses", "min_ses must be at least 1"));
         }
@@ -619,6 +699,7 @@ mod tests {
             autoscale: AutoscalePolicy::default(),
             max_unavailable: 1,
             max_unhealthy: Share::default(),
+            networks: Vec::new(),
         }
     }
 
@@ -693,6 +774,8 @@ mod tests {
             min_ses: 1,
             max_ses: 2,
             vip: None,
+            network: None,
+            server_networks: Vec::new(),
         };
         assert!(vs.validate().is_ok());
         vs.ports.push(ServicePort {

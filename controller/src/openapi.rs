@@ -366,7 +366,12 @@ fn schema_se_group() -> Value {
                 {"type": "number", "minimum": 0, "maximum": 1},
                 {"type": "string", "pattern": "^\\s*(100(\\.0+)?|[0-9]{1,2}(\\.[0-9]+)?)\\s*%\\s*$"}],
                 "default": "40%",
-                "description": "remediation stops while more than this share of the group (a percentage or a fraction) looks unhealthy at once; one unhealthy SE is always remediated"}}),
+                "description": "remediation stops while more than this share of the group (a percentage or a fraction) looks unhealthy at once; one unhealthy SE is always remediated"},
+            "networks": {"type": "array", "description": "networks its SEs may join besides the template's, for the virtual services on them",
+                "items": object(&["network"], json!({
+                    "network": {"allOf": [non_blank()], "description": "the network's cloud id or name, and the key services and IPAM pools name it by; listed once"},
+                    "create": {"type": "boolean", "default": false, "description": "create it (named `network`) when the cloud has none of that id or name"},
+                    "cidr": {"type": "string", "description": "address range of a network strato creates (AWS needs one)"}}))}}),
     );
     // One active and one standby SE need room for two.
     g["if"] = json!({"required": ["ha"], "properties": {"ha": {"required": ["mode"],
@@ -396,7 +401,9 @@ fn schema_virtual_service() -> Value {
             "se_group": {"allOf": [label(crate::model::MAX_SE_GROUP_NAME_LEN)], "description": "an existing SE group"},
             "min_ses": {"allOf": [u32_(1)], "default": 1, "description": "at most max_ses and the group's max_ses"},
             "max_ses": {"allOf": [u32_(1)], "default": u32::MAX},
-            "vip": {"anyOf": [ip(), {"type": "null"}], "description": "a fixed VIP (none when absent or null), not used by another service nor reserved in a pool"}}),
+            "vip": {"anyOf": [ip(), {"type": "null"}], "description": "a fixed VIP (none when absent or null), not used by another service nor reserved in a pool"},
+            "network": {"allOf": [non_blank()], "description": "the network of its VIP, one its SE group lists in `networks` (absent: the group's template network)"},
+            "server_networks": {"type": "array", "items": {"type": "string"}, "description": "networks of its servers its SEs must join too, listed by its SE group"}}),
     );
     v["not"] = json!({"required": ["servers", "members"]});
     v
@@ -456,7 +463,9 @@ fn schema_se_config() -> Value {
                 "ports": {"type": "array", "items": object(&["port", "protocol"], json!({
                     "port": port(), "protocol": {"enum": ["tcp", "udp", "http", "https"]}}))},
                 "servers": {"type": "array", "items": object(&["address", "port", "weight"], json!({
-                    "address": ip(), "port": port(), "weight": u32_(0)}))}}))}}),
+                    "address": ip(), "port": port(), "weight": u32_(0)}))},
+                "interface": {"description": "the SE interface carrying the VIP (absent: the primary)",
+                    "allOf": [object(&["device_index"], json!({"device_index": u32_(0), "mac": {"type": "string"}}))]}}))}}),
     )
 }
 

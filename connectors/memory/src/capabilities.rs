@@ -29,7 +29,7 @@ pub fn capabilities(settings: &MemoryConfig) -> Capabilities {
         nic_attach: nic,
         nic_attach_replaces_vm: false,
         // NICs made with the VM need no attach, so the limit holds with attach disabled too.
-        max_nics_per_vm: MAX_NICS,
+        max_nics_per_vm: settings.max_nics.unwrap_or(MAX_NICS).min(MAX_NICS),
         nics_at_create: true,
         bootstrap_max_bytes: BOOTSTRAP_MAX_BYTES,
         vip: if vip {

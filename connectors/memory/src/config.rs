@@ -65,6 +65,10 @@ pub struct MemoryConfig {
     /// Simulated hosts VMs run on (`host-1`, `host-2`, ...); VMs can be pinned to one. Zero:
     /// the cloud shows no hosts, like EC2.
     pub hosts: u32,
+    /// Most NICs a VM may have, the primary included (1 to 8; `None`: 8), to show what a
+    /// caller does on a cloud with a lower limit (GCP's 2-vCPU VMs take 2, small EC2 types 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_nics: Option<u32>,
 }
 
 impl MemoryConfig {
@@ -104,6 +108,7 @@ impl Default for MemoryConfig {
             region: "local".into(),
             disable: BTreeSet::new(),
             hosts: 3,
+            max_nics: None,
         }
     }
 }
@@ -176,6 +181,14 @@ impl MemoryConfig {
                 format!("hosts {} is more than {MAX_HOSTS}", self.hosts),
             ));
         }
+        if let Some(n) = self.max_nics
+            && !(1..=crate::world::MAX_NICS).contains(&n)
+        {
+            return Err(bad_setting(
+                "max_nics",
+                format!("max_nics {n} must be from 1 to {}", crate::world::MAX_NICS),
+            ));
+        }
         if let Some(p) = &self.state_file
             && p.as_os_str().is_empty()
         {
@@ -215,6 +228,22 @@ mod tests {
         let t: toml::Table = toml::from_str("mutating_per_sec = -1.0").unwrap();
         let e = MemoryConfig::from_table(&t).unwrap_err();
         assert_eq!(e.field(), Some("mutating_per_sec"));
+    }
+
+    #[test]
+    fn max_nics_lowers_the_nic_limit_within_the_clouds_own() {
+        let t: toml::Table = toml::from_str("max_nics = 2").unwrap();
+        let s = MemoryConfig::from_table(&t).unwrap();
+        assert_eq!(crate::capabilities(&s).max_nics_per_vm, 2);
+        assert_eq!(
+            crate::capabilities(&MemoryConfig::default()).max_nics_per_vm,
+            crate::MAX_NICS
+        );
+        for bad in ["max_nics = 0", "max_nics = 9"] {
+            let t: toml::Table = toml::from_str(bad).unwrap();
+            let e = MemoryConfig::from_table(&t).unwrap_err();
+            assert_eq!(e.field(), Some("max_nics"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::client::MemoryConnector;
 use crate::config::MemoryFeature;
 use crate::convert;
 use crate::error::{Code, fail, invalid};
-use crate::world::{Ctx, MAX_NICS, World, owned};
+use crate::world::{Ctx, World, owned};
 use strato_core::{Error, Nic, NicId, NicSpec, Operation, Result, VmId};
 
 const ONE_NIC: &str = "this cloud's VMs have one fixed NIC";
@@ -29,11 +29,12 @@ impl World {
         if let Some(n) = vm.nics.iter().find(|n| n.token.as_deref() == Some(&token)) {
             return Ok(convert::nic(n));
         }
-        if vm.nics.len() >= MAX_NICS as usize {
+        let max = crate::capabilities::capabilities(ctx.settings).max_nics_per_vm;
+        if vm.nics.len() >= max as usize {
             return Err(fail(
                 op,
                 Code::InvalidState,
-                format!("vm {vm_id} already has {MAX_NICS} NICs, the most it can have"),
+                format!("vm {vm_id} already has {max} NICs, the most it can have"),
             )
             .with_resource(vm_id));
         }

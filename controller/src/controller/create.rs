@@ -50,7 +50,11 @@ impl Controller {
     async fn create_se(&self, p: &mut GroupPass<'_>, host: Option<HostId>) -> Result<bool> {
         let name = p.g.name.as_str();
         let serial = self.next_serial(name).await?;
-        let spec = se_spec(&p.g, serial, &p.template, host);
+        let mut spec = se_spec(&p.g, serial, &p.template, host);
+        if p.conn.capabilities().nics_at_create {
+            // Made on the networks its services lack SEs on, rather than attached later.
+            spec.extra_networks = p.create_nets.clone();
+        }
         // The SE's agent credential is born with it; the record keeps only its digest.
         let credential = Secret::mint();
         let mut rec = SeRecord {
@@ -65,6 +69,7 @@ impl Controller {
             reason: None,
             adopted: false,
             credential_sha256: Some(credential.sha256_hex()),
+            nics: Vec::new(),
         };
         self.save_se(&rec).await?;
         self.hold_se_credential(&rec.name, credential);

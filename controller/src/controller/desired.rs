@@ -112,6 +112,7 @@ impl Controller {
                     format!("se group {:?} does not exist", v.se_group),
                 ));
             };
+            g.check_networks_of(&v)?;
             if v.min_ses > g.max_ses {
                 return Err(ControllerError::invalid(
                     "min_ses",

@@ -43,13 +43,20 @@ impl Controller {
             .iter()
             .filter(|s| s.live() && !p.draining(&s.rec.name))
             .count() as u32;
+        // Services short of SEs on their networks get new ones (made on those networks).
+        let (deficit, nets) = self.network_deficit(p);
+        if deficit > 0 {
+            p.target = p.target.max(p.live_count + deficit).min(p.g.max_ses);
+        }
+        p.create_nets = nets;
+        let essential = self.network_essential(p);
         let upgrade = upgrading.then(|| upgrade_step(p, surge));
         self.state()
             .group_status
             .entry(p.g.name.clone())
             .or_default()
             .upgrade = upgrade;
-        drain_scale_in(p);
+        drain_scale_in(p, &essential);
         self.mark_draining(p).await
     }
 
@@ -194,14 +201,14 @@ fn next_old(p: &GroupPass<'_>, surge: bool) -> Option<String> {
 
 /// Scale-in: the live SEs beyond the target. Old template first, then SEs not serving yet
 /// (newest first), then the newest serving ones.
-fn drain_scale_in(p: &mut GroupPass<'_>) {
+fn drain_scale_in(p: &mut GroupPass<'_>, essential: &std::collections::BTreeSet<String>) {
     if p.live_count <= p.target {
         return;
     }
     let mut candidates: Vec<&Se> = p
         .ses
         .iter()
-        .filter(|s| s.live() && !p.draining(&s.rec.name))
+        .filter(|s| s.live() && !p.draining(&s.rec.name) && !essential.contains(&s.rec.name))
         .collect();
     candidates.sort_by_key(|s| {
         (

@@ -27,11 +27,13 @@ impl Controller {
         let view = self.view(&g.cloud).await?;
         let mut p = GroupPass::new(g, conn, &self.inner.opts, &view);
         self.observe(&mut p).await?;
+        self.resolve_networks(&mut p).await;
         self.judge_ses(&mut p);
         self.size_group(&mut p).await;
         self.choose_drains(&mut p).await?;
         self.create_ses(&mut p).await?;
         self.place_services(&mut p).await?;
+        self.detach_unneeded(&mut p).await?;
         self.delete_drained(&mut p).await?;
         self.publish(&p);
         outcome(p)

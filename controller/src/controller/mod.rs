@@ -10,7 +10,8 @@
 // Files: `desired` (the API's writes), `runner` (passes), `reads` (each cloud read once a
 // pass), `vs` (the virtual service reconcile), `group` (the SE group reconcile: its phases
 // `observe`, `judge`, `size`, `drain`, `create`, `place`, `teardown`, `publish` run in that
-// order over one `pass::GroupPass`), `scaling` and `rebalance` (called by phases, never
+// order over one `pass::GroupPass`; `networks` and `nics` join SEs to their services'
+// networks), `scaling` and `rebalance` (called by phases, never
 // calling back), `records`, `template` and `reads` (what every phase shares), `status`,
 // `orphans`, `load` (reading the store at start, moving aside what does not decode). Only
 // the runner calls into `group`, and no phase calls another phase.
@@ -20,6 +21,8 @@ mod drain;
 mod group;
 mod judge;
 mod load;
+mod networks;
+mod nics;
 mod observe;
 mod orphans;
 mod pass;
@@ -43,7 +46,7 @@ pub use pass::SeHealth;
 pub use records::{AgentCredential, GroupRuntime, SePhase, SeRecord, VsRuntime};
 pub use runner::{PassStats, error_policy};
 pub use scaling::ServiceLoad;
-pub use status::{ControllerStatus, GroupStatus, SeStatus, VsStatus};
+pub use status::{ControllerStatus, GroupStatus, SeNicStatus, SeStatus, VsStatus};
 pub use template::{TEMPLATE_TAG, se_spec, template_hash};
 
 use crate::autoscale::Autoscaler;
@@ -184,6 +187,9 @@ pub(crate) struct State {
     pub boot_times: HashMap<String, std::collections::VecDeque<Duration>>,
     /// Services whose forecaster learned a bucket not yet in the store.
     pub forecast_dirty: HashSet<String>,
+    /// (cloud, network key of a group's `networks`) -> the network's cloud id, once found or
+    /// created ([`networks`]).
+    pub net_ids: HashMap<(String, String), strato_core::NetworkId>,
 }
 
 impl State {

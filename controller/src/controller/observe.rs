@@ -87,8 +87,14 @@ impl Controller {
         for rec in recs.values() {
             match p.vms.get(rec.name.as_str()) {
                 Some(vm) if vm.state.is_live() || rec.phase != SePhase::Deleting => {
-                    if rec.vm_id.as_ref() != Some(&vm.id) || rec.phase == SePhase::Creating {
+                    // Its NICs as the cloud shows them: one attached by a process that died
+                    // before recording it is found here.
+                    if rec.vm_id.as_ref() != Some(&vm.id)
+                        || rec.phase == SePhase::Creating
+                        || (!vm.nics.is_empty() && rec.nics != vm.nics)
+                    {
                         let mut r = SeRecord::clone(rec);
+                        r.nics = vm.nics.clone();
                         r.vm_id = Some(vm.id.clone());
                         if r.phase == SePhase::Creating {
                             r.phase = SePhase::Active;
@@ -154,5 +160,6 @@ fn adopt(g: &SeGroup, vm: &Vm) -> SeRecord {
         adopted: true,
         // Its agent's credential was in the lost record: an admin issues a new one.
         credential_sha256: None,
+        nics: vm.nics.clone(),
     }
 }

@@ -120,6 +120,10 @@ pub(super) struct GroupPass<'a> {
     pub placement_changed: bool,
     /// Delete: SEs deleted (or found gone).
     pub deleted: u32,
+    /// Networks: the group's `networks` found in the cloud, key to id.
+    pub nets: std::collections::BTreeMap<String, strato_core::NetworkId>,
+    /// Drain: the networks new SEs are made on (services lack SEs on them).
+    pub create_nets: Vec<strato_core::NetworkId>,
 }
 
 impl<'a> GroupPass<'a> {
@@ -166,6 +170,8 @@ impl<'a> GroupPass<'a> {
             eligible: Vec::new(),
             placement_changed: false,
             deleted: 0,
+            nets: Default::default(),
+            create_nets: Vec::new(),
         }
     }
 

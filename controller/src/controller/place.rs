@@ -4,6 +4,8 @@
 //! stay where they are unless their SE stopped serving, their span changed, or rebalancing
 //! ([`super::rebalance`]) moves one.
 
+use super::networks::needs_of;
+use super::nics::{NicRoom, SeNets};
 use super::pass::{GroupPass, SeHealth};
 use super::rebalance::Move;
 use super::scaling::span_bounds;
@@ -11,7 +13,7 @@ use super::template::serial_of;
 use super::{Controller, SePhase, VsRuntime};
 use crate::error::{ControllerError, Result};
 use crate::model::{PlacementStrategy, SeGroup, VirtualService};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use strato_core::{NetworkId, VipBinding, VipSpec, VipSupport};
 
 /// One placement of a group's services: the serving SEs, how many services each carries so
@@ -20,6 +22,9 @@ struct Placing<'p> {
     eligible: HashSet<&'p str>,
     load: BTreeMap<&'p str, u32>,
     support: VipSupport,
+    /// The networks of each eligible SE, counting the NICs this placement will attach.
+    nets: HashMap<String, SeNets>,
+    room: NicRoom,
 }
 
 /// One service's placement in the making.
@@ -30,6 +35,8 @@ struct Plan {
     placed: Vec<String>,
     /// How many SEs it should be on (its span, at most the serving SEs).
     span: usize,
+    /// The networks its SEs must be on besides the template's (or why it cannot be placed).
+    needs: std::result::Result<Vec<NetworkId>, String>,
 }
 
 impl Controller {
@@ -75,16 +82,29 @@ impl Controller {
         let Some(work) = self.placement_work(p, relief.is_some(), force) else {
             return Ok(false);
         };
+        let nets = {
+            let st = self.state();
+            let recs = st.ses.get(&p.g.name);
+            p.eligible
+                .iter()
+                .filter_map(|e| Some((e.clone(), SeNets::of(recs?.get(e)?))))
+                .collect()
+        };
         let mut at = Placing {
             eligible: p.eligible.iter().map(String::as_str).collect(),
             load: p.eligible.iter().map(|e| (e.as_str(), 0)).collect(),
             support: p.conn.capabilities().vip,
+            nets,
+            room: NicRoom::of(&p.conn.capabilities()),
         };
         // What stays where it is counts before anything new is placed, so that a new
         // placement sees every service's SEs, not only those of the services before it.
         let plans: Vec<Plan> = work
             .into_iter()
-            .map(|(vs, rt, span)| at.keep(vs, rt, span, p.eligible.len(), relief))
+            .map(|(vs, rt, span)| {
+                let needs = needs_of(&p.g, &vs, &p.nets);
+                at.keep(vs, rt, span, p.eligible.len(), relief, needs)
+            })
             .collect();
         let mut changed = false;
         for Plan {
@@ -92,10 +112,45 @@ impl Controller {
             mut rt,
             placed,
             span,
+            needs,
         } in plans
         {
             let before = rt.clone();
-            rt.placement = at.fill(&p.g, placed, span);
+            let needs = match needs {
+                Ok(n) => n,
+                Err(why) => {
+                    self.state().vs_errors.insert(vs.name.clone(), why);
+                    Vec::new()
+                }
+            };
+            rt.placement = at.fill(&p.g, placed, span, &needs);
+            if rt.placement.is_empty() && !needs.is_empty() && !at.room.hot && !at.room.at_create {
+                self.state().vs_errors.insert(
+                    vs.name.clone(),
+                    format!(
+                        "no SE of group {} is on the networks of virtual service {}, and cloud {} \
+                         can neither attach NICs to running VMs nor create VMs with them",
+                        p.g.name, vs.name, p.g.cloud
+                    ),
+                );
+            }
+            // Its SEs join its networks before its VIP is bound there; an SE that cannot
+            // is left out of its placement until it can.
+            let mut joined = Vec::with_capacity(rt.placement.len());
+            for se in std::mem::take(&mut rt.placement) {
+                match self.join_networks(p, &se, &needs).await {
+                    Ok(()) => joined.push(se),
+                    Err(e @ ControllerError::Store(_)) => return Err(e),
+                    Err(e) => {
+                        tracing::warn!(vs = %vs.name, se = %se, error = %e,
+                            "joining the SE to the service's networks failed");
+                        let mut st = self.state();
+                        st.vs_errors.insert(vs.name.clone(), e.to_string());
+                        st.dirty.insert(p.g.name.clone());
+                    }
+                }
+            }
+            rt.placement = joined;
             if self.settle(p, &at, &vs, &before, rt).await? {
                 changed = true;
             }
@@ -238,7 +293,10 @@ impl Controller {
             }
         }
         let mut spec = VipSpec::new(vs.name.clone(), vm);
-        spec.network = p.g.template.network.clone().map(NetworkId::new);
+        spec.network = match p.nets.get(vs.vip_network(&p.g)) {
+            Some(id) => Some(id.clone()),
+            None => p.g.template.network.clone().map(NetworkId::new),
+        };
         spec.address = rt.address;
         let mut vip = p.conn.allocate_vip(&spec).await?;
         // An allocate that found the VIP of an earlier process (by its client token, after a
@@ -264,6 +322,7 @@ impl Placing<'_> {
         span: u32,
         serving: usize,
         relief: Option<&Move>,
+        needs: std::result::Result<Vec<NetworkId>, String>,
     ) -> Plan {
         let n = (span as usize).min(serving);
         let mut placed: Vec<String> = rt
@@ -282,10 +341,21 @@ impl Placing<'_> {
                 placed.push(m.to.clone());
             }
         }
+        let n = if needs.is_err() { 0 } else { n };
+        let want = needs.as_deref().unwrap_or_default();
+        // Only SEs on its networks, or that can join them, keep it.
+        placed.retain(|s| {
+            self.nets
+                .get(s)
+                .is_some_and(|h| h.can_take(want, self.room))
+        });
         placed.truncate(n);
         for s in &placed {
             if let Some(c) = self.load.get_mut(s.as_str()) {
                 *c += 1;
+            }
+            if let Some(h) = self.nets.get_mut(s) {
+                h.reserve(want);
             }
         }
         Plan {
@@ -293,26 +363,45 @@ impl Placing<'_> {
             rt,
             placed,
             span: n,
+            needs,
         }
     }
 
-    /// Adds SEs to a placement up to `span`: the least loaded (spread) or the most loaded
-    /// (pack) with room under `max_vs_per_se`, the lower serial on a tie.
-    fn fill(&mut self, g: &SeGroup, mut placed: Vec<String>, span: usize) -> Vec<String> {
+    /// Adds SEs to a placement up to `span`: those already on its networks first, then those
+    /// that can hot-attach to them (within their NIC limit); among them the least loaded
+    /// (spread) or the most loaded (pack) with room under `max_vs_per_se`, the lower serial
+    /// on a tie.
+    fn fill(
+        &mut self,
+        g: &SeGroup,
+        mut placed: Vec<String>,
+        span: usize,
+        needs: &[NetworkId],
+    ) -> Vec<String> {
         let cap = g.placement.max_vs_per_se;
         while placed.len() < span {
+            let nets = &self.nets;
+            let room = self.room;
             let pick = self
                 .load
                 .iter()
                 .filter(|(s, c)| !placed.iter().any(|p| p == *s) && (cap == 0 || **c < cap))
-                .min_by_key(|(s, c)| match g.placement.strategy {
-                    PlacementStrategy::Spread => (**c as i64, serial_of(s)),
-                    PlacementStrategy::Pack => (-(**c as i64), serial_of(s)),
+                .filter_map(|(s, c)| {
+                    let h = nets.get(*s)?;
+                    h.can_take(needs, room)
+                        .then(|| (s, c, h.missing(needs) > 0))
                 })
-                .map(|(s, _)| (*s).to_owned());
+                .min_by_key(|(s, c, joins)| match g.placement.strategy {
+                    PlacementStrategy::Spread => (*joins, **c as i64, serial_of(s)),
+                    PlacementStrategy::Pack => (*joins, -(**c as i64), serial_of(s)),
+                })
+                .map(|(s, _, _)| (*s).to_owned());
             let Some(s) = pick else { break };
             if let Some(c) = self.load.get_mut(s.as_str()) {
                 *c += 1;
+            }
+            if let Some(h) = self.nets.get_mut(&s) {
+                h.reserve(needs);
             }
             placed.push(s);
         }

@@ -21,7 +21,7 @@ impl Controller {
             || !p.drain.is_empty()
             || unpublished
         {
-            self.publish_configs(&p.g, p.conn.capabilities().vip);
+            self.publish_configs(&p.g, p.conn.capabilities().vip, &p.nets);
         }
         let name = p.g.name.as_str();
         let mut st = self.state();
@@ -36,7 +36,12 @@ impl Controller {
     }
 
     /// Rebuilds every SE's configuration of the group; the hub bumps versions only on change.
-    fn publish_configs(&self, g: &SeGroup, support: VipSupport) {
+    fn publish_configs(
+        &self,
+        g: &SeGroup,
+        support: VipSupport,
+        nets: &std::collections::BTreeMap<String, strato_core::NetworkId>,
+    ) {
         let st = self.state();
         let Some(recs) = st.ses.get(&g.name) else {
             return;
@@ -60,6 +65,9 @@ impl Controller {
                     (_, HaMode::ActiveStandby) => Role::Standby,
                     _ => Role::Secondary,
                 };
+                let interface = recs
+                    .get(se)
+                    .and_then(|r| super::nics::interface_of(g, vs, r, nets));
                 if let Some(list) = per_se.get_mut(se.as_str()) {
                     list.push(SeVsConfig {
                         name: vs.name.clone(),
@@ -71,7 +79,7 @@ impl Controller {
                         ports: vs.ports.clone(),
                         servers: vs.servers.clone(),
                         algorithm: Default::default(),
-                        interface: None,
+                        interface,
                     });
                 }
             }

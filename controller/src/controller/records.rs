@@ -58,6 +58,10 @@ pub struct SeRecord {
     /// refused until an admin issues one ([`Controller::issue_se_credential`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_sha256: Option<String>,
+    /// Its NICs as last seen or attached, the primary first: what carries
+    /// each virtual service's VIP, and what strato detaches when no service needs it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<strato_core::Nic>,
 }
 
 /// The SE credentials' side of the controller: the lock that orders writes of SE records,
@@ -331,6 +335,7 @@ mod tests {
             reason: None,
             adopted: false,
             credential_sha256: Some(minted.sha256_hex()),
+            nics: Vec::new(),
         };
         ctl.save_se(&rec).await.unwrap();
         ctl.hold_se_credential("web-1", minted.clone());

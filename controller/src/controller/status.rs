@@ -117,6 +117,26 @@ pub struct SeStatus {
     pub virtual_services: usize,
     /// Why it is not healthy, or why nothing is done about it yet.
     pub reason: Option<String>,
+    /// Its NICs, the primary first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub nics: Vec<SeNicStatus>,
+}
+
+/// One NIC of an SE.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct SeNicStatus {
+    /// The cloud's NIC id.
+    pub id: String,
+    /// The network's cloud id.
+    pub network_id: String,
+    /// The network as its group names it (a key of its `networks`), when it is one of them.
+    pub network: Option<String>,
+    /// Position on the VM (0: the primary).
+    pub device_index: u32,
+    /// MAC address, when the cloud reports one.
+    pub mac: Option<String>,
+    /// Its address on the network, once known.
+    pub address: Option<IpAddr>,
 }
 
 /// The status of one SE group.
@@ -215,6 +235,9 @@ fn group_status(st: &State, name: &str, now: Instant, opts: &ControllerOptions) 
             *counts.entry(se.as_str()).or_default() += 1;
         }
     }
+    let keys = g
+        .map(|g| super::networks::known_networks(st, g))
+        .unwrap_or_default();
     let ses: Vec<SeStatus> = st
         .ses
         .get(name)
@@ -259,6 +282,21 @@ fn group_status(st: &State, name: &str, now: Instant, opts: &ControllerOptions) 
                             .map(|(_, rep)| rep.rps),
                         virtual_services: counts.get(r.name.as_str()).copied().unwrap_or(0),
                         reason: gs.and_then(|gs| gs.reasons.get(&r.name).cloned()),
+                        nics: r
+                            .nics
+                            .iter()
+                            .map(|n| SeNicStatus {
+                                id: n.id.to_string(),
+                                network_id: n.network.to_string(),
+                                network: keys
+                                    .iter()
+                                    .find(|(_, id)| **id == n.network)
+                                    .map(|(k, _)| k.clone()),
+                                device_index: n.device_index,
+                                mac: n.mac.clone(),
+                                address: n.address,
+                            })
+                            .collect(),
                     }
                 })
                 .collect()

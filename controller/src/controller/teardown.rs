@@ -53,20 +53,31 @@ impl Controller {
         let name = p.g.name.as_str();
         let s: &mut Se = &mut p.ses[i];
         match s.rec.vm_id.clone() {
-            Some(id) => match p.conn.delete_vm(&id).await {
-                Ok(()) => {
-                    tracing::info!(group = name, se = %s.rec.name, "deleted SE");
-                    metrics::counter!("strato_controller_se_deletes_total").increment(1);
-                    Arc::make_mut(&mut s.rec).phase = SePhase::Deleting;
-                    self.save_se(&s.rec).await?;
-                    p.deleted += 1;
+            Some(id) => {
+                // Its NICs as last recorded (an attach of this pass included).
+                let rec = self
+                    .state()
+                    .ses
+                    .get(name)
+                    .and_then(|m| m.get(&s.rec.name))
+                    .cloned()
+                    .unwrap_or_else(|| s.rec.clone());
+                super::nics::detach_all(&*p.conn, &rec, &id).await;
+                match p.conn.delete_vm(&id).await {
+                    Ok(()) => {
+                        tracing::info!(group = name, se = %s.rec.name, "deleted SE");
+                        metrics::counter!("strato_controller_se_deletes_total").increment(1);
+                        Arc::make_mut(&mut s.rec).phase = SePhase::Deleting;
+                        self.save_se(&s.rec).await?;
+                        p.deleted += 1;
+                    }
+                    Err(e) if e.is_not_found() => {
+                        self.forget_se(name, &s.rec.name).await?;
+                        p.deleted += 1;
+                    }
+                    Err(e) => p.errors.push(e.into()),
                 }
-                Err(e) if e.is_not_found() => {
-                    self.forget_se(name, &s.rec.name).await?;
-                    p.deleted += 1;
-                }
-                Err(e) => p.errors.push(e.into()),
-            },
+            }
             None => {
                 // Never seen in the cloud: forget it once its create had time to show.
                 let issued = self
@@ -113,6 +124,7 @@ impl Controller {
             for conn in self.inner.clouds.values() {
                 match conn.get_vm(&id).await {
                     Ok(vm) if vm.group() == Some(name) && vm.name == rec.name => {
+                        super::nics::detach_all(&**conn, &rec, &id).await;
                         match conn.delete_vm(&id).await {
                             Ok(()) => done = true,
                             Err(e) if e.is_not_found() => done = true,

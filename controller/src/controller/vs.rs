@@ -22,8 +22,9 @@ impl Controller {
             let st = self.state();
             // Steady state (the common case in a pass): nothing to clone, nothing to do.
             if let Some(v) = st.vss.get(name)
-                && st.groups.contains_key(&v.se_group)
+                && let Some(g) = st.groups.get(&v.se_group)
                 && let Some(rt) = st.vsrt.get(name)
+                && (v.vip.is_some() || on_its_network(&st, rt, v.vip_network(g)))
                 && rt.address.is_some()
                 && v.vip.is_none_or(|f| rt.address == Some(f))
                 && (v.vip.is_some() || rt.pool.is_some() || rt.vip_id.is_some())
@@ -77,10 +78,26 @@ impl Controller {
                 rt.address = None;
                 rt.bound_to = None;
             }
+            None if !on_its_network(&self.state(), &rt, vs.vip_network(&group)) => {
+                // The service moved to another network: an address of that network's pool,
+                // and the cloud's VIP (on the old network) goes.
+                if let Some(id) = rt.vip_id.clone()
+                    && let Some(conn) = self.inner.clouds.get(&group.cloud)
+                {
+                    match conn.release_vip(&id).await {
+                        Ok(()) => {}
+                        Err(e) if e.is_not_found() => {}
+                        Err(e) => return Err(e.into()),
+                    }
+                    rt.vip_id = None;
+                }
+                tx.release(&mut rt);
+                rt.bound_to = None;
+            }
             _ => {}
         }
         if rt.address.is_none() {
-            match self.pool_for_network(group.network_key()) {
+            match self.pool_for_network(vs.vip_network(&group)) {
                 Some(pool) => {
                     let addr = match self.unheld_claim(&pool, name) {
                         // The address it held before its record was lost.
@@ -99,8 +116,9 @@ impl Controller {
                     return Err(ControllerError::invalid(
                         "se_group",
                         format!(
-                            "network {:?} of se group {} has no IPAM pool and its cloud does not assign VIP addresses",
-                            group.network_key(),
+                            "network {:?} of virtual service {} (se group {}) has no IPAM pool and its cloud does not assign VIP addresses",
+                            vs.vip_network(&group),
+                            vs.name,
                             group.name
                         ),
                     ));
@@ -289,6 +307,15 @@ impl Controller {
             pool.name, pool.cidr
         )))
     }
+}
+
+/// False when the address `rt` holds came from the pool of another network than `network`
+/// (the service moved networks); a fixed VIP or a cloud's address is where it is.
+fn on_its_network(st: &State, rt: &VsRuntime, network: &str) -> bool {
+    rt.pool
+        .as_ref()
+        .and_then(|p| st.pools.get(p))
+        .is_none_or(|p| p.network == network)
 }
 
 /// The address claims and releases of one reconcile of one service, to commit in one

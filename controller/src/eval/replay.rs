@@ -215,6 +215,7 @@ async fn setup(ctl: &Controller, spec: &ReplaySpec) -> anyhow::Result<()> {
         },
         max_unavailable: 1,
         max_unhealthy: Share::default(),
+        networks: Vec::new(),
     })
     .await?;
     ctl.apply_virtual_service(VirtualService {
@@ -233,6 +234,8 @@ async fn setup(ctl: &Controller, spec: &ReplaySpec) -> anyhow::Result<()> {
         min_ses: 1,
         max_ses: spec.max_ses,
         vip: None,
+        network: None,
+        server_networks: Vec::new(),
     })
     .await?;
     Ok(())

@@ -11,6 +11,7 @@ mod demo;
 mod e2e;
 mod eval;
 mod faults;
+mod networks;
 mod predict;
 mod rebalance;
 mod run;

@@ -33,6 +33,7 @@ pub fn group(cloud: &str, image: &str, name: &str, min: u32, max: u32) -> SeGrou
         },
         max_unavailable: 1,
         max_unhealthy: Share::default(),
+        networks: Vec::new(),
     }
 }
 
@@ -55,6 +56,8 @@ pub fn vs(name: &str, group: &str) -> VirtualService {
         min_ses: 1,
         max_ses: 10,
         vip: None,
+        network: None,
+        server_networks: Vec::new(),
     }
 }
 

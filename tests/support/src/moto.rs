@@ -69,6 +69,8 @@ pub mod region {
         pub const HALF_SILENT: &str = "me-south-1";
         /// Fault matrix: a cloud call hangs.
         pub const CALL_HANGS: &str = "eu-south-2";
+        /// A service on a second subnet: its SE's ENI hot-attached.
+        pub const NETWORKS: &str = "ap-southeast-3";
     }
 }
 

@@ -3,7 +3,9 @@
 //! link time small.
 
 mod aws_moto;
+mod aws_networks;
 mod azure_fake;
 mod common;
 mod gcp_fake;
 mod kubernetes_fake;
+mod vsphere_vcsim;
