@@ -60,6 +60,26 @@ impl Leadership {
         }
     }
 
+    /// The leadership of `lease` (granted at `sent`), renewed from now on by a task of its own.
+    fn renewed(
+        store: &EtcdStore,
+        lease: i64,
+        sent: Instant,
+        ttl: Duration,
+    ) -> std::sync::Arc<Self> {
+        let (lost_tx, _) = watch::channel(false);
+        let me = std::sync::Arc::new(Leadership {
+            valid_until: Mutex::new(sent + ttl),
+            lost: AtomicBool::new(false),
+            lost_tx,
+            lease,
+            renewer: Mutex::new(None),
+        });
+        let task = tokio::spawn(renew(store.client().lease_client(), me.clone(), ttl));
+        *me.renewer.lock().expect("leadership lock") = Some(task.abort_handle());
+        me
+    }
+
     fn lose(&self, why: &str) {
         if !self.lost.swap(true, Ordering::SeqCst) {
             tracing::error!(lease = self.lease, "leadership lost: {why}");
@@ -121,20 +141,7 @@ pub async fn campaign(
         if resp.succeeded() {
             let created = resp.header().map(|h| h.revision()).unwrap_or_default();
             store.fence(created);
-            let (lost_tx, _) = watch::channel(false);
-            let leadership = std::sync::Arc::new(Leadership {
-                valid_until: Mutex::new(sent + ttl),
-                lost: AtomicBool::new(false),
-                lost_tx,
-                lease,
-                renewer: Mutex::new(None),
-            });
-            let task = tokio::spawn(renew(
-                store.client().lease_client(),
-                leadership.clone(),
-                ttl,
-            ));
-            *leadership.renewer.lock().expect("leadership lock") = Some(task.abort_handle());
+            let leadership = Leadership::renewed(store, lease, sent, ttl);
             tracing::info!(me, lease, "elected leader");
             return Ok(leadership);
         }
@@ -157,6 +164,9 @@ pub async fn campaign(
         tokio::time::sleep(ttl / 3).await;
     }
 }
+
+/// How etcd-client's `keep_alive` reports the lease gone when it opens its stream.
+const LEASE_NOT_FOUND: &str = "lease not found";
 
 /// Renews the lease every third of its TTL; each answer extends the trust to the time that
 /// renewal was sent plus the TTL. An expired lease, or no answer before the trust runs out,
@@ -187,6 +197,13 @@ async fn renew(
                 *me.valid_until.lock().expect("leadership lock") = sent + ttl;
             }
             Ok(Ok(Some(_))) => {
+                me.lose("etcd says the lease expired");
+                return;
+            }
+            // Opening the stream reads etcd's first answer itself and turns a TTL of 0 (the
+            // lease revoked or expired) into this error: an answer, not a broken stream, so it
+            // is lost now rather than when the trust runs out (up to a TTL later).
+            Ok(Err(etcd_client::Error::LeaseKeepAliveError(m))) if m == LEASE_NOT_FOUND => {
                 me.lose("etcd says the lease expired");
                 return;
             }
@@ -346,16 +363,42 @@ mod tests {
         assert_eq!(a.get("k").await.unwrap().unwrap().value, b"b");
     }
 
+    /// The order that made `a_revoked_lease_is_lost_at_once` slow under load, forced: the
+    /// lease is revoked before the renewal opens its stream.
+    #[tokio::test]
+    async fn a_lease_revoked_before_its_first_renewal_is_lost_at_once() {
+        let s = EtcdStore::connect(&options("revoke-first")).await.unwrap();
+        let mut leases = s.client().lease_client();
+        let sent = Instant::now();
+        let lease = leases.grant(3, None).await.unwrap().id();
+        leases.revoke(lease).await.unwrap();
+        let l = Leadership::renewed(&s, lease, sent, Duration::from_secs(3));
+        tokio::time::timeout(Duration::from_millis(1500), l.lost())
+            .await
+            .expect("etcd's answer to the stream's opening says the lease is gone");
+        assert!(!l.is_valid());
+    }
+
     #[tokio::test]
     async fn a_revoked_lease_is_lost_at_once() {
         let s = EtcdStore::connect(&options("revoke")).await.unwrap();
         let l = campaign(&s, "http://a", Duration::from_secs(3))
             .await
             .unwrap();
+        // Revoked before the renewal task opens its stream, or between two renewals: either
+        // way etcd's next answer says so, within a third of the TTL (1 s), well before the
+        // trust runs out on its own (the TTL, 3 s), which is what this test used to measure
+        // when the revocation won the race with the stream's opening (3.1 s under load).
+        let revoked = Instant::now();
         s.client().lease_client().revoke(l.lease).await.unwrap();
         tokio::time::timeout(Duration::from_secs(3), l.lost())
             .await
             .expect("the renewal sees the lease gone");
+        let took = revoked.elapsed();
+        assert!(
+            took < Duration::from_millis(2500),
+            "lost only when the trust ran out ({took:?}), not on etcd's answer"
+        );
         assert!(!l.is_valid());
         let e = s.put("k", vec![], Precondition::Any).await.unwrap_err();
         assert!(e.to_string().contains("fenced"), "{e}");
