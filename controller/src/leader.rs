@@ -214,41 +214,6 @@ async fn renew(
     }
 }
 
-/// What a standby serves on its API address while it waits: `503 Service Unavailable` to every
-/// request, `{"error": "standby", "message", "leader"}` naming the leader's URL (read from etcd
-/// at each request), so that a client or an agent knows where to go. Ends when the task is
-/// aborted (at election), which frees the address for the API.
-pub fn serve_standby(
-    store: std::sync::Arc<EtcdStore>,
-    listener: tokio::net::TcpListener,
-) -> tokio::task::JoinHandle<()> {
-    use axum::http::{HeaderValue, StatusCode, header};
-    use axum::response::IntoResponse;
-    let app = axum::Router::new().fallback(move || {
-        let store = store.clone();
-        async move {
-            let leader = current_leader(&store).await.ok().flatten();
-            let message = match &leader {
-                Some(l) => format!("this controller is a standby; the leader is {l}"),
-                None => "this controller is a standby; no leader right now (an election is \
-                         under way)"
-                    .to_owned(),
-            };
-            let body =
-                serde_json::json!({"error": "standby", "message": message, "leader": leader});
-            let mut r = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
-    });
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "standby server stopped");
-        }
-    })
-}
-
 /// A connector layer that refuses every cloud call unless the leadership is valid at the
 /// moment of the call.
 #[derive(Debug, Clone)]

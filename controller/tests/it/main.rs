@@ -14,4 +14,5 @@ mod faults;
 mod predict;
 mod rebalance;
 mod run;
+mod standby;
 mod state;
