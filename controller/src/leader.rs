@@ -104,7 +104,8 @@ pub async fn current_leader(store: &EtcdStore) -> Result<Option<String>> {
 
 /// Campaigns until this controller (`me`: its API URL, what standbys name as the leader) leads,
 /// then fences `store` on the leader key and keeps the lease alive in a task of its own. `ttl`
-/// is whole seconds, at least 2 (etcd's unit and minimum worth having).
+/// is whole seconds, at least 2 (etcd's unit and minimum worth having). etcd's errors do not end
+/// it: it tries again a third of the TTL later.
 pub async fn campaign(
     store: &EtcdStore,
     me: &str,
@@ -119,25 +120,38 @@ pub async fn campaign(
     let mut said = None;
     loop {
         let sent = Instant::now();
-        let lease = lease_client
-            .grant(ttl_s, None)
-            .await
-            .map_err(|e| etcd("lease grant", e))?
-            .id();
-        let txn = Txn::new()
-            .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(
-                key.clone(),
-                me,
-                Some(PutOptions::new().with_lease(lease)),
-            )])
-            .or_else([TxnOp::get(key.clone(), None)]);
-        let resp = store
-            .client()
-            .kv_client()
-            .txn(txn)
-            .await
-            .map_err(|e| etcd("campaign", e))?;
+        let attempt = async {
+            let lease = lease_client
+                .grant(ttl_s, None)
+                .await
+                .map_err(|e| etcd("lease grant", e))?
+                .id();
+            let txn = Txn::new()
+                .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(
+                    key.clone(),
+                    me,
+                    Some(PutOptions::new().with_lease(lease)),
+                )])
+                .or_else([TxnOp::get(key.clone(), None)]);
+            let resp = store
+                .client()
+                .kv_client()
+                .txn(txn)
+                .await
+                .map_err(|e| etcd("campaign", e))?;
+            Ok::<_, ControllerError>((lease, resp))
+        };
+        // etcd away, or electing a leader of its own (a quorum just back): a standby waits and
+        // tries again rather than exit. (A lease granted before a failure expires by itself.)
+        let (lease, resp) = match attempt.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "campaign: etcd did not answer; trying again");
+                tokio::time::sleep(ttl / 3).await;
+                continue;
+            }
+        };
         if resp.succeeded() {
             let created = resp.header().map(|h| h.revision()).unwrap_or_default();
             store.fence(created);

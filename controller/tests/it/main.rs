@@ -12,6 +12,7 @@ mod e2e;
 mod eval;
 mod faults;
 mod predict;
+mod quorum;
 mod rebalance;
 mod run;
 mod standby;
