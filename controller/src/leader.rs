@@ -52,9 +52,9 @@ impl Leadership {
         let _ = rx.wait_for(|lost| *lost).await;
     }
 
-    /// Stops renewing without telling etcd, as a process that hangs would: tests of takeover.
-    #[cfg(test)]
-    pub(crate) fn stop_renewing(&self) {
+    /// Stops renewing without telling etcd, as a process that hangs or dies would: for the
+    /// tests and the benchmark of a takeover. The lease runs out a TTL later.
+    pub fn stop_renewing(&self) {
         if let Some(h) = self.renewer.lock().expect("leadership lock").take() {
             h.abort();
         }
