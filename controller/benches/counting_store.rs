@@ -22,33 +22,40 @@ impl Counting {
 }
 
 /// The store `BENCH_STORE` names (`memory`, the default; `redb`, in a temporary file; `etcd`,
-/// at `STRATO_TEST_ETCD_ENDPOINTS` under a prefix of its own), and its name.
-pub async fn open(dir: &std::path::Path) -> (Arc<Counting>, String) {
+/// at `STRATO_TEST_ETCD_ENDPOINTS` under a prefix of its own), its name, and on etcd how to
+/// connect to it again (a standby's own connection) with the store itself (to campaign on).
+pub async fn open(
+    dir: &std::path::Path,
+) -> (Arc<Counting>, String, Option<(Arc<EtcdStore>, EtcdOptions)>) {
     let kind = std::env::var("BENCH_STORE").unwrap_or_else(|_| "memory".into());
+    let mut etcd = None;
     let inner: Arc<dyn StateStore> = match kind.as_str() {
         "memory" => Arc::new(MemoryStore::new()),
         "redb" => Arc::new(RedbStore::open(&dir.join("bench.redb")).unwrap()),
         "etcd" => {
             let endpoints = std::env::var("STRATO_TEST_ETCD_ENDPOINTS")
                 .expect("BENCH_STORE=etcd needs STRATO_TEST_ETCD_ENDPOINTS (fixtures/etcd/up)");
-            Arc::new(
-                EtcdStore::connect(&EtcdOptions {
-                    endpoints: endpoints.split(',').map(str::to_owned).collect(),
-                    prefix: format!("/strato-bench/{}", std::process::id()),
-                    timeout: std::time::Duration::from_secs(10),
-                    ..EtcdOptions::default()
-                })
-                .await
-                .unwrap(),
-            )
+            let opts = EtcdOptions {
+                endpoints: endpoints.split(',').map(str::to_owned).collect(),
+                prefix: format!("/strato-bench/{}", std::process::id()),
+                timeout: std::time::Duration::from_secs(10),
+                ..EtcdOptions::default()
+            };
+            let store = Arc::new(EtcdStore::connect(&opts).await.unwrap());
+            etcd = Some((store.clone(), opts));
+            store
         }
         other => panic!("BENCH_STORE={other}: memory, redb or etcd"),
     };
-    let s = Arc::new(Counting {
+    (counting(inner), kind, etcd)
+}
+
+/// `inner`, counting its writes.
+pub fn counting(inner: Arc<dyn StateStore>) -> Arc<Counting> {
+    Arc::new(Counting {
         inner,
         writes: AtomicU64::new(0),
-    });
-    (s, kind)
+    })
 }
 
 #[async_trait::async_trait]

@@ -405,6 +405,9 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
     }
 }
 
+/// How often a standby asks etcd whether the shared state moved.
+const STANDBY_REFRESH: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// `controller run`: loads the configuration, builds the connectors, opens the store, applies
 /// the bootstrap, serves the API and DNS, and reconciles until Ctrl-C.
 pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
@@ -457,28 +460,34 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             let dir = crate::config::default_data_dir().unwrap_or_else(std::env::temp_dir);
             let etcd = Arc::new(EtcdStore::connect(&opts).await?);
             // Several controllers share this store: only the leader goes on from here (the
-            // others wait in `campaign`, answering 503 with the leader's URL on the API's
-            // address when it is plain HTTP), and its writes are fenced on its lease from now on.
+            // others wait in `campaign`, serving reads and answering writes 503 with the
+            // leader's URL), and its writes are fenced on its lease from now on.
             let scheme = if tls.is_some() { "https" } else { "http" };
             let me = format!("{scheme}://{api_listen}");
             eprintln!(
                 "campaigning for leadership as {me} (lease {:?})",
                 opts.lease_ttl
             );
-            let standby = if tls.is_none() {
-                let l = tokio::net::TcpListener::bind(api_listen)
-                    .await
-                    .with_context(|| format!("binding the API on {api_listen}"))?;
-                Some(crate::leader::serve_standby(etcd.clone(), l))
-            } else {
-                None
+            // A standby serves the reads (API and DNS) from the shared state meanwhile.
+            let listener = tokio::net::TcpListener::bind(api_listen)
+                .await
+                .with_context(|| format!("binding the API on {api_listen}"))?;
+            let standby_opts = crate::standby::StandbyOptions {
+                api: api_opts.clone(),
+                controller: cfg.options(),
+                refresh: STANDBY_REFRESH,
+                dns_listen: cfg.controller.dns_listen,
+            };
+            let standby = match &tls {
+                Some(tls) => {
+                    let l = crate::tls::TlsListener::new(listener, tls.clone())?;
+                    crate::standby::start(etcd.clone(), l, standby_opts).await?
+                }
+                None => crate::standby::start(etcd.clone(), listener, standby_opts).await?,
             };
             let elected = crate::leader::campaign(&etcd, &me, opts.lease_ttl).await;
-            if let Some(task) = standby {
-                // Free the address for the API before it binds it.
-                task.abort();
-                let _ = task.await;
-            }
+            // Free the addresses for the leader's API and DNS before they bind them.
+            standby.stop().await;
             leadership = Some(elected?);
             eprintln!("leader: reconciling");
             (etcd, dir)
@@ -502,6 +511,12 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
         clouds.insert(name.clone(), conn);
     }
     let ctl = Controller::new(store, clouds, cfg.options()).await?;
+    if leadership.is_some() {
+        // A new leader answers DNS from what the last one published until its first pass has
+        // judged the SEs again, rather than NXDOMAIN for every service meanwhile.
+        let (zones, records) = crate::standby::stored_dns(&ctl);
+        ctl.dns_table().replace(zones, records);
+    }
     ctl.apply_desired(&cfg.bootstrap).await?;
     let listener = tokio::net::TcpListener::bind(api_listen)
         .await

@@ -1,9 +1,16 @@
 //! Authoritative DNS for the virtual services: A records are the VIPs, served over UDP and TCP
 //! by hickory-server. The controller rewrites the table whenever a VIP is bound, moved or
 //! released, so answers follow the VIPs.
+//!
+//! It answers as an authoritative server should (RFC 1034, 2308): every answer inside one of
+//! its zones has AA set; the zone apex holds an SOA and an NS record; a name that exists but
+//! lacks the type asked for is NOERROR with an empty answer (NODATA), a name that does not
+//! exist is NXDOMAIN, and both carry the zone's SOA in the authority section, so resolvers
+//! cache the negative answer for the SOA's minimum (the zone's TTL). A name outside every zone
+//! is REFUSED: it is nobody's resolver.
 
 use hickory_proto::op::{Header, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::rdata::{A, NS, SOA};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 use hickory_server::ServerFuture;
 use hickory_server::authority::MessageResponseBuilder;
@@ -26,10 +33,39 @@ struct Tables {
     zones: BTreeMap<String, u32>,
     /// FQDN (normalised) -> address.
     records: HashMap<String, Ipv4Addr>,
+    /// The SOA serial: the Unix time of the last change, or one more than the previous serial
+    /// when several changes fall in one second, so that it only grows.
+    serial: u32,
+}
+
+impl Tables {
+    fn changed(&mut self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as u32)
+            .unwrap_or_default();
+        self.serial = now.max(self.serial.wrapping_add(1));
+    }
 }
 
 fn norm(s: &str) -> String {
     crate::model::normalise_fqdn(s)
+}
+
+/// What the table knows of a name inside one of its zones.
+#[derive(Debug)]
+struct Lookup {
+    /// The zone's apex (normalised, no final dot), its TTL and the table's serial.
+    zone: String,
+    ttl: u32,
+    serial: u32,
+    /// The name is the apex.
+    apex: bool,
+    /// Its address.
+    addr: Option<Ipv4Addr>,
+    /// The name exists: the apex, a record, or a name with records below it (an empty
+    /// non-terminal, RFC 8020: NOERROR, not NXDOMAIN).
+    exists: bool,
 }
 
 impl DnsTable {
@@ -40,20 +76,18 @@ impl DnsTable {
 
     /// Adds or updates a zone.
     pub fn set_zone(&self, name: &str, ttl: u32) {
-        self.inner
-            .write()
-            .expect("dns lock")
-            .zones
-            .insert(norm(name), ttl);
+        let mut w = self.inner.write().expect("dns lock");
+        if w.zones.insert(norm(name), ttl) != Some(ttl) {
+            w.changed();
+        }
     }
 
     /// Removes a zone.
     pub fn remove_zone(&self, name: &str) {
-        self.inner
-            .write()
-            .expect("dns lock")
-            .zones
-            .remove(&norm(name));
+        let mut w = self.inner.write().expect("dns lock");
+        if w.zones.remove(&norm(name)).is_some() {
+            w.changed();
+        }
     }
 
     /// Points `fqdn` at `addr` (or removes it); true when the table changed.
@@ -70,7 +104,21 @@ impl DnsTable {
             Some(a) => w.records.insert(key, a),
             None => w.records.remove(&key),
         };
+        w.changed();
         true
+    }
+
+    /// Replaces every zone and record at once (a standby's view, loaded again from the store).
+    pub fn replace(&self, zones: BTreeMap<String, u32>, records: HashMap<String, Ipv4Addr>) {
+        let zones: BTreeMap<String, u32> = zones.into_iter().map(|(z, t)| (norm(&z), t)).collect();
+        let records: HashMap<String, Ipv4Addr> =
+            records.into_iter().map(|(n, a)| (norm(&n), a)).collect();
+        let mut w = self.inner.write().expect("dns lock");
+        if w.zones != zones || w.records != records {
+            w.zones = zones;
+            w.records = records;
+            w.changed();
+        }
     }
 
     /// The address of `fqdn`, if any.
@@ -83,19 +131,51 @@ impl DnsTable {
             .copied()
     }
 
-    /// Looks a name up: `Err(())` when no zone of ours covers it.
-    fn resolve(&self, name: &str) -> Result<(Option<Ipv4Addr>, u32), ()> {
+    /// Looks a name up: `None` when no zone of ours covers it.
+    fn resolve(&self, name: &str) -> Option<Lookup> {
         let name = norm(name);
         let t = self.inner.read().expect("dns lock");
-        let ttl = t
+        let (zone, ttl) = t
             .zones
             .iter()
             .filter(|(z, _)| name == **z || name.ends_with(&format!(".{z}")))
-            .max_by_key(|(z, _)| z.len())
-            .map(|(_, ttl)| *ttl)
-            .ok_or(())?;
-        Ok((t.records.get(&name).copied(), ttl))
+            .max_by_key(|(z, _)| z.len())?;
+        let addr = t.records.get(&name).copied();
+        let apex = name == *zone;
+        let below = format!(".{name}");
+        let exists = apex || addr.is_some() || t.records.keys().any(|r| r.ends_with(&below));
+        Some(Lookup {
+            zone: zone.clone(),
+            ttl: *ttl,
+            serial: t.serial,
+            apex,
+            addr,
+            exists,
+        })
     }
+}
+
+/// The name server every zone names in its NS and SOA records: `ns.<zone>`. (The controller
+/// does not know the address it is reached at from outside, so it serves no glue: delegate
+/// to it with the parent's glue for this name.)
+fn ns_name(zone: &Name) -> Name {
+    Name::from_ascii("ns")
+        .and_then(|n| n.append_domain(zone))
+        .unwrap_or_else(|_| zone.clone())
+}
+
+fn soa_record(zone: &Name, l: &Lookup) -> Record {
+    let rname = Name::from_ascii("hostmaster")
+        .and_then(|n| n.append_domain(zone))
+        .unwrap_or_else(|_| zone.clone());
+    // Refresh, retry and expire matter only to secondaries (none are fed); the minimum is the
+    // negative-caching TTL: the zone's, so a new service is not hidden longer than a change.
+    let soa = SOA::new(ns_name(zone), rname, l.serial, 3600, 600, 86_400, l.ttl);
+    Record::from_rdata(zone.clone(), l.ttl, RData::SOA(soa))
+}
+
+fn ns_record(zone: &Name, ttl: u32) -> Record {
+    Record::from_rdata(zone.clone(), ttl, RData::NS(NS(ns_name(zone))))
 }
 
 /// The hickory request handler over a [`DnsTable`].
@@ -130,28 +210,41 @@ impl RequestHandler for DnsHandler {
             }
         };
         let qname = query.name().to_string();
-        match self.table.resolve(&qname) {
-            Err(()) => {
-                header.set_response_code(ResponseCode::Refused);
-                send(&mut response, builder.build_no_records(header), header).await
-            }
-            Ok((addr, ttl)) => {
-                header.set_authoritative(true);
-                let Some(addr) = addr else {
-                    header.set_response_code(ResponseCode::NXDomain);
-                    return send(&mut response, builder.build_no_records(header), header).await;
-                };
-                let records = match query.query_type() {
-                    RecordType::A | RecordType::ANY => {
-                        let name = Name::from(query.name().clone());
-                        vec![Record::from_rdata(name, ttl, RData::A(A(addr)))]
-                    }
-                    _ => vec![],
-                };
-                let msg = builder.build(header, records.iter(), [], [], []);
-                send(&mut response, msg, header).await
-            }
+        let Some(l) = self.table.resolve(&qname) else {
+            header.set_response_code(ResponseCode::Refused);
+            return send(&mut response, builder.build_no_records(header), header).await;
+        };
+        header.set_authoritative(true);
+        let Ok(zone) = Name::from_str(&format!("{}.", l.zone)) else {
+            header.set_response_code(ResponseCode::ServFail);
+            return send(&mut response, builder.build_no_records(header), header).await;
+        };
+        let owner = Name::from(query.name().clone());
+        let qtype = query.query_type();
+        let mut answers = Vec::new();
+        if l.apex && matches!(qtype, RecordType::SOA | RecordType::ANY) {
+            answers.push(soa_record(&zone, &l));
         }
+        if l.apex && matches!(qtype, RecordType::NS | RecordType::ANY) {
+            answers.push(ns_record(&zone, l.ttl));
+        }
+        if let Some(addr) = l.addr
+            && matches!(qtype, RecordType::A | RecordType::ANY)
+        {
+            answers.push(Record::from_rdata(owner, l.ttl, RData::A(A(addr))));
+        }
+        // No answer: NODATA for a name that exists, NXDOMAIN for one that does not; both with
+        // the SOA, whose minimum tells resolvers how long to believe it.
+        let soa = if answers.is_empty() {
+            if !l.exists {
+                header.set_response_code(ResponseCode::NXDomain);
+            }
+            vec![soa_record(&zone, &l)]
+        } else {
+            vec![]
+        };
+        let msg = builder.build(header, answers.iter(), [], soa.iter(), []);
+        send(&mut response, msg, header).await
     }
 }
 
@@ -222,64 +315,5 @@ pub fn name(s: &str) -> Option<Name> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use hickory_proto::op::{Message, Query};
-
-    /// Sends one raw UDP query and decodes the answer.
-    pub(crate) async fn query(server: SocketAddr, fqdn: &str) -> Message {
-        let sock = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-        let mut m = Message::new();
-        m.set_id(4242)
-            .set_message_type(MessageType::Query)
-            .set_op_code(OpCode::Query);
-        m.add_query(Query::query(Name::from_str(fqdn).unwrap(), RecordType::A));
-        sock.send_to(&m.to_vec().unwrap(), server).await.unwrap();
-        let mut buf = [0u8; 1500];
-        let (n, _) = tokio::time::timeout(Duration::from_secs(5), sock.recv_from(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        Message::from_vec(&buf[..n]).unwrap()
-    }
-
-    #[tokio::test]
-    async fn answers_a_records_nxdomain_and_refused_over_udp() {
-        let table = Arc::new(DnsTable::new());
-        table.set_zone("apps.example.com", 15);
-        table.set("shop.apps.example.com", Some(Ipv4Addr::new(10, 0, 0, 7)));
-        let srv = DnsServer::start(table.clone(), "127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap();
-
-        let m = query(srv.addr, "Shop.Apps.Example.com.").await;
-        assert_eq!(m.response_code(), ResponseCode::NoError);
-        assert!(m.authoritative());
-        let a: Vec<_> = m
-            .answers()
-            .iter()
-            .map(|r| (r.data().clone(), r.ttl()))
-            .collect();
-        assert_eq!(a, vec![(RData::A(A(Ipv4Addr::new(10, 0, 0, 7))), 15)]);
-
-        assert_eq!(
-            query(srv.addr, "nope.apps.example.com.")
-                .await
-                .response_code(),
-            ResponseCode::NXDomain
-        );
-        assert_eq!(
-            query(srv.addr, "www.other.org.").await.response_code(),
-            ResponseCode::Refused
-        );
-
-        // The record follows a change of address.
-        table.set("shop.apps.example.com", Some(Ipv4Addr::new(10, 0, 0, 9)));
-        let m = query(srv.addr, "shop.apps.example.com.").await;
-        assert_eq!(
-            m.answers()[0].data(),
-            &RData::A(A(Ipv4Addr::new(10, 0, 0, 9)))
-        );
-        srv.shutdown().await;
-    }
-}
+#[path = "dns_tests.rs"]
+mod tests;

@@ -52,12 +52,32 @@ impl Leadership {
         let _ = rx.wait_for(|lost| *lost).await;
     }
 
-    /// Stops renewing without telling etcd, as a process that hangs would: tests of takeover.
-    #[cfg(test)]
-    pub(crate) fn stop_renewing(&self) {
+    /// Stops renewing without telling etcd, as a process that hangs or dies would: for the
+    /// tests and the benchmark of a takeover. The lease runs out a TTL later.
+    pub fn stop_renewing(&self) {
         if let Some(h) = self.renewer.lock().expect("leadership lock").take() {
             h.abort();
         }
+    }
+
+    /// The leadership of `lease` (granted at `sent`), renewed from now on by a task of its own.
+    fn renewed(
+        store: &EtcdStore,
+        lease: i64,
+        sent: Instant,
+        ttl: Duration,
+    ) -> std::sync::Arc<Self> {
+        let (lost_tx, _) = watch::channel(false);
+        let me = std::sync::Arc::new(Leadership {
+            valid_until: Mutex::new(sent + ttl),
+            lost: AtomicBool::new(false),
+            lost_tx,
+            lease,
+            renewer: Mutex::new(None),
+        });
+        let task = tokio::spawn(renew(store.client().lease_client(), me.clone(), ttl));
+        *me.renewer.lock().expect("leadership lock") = Some(task.abort_handle());
+        me
     }
 
     fn lose(&self, why: &str) {
@@ -84,7 +104,8 @@ pub async fn current_leader(store: &EtcdStore) -> Result<Option<String>> {
 
 /// Campaigns until this controller (`me`: its API URL, what standbys name as the leader) leads,
 /// then fences `store` on the leader key and keeps the lease alive in a task of its own. `ttl`
-/// is whole seconds, at least 2 (etcd's unit and minimum worth having).
+/// is whole seconds, at least 2 (etcd's unit and minimum worth having). etcd's errors do not end
+/// it: it tries again a third of the TTL later.
 pub async fn campaign(
     store: &EtcdStore,
     me: &str,
@@ -99,42 +120,42 @@ pub async fn campaign(
     let mut said = None;
     loop {
         let sent = Instant::now();
-        let lease = lease_client
-            .grant(ttl_s, None)
-            .await
-            .map_err(|e| etcd("lease grant", e))?
-            .id();
-        let txn = Txn::new()
-            .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
-            .and_then([TxnOp::put(
-                key.clone(),
-                me,
-                Some(PutOptions::new().with_lease(lease)),
-            )])
-            .or_else([TxnOp::get(key.clone(), None)]);
-        let resp = store
-            .client()
-            .kv_client()
-            .txn(txn)
-            .await
-            .map_err(|e| etcd("campaign", e))?;
+        let attempt = async {
+            let lease = lease_client
+                .grant(ttl_s, None)
+                .await
+                .map_err(|e| etcd("lease grant", e))?
+                .id();
+            let txn = Txn::new()
+                .when([Compare::version(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(
+                    key.clone(),
+                    me,
+                    Some(PutOptions::new().with_lease(lease)),
+                )])
+                .or_else([TxnOp::get(key.clone(), None)]);
+            let resp = store
+                .client()
+                .kv_client()
+                .txn(txn)
+                .await
+                .map_err(|e| etcd("campaign", e))?;
+            Ok::<_, ControllerError>((lease, resp))
+        };
+        // etcd away, or electing a leader of its own (a quorum just back): a standby waits and
+        // tries again rather than exit. (A lease granted before a failure expires by itself.)
+        let (lease, resp) = match attempt.await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "campaign: etcd did not answer; trying again");
+                tokio::time::sleep(ttl / 3).await;
+                continue;
+            }
+        };
         if resp.succeeded() {
             let created = resp.header().map(|h| h.revision()).unwrap_or_default();
             store.fence(created);
-            let (lost_tx, _) = watch::channel(false);
-            let leadership = std::sync::Arc::new(Leadership {
-                valid_until: Mutex::new(sent + ttl),
-                lost: AtomicBool::new(false),
-                lost_tx,
-                lease,
-                renewer: Mutex::new(None),
-            });
-            let task = tokio::spawn(renew(
-                store.client().lease_client(),
-                leadership.clone(),
-                ttl,
-            ));
-            *leadership.renewer.lock().expect("leadership lock") = Some(task.abort_handle());
+            let leadership = Leadership::renewed(store, lease, sent, ttl);
             tracing::info!(me, lease, "elected leader");
             return Ok(leadership);
         }
@@ -157,6 +178,9 @@ pub async fn campaign(
         tokio::time::sleep(ttl / 3).await;
     }
 }
+
+/// How etcd-client's `keep_alive` reports the lease gone when it opens its stream.
+const LEASE_NOT_FOUND: &str = "lease not found";
 
 /// Renews the lease every third of its TTL; each answer extends the trust to the time that
 /// renewal was sent plus the TTL. An expired lease, or no answer before the trust runs out,
@@ -190,46 +214,18 @@ async fn renew(
                 me.lose("etcd says the lease expired");
                 return;
             }
+            // Opening the stream reads etcd's first answer itself and turns a TTL of 0 (the
+            // lease revoked or expired) into this error: an answer, not a broken stream, so it
+            // is lost now rather than when the trust runs out (up to a TTL later).
+            Ok(Err(etcd_client::Error::LeaseKeepAliveError(m))) if m == LEASE_NOT_FOUND => {
+                me.lose("etcd says the lease expired");
+                return;
+            }
             // The stream broke or etcd is away: open a new one, until the trust runs out.
             Ok(_) | Err(_) => keeper = None,
         }
         tokio::time::sleep(ttl / 3).await;
     }
-}
-
-/// What a standby serves on its API address while it waits: `503 Service Unavailable` to every
-/// request, `{"error": "standby", "message", "leader"}` naming the leader's URL (read from etcd
-/// at each request), so that a client or an agent knows where to go. Ends when the task is
-/// aborted (at election), which frees the address for the API.
-pub fn serve_standby(
-    store: std::sync::Arc<EtcdStore>,
-    listener: tokio::net::TcpListener,
-) -> tokio::task::JoinHandle<()> {
-    use axum::http::{HeaderValue, StatusCode, header};
-    use axum::response::IntoResponse;
-    let app = axum::Router::new().fallback(move || {
-        let store = store.clone();
-        async move {
-            let leader = current_leader(&store).await.ok().flatten();
-            let message = match &leader {
-                Some(l) => format!("this controller is a standby; the leader is {l}"),
-                None => "this controller is a standby; no leader right now (an election is \
-                         under way)"
-                    .to_owned(),
-            };
-            let body =
-                serde_json::json!({"error": "standby", "message": message, "leader": leader});
-            let mut r = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
-            r.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-            r
-        }
-    });
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "standby server stopped");
-        }
-    })
 }
 
 /// A connector layer that refuses every cloud call unless the leadership is valid at the
@@ -346,16 +342,42 @@ mod tests {
         assert_eq!(a.get("k").await.unwrap().unwrap().value, b"b");
     }
 
+    /// The order that made `a_revoked_lease_is_lost_at_once` slow under load, forced: the
+    /// lease is revoked before the renewal opens its stream.
+    #[tokio::test]
+    async fn a_lease_revoked_before_its_first_renewal_is_lost_at_once() {
+        let s = EtcdStore::connect(&options("revoke-first")).await.unwrap();
+        let mut leases = s.client().lease_client();
+        let sent = Instant::now();
+        let lease = leases.grant(3, None).await.unwrap().id();
+        leases.revoke(lease).await.unwrap();
+        let l = Leadership::renewed(&s, lease, sent, Duration::from_secs(3));
+        tokio::time::timeout(Duration::from_millis(1500), l.lost())
+            .await
+            .expect("etcd's answer to the stream's opening says the lease is gone");
+        assert!(!l.is_valid());
+    }
+
     #[tokio::test]
     async fn a_revoked_lease_is_lost_at_once() {
         let s = EtcdStore::connect(&options("revoke")).await.unwrap();
         let l = campaign(&s, "http://a", Duration::from_secs(3))
             .await
             .unwrap();
+        // Revoked before the renewal task opens its stream, or between two renewals: either
+        // way etcd's next answer says so, within a third of the TTL (1 s), well before the
+        // trust runs out on its own (the TTL, 3 s), which is what this test used to measure
+        // when the revocation won the race with the stream's opening (3.1 s under load).
+        let revoked = Instant::now();
         s.client().lease_client().revoke(l.lease).await.unwrap();
         tokio::time::timeout(Duration::from_secs(3), l.lost())
             .await
             .expect("the renewal sees the lease gone");
+        let took = revoked.elapsed();
+        assert!(
+            took < Duration::from_millis(2500),
+            "lost only when the trust ran out ({took:?}), not on etcd's answer"
+        );
         assert!(!l.is_valid());
         let e = s.put("k", vec![], Precondition::Any).await.unwrap_err();
         assert!(e.to_string().contains("fenced"), "{e}");

@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod runtime;
 pub mod se_protocol;
 pub mod secret;
+pub mod standby;
 pub mod state_metrics;
 pub mod store;
 pub mod tls;

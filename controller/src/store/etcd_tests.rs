@@ -98,3 +98,37 @@ async fn an_unreachable_etcd_is_a_store_error_not_a_hang() {
     };
     assert!(matches!(e, ControllerError::Store(_)), "{e}");
 }
+
+/// etcd refuses a transaction of more than 128 operations (`--max-txn-ops`): the start-up
+/// quarantine of many damaged records must not gather them into one. Each record is moved
+/// aside in a transaction of its own (compare, put, delete, and the leader's fence), so 300
+/// damaged records, more than twice the limit, are all moved aside, by a fenced leader too.
+#[tokio::test]
+async fn the_start_up_quarantine_of_many_damaged_records_stays_under_etcds_txn_limit() {
+    let s = std::sync::Arc::new(EtcdStore::connect(&options()).await.unwrap());
+    let n = 300;
+    let mut txn = Txn::new();
+    for i in 0..n {
+        txn.put(format!("vs/damaged-{i:03}"), b"{not json".to_vec());
+    }
+    for chunk in txn.ops.chunks(100) {
+        let t = Txn {
+            compares: vec![],
+            ops: chunk.to_vec(),
+        };
+        s.txn(&t).await.unwrap();
+    }
+    let _lead = crate::leader::campaign(&s, "http://a", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let ctl = crate::controller::Controller::new(
+        s.clone(),
+        std::collections::BTreeMap::new(),
+        crate::controller::ControllerOptions::default(),
+    )
+    .await
+    .expect("starts, every damaged record moved aside");
+    assert_eq!(ctl.status().quarantined.len(), n);
+    assert_eq!(s.list("quarantine/vs/").await.unwrap().len(), n);
+    assert!(s.list("vs/").await.unwrap().is_empty());
+}

@@ -13,6 +13,8 @@ mod eval;
 mod faults;
 mod networks;
 mod predict;
+mod quorum;
 mod rebalance;
 mod run;
+mod standby;
 mod state;
