@@ -504,6 +504,10 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(api_listen)
         .await
         .with_context(|| format!("binding the API on {api_listen}"))?;
+    // Every SE created from now on boots knowing where its controllers are, with its own
+    // credential.
+    ctl.set_agent_endpoint(cfg.agent_endpoint(Some(config), listener.local_addr()?)?);
+    let fleets = crate::fleet::memory_fleets(&cfg, &ctx)?;
     let api = match tls {
         Some(tls) => {
             let listener = crate::tls::TlsListener::new(listener, tls)?;
@@ -525,6 +529,10 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let fleet_tasks: Vec<_> = fleets
+        .iter()
+        .map(|f| f.spawn(std::time::Duration::from_secs(1)))
+        .collect();
     let lost = leadership.clone();
     ctl.clone()
         .run(async move {
@@ -539,6 +547,10 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             }
         })
         .await;
+    for t in fleet_tasks {
+        t.abort();
+    }
+    drop(fleets);
     api.abort();
     if let Some(d) = dns {
         d.shutdown().await;

@@ -6,7 +6,6 @@ use super::pass::{GroupPass, Se, SeHealth};
 use super::template::se_spec;
 use super::{Controller, SePhase, SeRecord, keys};
 use crate::error::Result;
-use crate::secret::Secret;
 use crate::store::{Precondition, StateStoreExt};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -51,8 +50,9 @@ impl Controller {
         let name = p.g.name.as_str();
         let serial = self.next_serial(name).await?;
         let spec = se_spec(&p.g, serial, &p.template, host);
-        // The SE's agent credential is born with it; the record keeps only its digest.
-        let credential = Secret::mint();
+        // The SE's agent credential is born with it, derived so that a create issued again
+        // after a crash carries the same one; the record keeps only its digest and nonce.
+        let (credential, nonce) = self.new_se_credential(&spec.name).await?;
         let mut rec = SeRecord {
             name: spec.name.clone(),
             group: name.to_owned(),
@@ -65,6 +65,7 @@ impl Controller {
             reason: None,
             adopted: false,
             credential_sha256: Some(credential.sha256_hex()),
+            credential_nonce: Some(nonce),
         };
         self.save_se(&rec).await?;
         self.hold_se_credential(&rec.name, credential);

@@ -31,6 +31,7 @@ mod rebalance;
 mod records;
 mod runner;
 mod scaling;
+mod se_bootstrap;
 mod size;
 mod status;
 mod teardown;
@@ -43,6 +44,7 @@ pub use pass::SeHealth;
 pub use records::{AgentCredential, GroupRuntime, SePhase, SeRecord, VsRuntime};
 pub use runner::{PassStats, error_policy};
 pub use scaling::ServiceLoad;
+pub use se_bootstrap::AgentEndpoint;
 pub use status::{ControllerStatus, GroupStatus, SeStatus, VsStatus};
 pub use template::{TEMPLATE_TAG, se_spec, template_hash};
 
@@ -247,6 +249,8 @@ pub(crate) struct Inner {
     pub dns: Arc<DnsTable>,
     pub pass: std::sync::atomic::AtomicU64,
     pub credentials: records::SeCredentials,
+    /// What new SEs boot with: their controllers' endpoint and the agent key.
+    pub boot: se_bootstrap::SeBoot,
     /// The forecasters' clock: unix time at an instant (replays in virtual time set it).
     pub clock: Mutex<(Instant, i64)>,
     /// The history and the event log ([`crate::analytics`]).
@@ -315,6 +319,7 @@ impl Controller {
                 dns,
                 pass: std::sync::atomic::AtomicU64::new(0),
                 credentials: records::SeCredentials::default(),
+                boot: se_bootstrap::SeBoot::default(),
                 clock: Mutex::new((now, predict::system_unix())),
                 analytics: Default::default(),
             }),

@@ -154,5 +154,6 @@ fn adopt(g: &SeGroup, vm: &Vm) -> SeRecord {
         adopted: true,
         // Its agent's credential was in the lost record: an admin issues a new one.
         credential_sha256: None,
+        credential_nonce: None,
     }
 }

@@ -58,6 +58,11 @@ pub struct SeRecord {
     /// refused until an admin issues one ([`Controller::issue_se_credential`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credential_sha256: Option<String>,
+    /// The nonce the SE's credential was derived with (with the deployment's agent key), so
+    /// that a create issued again after a crash hands the VM the same credential. `None` for
+    /// an SE adopted or recorded before this release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_nonce: Option<String>,
 }
 
 /// The SE credentials' side of the controller: the lock that orders writes of SE records,
@@ -287,7 +292,9 @@ impl Controller {
             .issued
             .insert(rec.name.clone(), Instant::now());
         metrics::counter!("strato_controller_se_creates_total").increment(1);
-        match conn.create_vm(&rec.spec).await {
+        // The spec with its first-boot document, for this call only: the record's never has it.
+        let spec = self.create_spec(rec, &conn.capabilities()).await?;
+        match conn.create_vm(&spec).await {
             Ok(vm) => {
                 rec.vm_id = Some(vm.id);
                 self.save_se(rec).await
@@ -331,6 +338,7 @@ mod tests {
             reason: None,
             adopted: false,
             credential_sha256: Some(minted.sha256_hex()),
+            credential_nonce: None,
         };
         ctl.save_se(&rec).await.unwrap();
         ctl.hold_se_credential("web-1", minted.clone());

@@ -13,5 +13,7 @@ mod eval;
 mod faults;
 mod predict;
 mod rebalance;
+mod memory_agents;
 mod run;
+mod se_bootstrap;
 mod state;

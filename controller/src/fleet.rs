@@ -1,0 +1,195 @@
+//! The agents of the memory cloud's SEs, so that `controller run` on it serves out of the box.
+//!
+//! A real SE boots from its first-boot document (`VmSpec::bootstrap`); the memory cloud keeps
+//! each VM's document where its simulated metadata service serves it
+//! ([`MemoryBackend::bootstrap_of`]). [`BootedFleet`] plays the part of the SEs' guests: for
+//! every running VM of a managed SE group it reads that document, as the VM's guest would,
+//! and starts the agent it names, with the SE's own credential, against the controllers it
+//! names, over HTTP. The agent is simulated ([`SimulatedDataPlane`], serving what a
+//! [`LoadModel`] offers; nothing by default). It stops when the VM stops running or goes.
+//!
+//! Without a document (an SE recorded before SEs had one, or a controller that gives none) a
+//! VM gets no agent, as a real one would not.
+
+use crate::agent::{HttpTransport, LoadModel, SimulatedDataPlane, run_agent};
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use strato_agent::bootstrap::AgentBootstrap;
+use strato_core::{CloudConnectorExt, VmId, VmQuery, VmState};
+use strato_memory::{MemoryBackend, MemoryConnector};
+use tokio::task::JoinHandle;
+
+/// What runs on the memory cloud's SEs (`[controller] memory_agents`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MemoryAgents {
+    /// A simulated agent per SE, over HTTP with the SE's own credential (the default).
+    #[default]
+    Simulated,
+    /// Nothing: the SEs' agents run elsewhere (or not at all, and the SEs are replaced).
+    Off,
+}
+
+/// Agents started from the first-boot documents of one memory account's SEs.
+#[derive(Debug)]
+pub struct BootedFleet {
+    backend: MemoryBackend,
+    cloud: MemoryConnector,
+    /// The load the simulated agents serve.
+    pub load: Arc<LoadModel>,
+    agents: Mutex<HashMap<VmId, (String, JoinHandle<()>)>>,
+}
+
+impl BootedFleet {
+    /// A fleet for the VMs `owner` has in the account of `backend`.
+    pub fn new(backend: MemoryBackend, owner: strato_core::OwnerId) -> Self {
+        Self {
+            cloud: MemoryConnector::new(backend.clone(), owner),
+            backend,
+            load: Arc::new(LoadModel::new()),
+            agents: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Starts an agent for every running SE VM that has none, and stops those of VMs that no
+    /// longer run. Returns how many run.
+    pub async fn sync(&self) -> usize {
+        let Ok(vms) = self.cloud.list_all_vms(&VmQuery::default()).await else {
+            // Unknown is not gone: keep what runs.
+            return self.running().len();
+        };
+        let running: HashMap<VmId, String> = vms
+            .into_iter()
+            .filter(|v| v.state == VmState::Running && v.group().is_some())
+            .map(|v| (v.id, v.name))
+            .collect();
+        let mut agents = self.agents.lock().expect("fleet lock");
+        agents.retain(|id, (_, h)| {
+            let keep = running.contains_key(id) && !h.is_finished();
+            if !keep {
+                h.abort();
+            }
+            keep
+        });
+        for (id, name) in running {
+            if agents.contains_key(&id) {
+                continue;
+            }
+            let doc = match self.backend.bootstrap_of(&id) {
+                Ok(Some(d)) => d,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::debug!(se = %name, error = %e, "no first-boot document yet");
+                    continue;
+                }
+            };
+            let boot = match AgentBootstrap::from_user_data(doc.expose()) {
+                Ok(b) => b,
+                Err(e) => {
+                    // The error never quotes the document.
+                    tracing::warn!(se = %name, error = %e, "the SE's first-boot document");
+                    continue;
+                }
+            };
+            match start_simulated(&boot, self.load.clone()) {
+                Ok(h) => {
+                    agents.insert(id, (name, h));
+                }
+                Err(e) => tracing::warn!(se = %name, error = %e, "starting the SE's agent"),
+            }
+        }
+        agents.len()
+    }
+
+    /// The SEs whose agent runs, by name.
+    pub fn running(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .agents
+            .lock()
+            .expect("fleet lock")
+            .values()
+            .map(|(n, _)| n.clone())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Syncs every `every` until the task is aborted.
+    pub fn spawn(self: &Arc<Self>, every: Duration) -> JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                me.sync().await;
+                tokio::time::sleep(every).await;
+            }
+        })
+    }
+
+    /// Stops every agent.
+    pub fn stop(&self) {
+        for (_, (_, h)) in self.agents.lock().expect("fleet lock").drain() {
+            h.abort();
+        }
+    }
+}
+
+impl Drop for BootedFleet {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A simulated agent for the SE `boot` names, speaking to its first controller.
+fn start_simulated(boot: &AgentBootstrap, load: Arc<LoadModel>) -> anyhow::Result<JoinHandle<()>> {
+    let mut client = reqwest::Client::builder();
+    if let Some(pem) = &boot.ca_pem {
+        for ca in reqwest::Certificate::from_pem_bundle(pem.as_bytes())? {
+            client = client.add_root_certificate(ca);
+        }
+    }
+    let base = boot
+        .controllers
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no controller URL"))?;
+    let transport = HttpTransport::with_client(
+        base.clone(),
+        Some(Secret::new(boot.credential.clone())),
+        client.build()?,
+    );
+    let plane = Arc::new(SimulatedDataPlane::new(load));
+    Ok(tokio::spawn(run_agent(
+        boot.se.clone(),
+        Arc::new(transport),
+        plane,
+    )))
+}
+
+/// A fleet for each memory profile of `cfg`, as `[controller] memory_agents` asks.
+pub fn memory_fleets(
+    cfg: &crate::config::ControllerConfig,
+    ctx: &strato_core::registry::ConnectContext,
+) -> anyhow::Result<Vec<Arc<BootedFleet>>> {
+    if cfg.controller.memory_agents == MemoryAgents::Off {
+        return Ok(Vec::new());
+    }
+    let mut fleets = Vec::new();
+    for (name, profile) in &cfg.strato.profiles {
+        if profile.kind != strato_memory::CLOUD {
+            continue;
+        }
+        let settings = strato_memory::MemoryFactory::config(profile, ctx)?;
+        if settings.state_file.is_none() {
+            // An account in the connector's memory only: another handle would see another
+            // world. (`controller run` always has a data directory, so this is unreachable.)
+            tracing::warn!(profile = %name, "no agents: the memory account has no state file");
+            continue;
+        }
+        let backend = MemoryBackend::new(settings)?;
+        eprintln!("memory cloud {name}: a simulated agent runs on every SE");
+        fleets.push(Arc::new(BootedFleet::new(backend, profile.owner.clone())));
+    }
+    Ok(fleets)
+}
