@@ -146,6 +146,7 @@ async fn main() {
                 min_ses: 1,
                 max_ses: 2,
                 vip: None,
+                algorithm: Default::default(),
             })
             .await
             .unwrap();

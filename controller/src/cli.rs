@@ -378,6 +378,7 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
                         // No cap of its own: the group's max_ses bounds it.
                         max_ses: c.max_ses.unwrap_or(u32::MAX),
                         vip: c.vip,
+                        algorithm: Default::default(),
                     })?,
                 };
                 print(

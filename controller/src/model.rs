@@ -357,7 +357,7 @@ impl SeGroup {
 /// The network key of SE groups that name no network.
 pub const DEFAULT_NETWORK: &str = "default";
 
-pub use strato_agent::protocol::{Protocol, Server, ServicePort};
+pub use strato_agent::protocol::{Algorithm, Protocol, Server, ServicePort};
 
 /// A load-balanced service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -384,6 +384,10 @@ pub struct VirtualService {
     /// A fixed VIP instead of one from the IPAM pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip: Option<IpAddr>,
+    /// How the servers share the load: `round_robin` (the default), `least_connections` or
+    /// `source_hash`.
+    #[serde(default)]
+    pub algorithm: Algorithm,
 }
 
 fn default_vs_max() -> u32 {
@@ -693,6 +697,7 @@ mod tests {
             min_ses: 1,
             max_ses: 2,
             vip: None,
+            algorithm: Default::default(),
         };
         assert!(vs.validate().is_ok());
         vs.ports.push(ServicePort {

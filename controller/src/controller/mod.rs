@@ -32,6 +32,7 @@ mod records;
 mod runner;
 mod scaling;
 mod se_bootstrap;
+mod server_health;
 mod size;
 mod status;
 mod teardown;
@@ -45,6 +46,7 @@ pub use records::{AgentCredential, GroupRuntime, SePhase, SeRecord, VsRuntime};
 pub use runner::{PassStats, error_policy};
 pub use scaling::ServiceLoad;
 pub use se_bootstrap::AgentEndpoint;
+pub use server_health::{ServerState, ServerStatus};
 pub use status::{ControllerStatus, GroupStatus, SeStatus, VsStatus};
 pub use template::{TEMPLATE_TAG, se_spec, template_hash};
 

@@ -70,7 +70,7 @@ impl Controller {
                         serving,
                         ports: vs.ports.clone(),
                         servers: vs.servers.clone(),
-                        algorithm: Default::default(),
+                        algorithm: vs.algorithm,
                         interface: None,
                     });
                 }

@@ -16,4 +16,5 @@ mod rebalance;
 mod memory_agents;
 mod run;
 mod se_bootstrap;
+mod server_health;
 mod state;
