@@ -109,9 +109,23 @@ pub struct ControllerSection {
     /// self-signed certificate).
     #[serde(default)]
     pub agent_ca_file: Option<PathBuf>,
-    /// What runs on the memory cloud's SEs: `simulated` agents (the default), or `off`.
+    /// What runs on the memory cloud's SEs: `simulated` agents (the default), `process`
+    /// (a real `strato-agent` with HAProxy per SE), or `off`.
     #[serde(default)]
     pub memory_agents: crate::fleet::MemoryAgents,
+    /// The `strato-agent` binary of the process mode (looked up in PATH when a bare name).
+    #[serde(default = "default_agent_bin")]
+    pub memory_agent_bin: PathBuf,
+    /// The `haproxy` binary the process mode's agents run.
+    #[serde(default = "default_haproxy_bin")]
+    pub memory_haproxy_bin: PathBuf,
+}
+
+fn default_agent_bin() -> PathBuf {
+    "strato-agent".into()
+}
+fn default_haproxy_bin() -> PathBuf {
+    "haproxy".into()
 }
 
 impl std::fmt::Debug for ControllerSection {
@@ -134,6 +148,8 @@ impl std::fmt::Debug for ControllerSection {
             .field("agent_controllers", &self.agent_controllers)
             .field("agent_ca_file", &self.agent_ca_file)
             .field("memory_agents", &self.memory_agents)
+            .field("memory_agent_bin", &self.memory_agent_bin)
+            .field("memory_haproxy_bin", &self.memory_haproxy_bin)
             .finish()
     }
 }

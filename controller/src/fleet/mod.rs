@@ -6,10 +6,14 @@
 //! every running VM of a managed SE group it reads that document, as the VM's guest would,
 //! and starts the agent it names, with the SE's own credential, against the controllers it
 //! names, over HTTP. The agent is simulated ([`SimulatedDataPlane`], serving what a
-//! [`LoadModel`] offers; nothing by default). It stops when the VM stops running or goes.
+//! [`LoadModel`] offers; nothing by default), or in the process mode a real `strato-agent`
+//! process running HAProxy on the VM's own address ([`process`]). It stops when the VM stops
+//! running or goes.
 //!
 //! Without a document (an SE recorded before SEs had one, or a controller that gives none) a
 //! VM gets no agent, as a real one would not.
+
+pub mod process;
 
 use crate::agent::{HttpTransport, LoadModel, SimulatedDataPlane, run_agent};
 use crate::secret::Secret;
@@ -29,8 +33,35 @@ pub enum MemoryAgents {
     /// A simulated agent per SE, over HTTP with the SE's own credential (the default).
     #[default]
     Simulated,
+    /// A real `strato-agent` process (and its HAProxy) per SE, on the SE's own address: give
+    /// the memory profile a `network_cidr` in 127.0.0.0/8 so that every SE and VIP has a
+    /// loopback address of its own.
+    Process,
     /// Nothing: the SEs' agents run elsewhere (or not at all, and the SEs are replaced).
     Off,
+}
+
+/// One SE's running agent.
+#[derive(Debug)]
+enum Agent {
+    Simulated(JoinHandle<()>),
+    Process(process::AgentProcess),
+}
+
+impl Agent {
+    fn ended(&mut self) -> bool {
+        match self {
+            Agent::Simulated(h) => h.is_finished(),
+            Agent::Process(p) => p.exited(),
+        }
+    }
+
+    fn stop(&mut self) {
+        match self {
+            Agent::Simulated(h) => h.abort(),
+            Agent::Process(p) => p.kill(),
+        }
+    }
 }
 
 /// Agents started from the first-boot documents of one memory account's SEs.
@@ -40,18 +71,37 @@ pub struct BootedFleet {
     cloud: MemoryConnector,
     /// The load the simulated agents serve.
     pub load: Arc<LoadModel>,
-    agents: Mutex<HashMap<VmId, (String, JoinHandle<()>)>>,
+    /// Real agent processes instead of simulated ones.
+    processes: Option<process::ProcessOptions>,
+    agents: Mutex<HashMap<VmId, (String, Agent)>>,
 }
 
 impl BootedFleet {
-    /// A fleet for the VMs `owner` has in the account of `backend`.
+    /// A fleet of simulated agents for the VMs `owner` has in the account of `backend`.
     pub fn new(backend: MemoryBackend, owner: strato_core::OwnerId) -> Self {
         Self {
             cloud: MemoryConnector::new(backend.clone(), owner),
             backend,
             load: Arc::new(LoadModel::new()),
+            processes: None,
             agents: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// A fleet of agent processes ([`process`]) for the VMs `owner` has in the account.
+    pub fn processes(
+        backend: MemoryBackend,
+        owner: strato_core::OwnerId,
+        opts: process::ProcessOptions,
+    ) -> Self {
+        let mut f = Self::new(backend, owner);
+        f.processes = Some(opts);
+        f
+    }
+
+    /// The directory of SE `se`'s agent process (process mode).
+    pub fn process_dir(&self, se: &str) -> Option<std::path::PathBuf> {
+        self.processes.as_ref().map(|o| o.dir.join(se))
     }
 
     /// Starts an agent for every running SE VM that has none, and stops those of VMs that no
@@ -61,20 +111,25 @@ impl BootedFleet {
             // Unknown is not gone: keep what runs.
             return self.running().len();
         };
-        let running: HashMap<VmId, String> = vms
+        let running: HashMap<VmId, (String, Option<std::net::IpAddr>)> = vms
             .into_iter()
             .filter(|v| v.state == VmState::Running && v.group().is_some())
-            .map(|v| (v.id, v.name))
+            .map(|v| (v.id, (v.name, v.private_ip)))
             .collect();
         let mut agents = self.agents.lock().expect("fleet lock");
-        agents.retain(|id, (_, h)| {
-            let keep = running.contains_key(id) && !h.is_finished();
+        agents.retain(|id, (name, a)| {
+            // An agent that exited is started again (a supervisor's restart on a real SE).
+            let ended = a.ended();
+            let keep = running.contains_key(id) && !ended;
             if !keep {
-                h.abort();
+                if ended {
+                    tracing::warn!(se = %name, "the SE's agent exited; starting it again");
+                }
+                a.stop();
             }
             keep
         });
-        for (id, name) in running {
+        for (id, (name, address)) in running {
             if agents.contains_key(&id) {
                 continue;
             }
@@ -86,17 +141,19 @@ impl BootedFleet {
                     continue;
                 }
             };
-            let boot = match AgentBootstrap::from_user_data(doc.expose()) {
-                Ok(b) => b,
-                Err(e) => {
+            let started = match &self.processes {
+                Some(opts) => process::AgentProcess::start(opts, &name, &doc, address)
+                    .map(Agent::Process)
+                    .map_err(anyhow::Error::from),
+                None => match AgentBootstrap::from_user_data(doc.expose()) {
                     // The error never quotes the document.
-                    tracing::warn!(se = %name, error = %e, "the SE's first-boot document");
-                    continue;
-                }
+                    Ok(boot) => start_simulated(&boot, self.load.clone()).map(Agent::Simulated),
+                    Err(e) => Err(e.into()),
+                },
             };
-            match start_simulated(&boot, self.load.clone()) {
-                Ok(h) => {
-                    agents.insert(id, (name, h));
+            match started {
+                Ok(a) => {
+                    agents.insert(id, (name, a));
                 }
                 Err(e) => tracing::warn!(se = %name, error = %e, "starting the SE's agent"),
             }
@@ -130,8 +187,8 @@ impl BootedFleet {
 
     /// Stops every agent.
     pub fn stop(&self) {
-        for (_, (_, h)) in self.agents.lock().expect("fleet lock").drain() {
-            h.abort();
+        for (_, (_, mut a)) in self.agents.lock().expect("fleet lock").drain() {
+            a.stop();
         }
     }
 }
@@ -188,8 +245,26 @@ pub fn memory_fleets(
             continue;
         }
         let backend = MemoryBackend::new(settings)?;
-        eprintln!("memory cloud {name}: a simulated agent runs on every SE");
-        fleets.push(Arc::new(BootedFleet::new(backend, profile.owner.clone())));
+        let owner = profile.owner.clone();
+        let fleet = match cfg.controller.memory_agents {
+            MemoryAgents::Process => {
+                let opts = process::ProcessOptions {
+                    agent_bin: cfg.controller.memory_agent_bin.clone(),
+                    haproxy_bin: cfg.controller.memory_haproxy_bin.clone(),
+                    dir: ctx.data_dir.join("agents").join(name),
+                };
+                eprintln!(
+                    "memory cloud {name}: a strato-agent process with HAProxy runs on every SE (files in {})",
+                    opts.dir.display()
+                );
+                BootedFleet::processes(backend, owner, opts)
+            }
+            _ => {
+                eprintln!("memory cloud {name}: a simulated agent runs on every SE");
+                BootedFleet::new(backend, owner)
+            }
+        };
+        fleets.push(Arc::new(fleet));
     }
     Ok(fleets)
 }
