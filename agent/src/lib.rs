@@ -3,9 +3,18 @@
 //!
 //! [`protocol`] holds the messages it exchanges with the controller (the controller uses the
 //! same types); [`bootstrap`] the first-boot document through which a new SE learns where its
-//! controllers are.
+//! controllers are; [`transport`] how it reaches them; [`run`] its loop, over a
+//! [`DataPlane`]; [`haproxy`] the real data plane.
 
 #![deny(missing_docs)]
 
 pub mod bootstrap;
+pub mod error;
+pub mod haproxy;
 pub mod protocol;
+pub mod run;
+pub mod transport;
+
+pub use error::{AgentError, Credential};
+pub use run::{DataPlane, run_agent};
+pub use transport::{AgentTransport, HttpTransport};

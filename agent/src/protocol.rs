@@ -151,7 +151,7 @@ pub struct SeConfig {
 }
 
 /// Health as an SE's agent reports it (the controller's own judgement, from this and from
-/// the cloud, is [`crate::controller::SeHealth`]).
+/// the cloud, is the controller's `SeHealth`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReportedHealth {

@@ -1,14 +1,15 @@
-//! The SE agent: long-polls its configuration, applies it to a data plane, and reports load
-//! and health every report interval. [`run_agent`] is the library entry; the transport is
-//! HTTP against a controller's API ([`HttpTransport`]) or a direct call into a controller in
-//! the same process ([`LocalTransport`], for simulations at accelerated time).
+//! The SE agent as the controller runs it in simulations. The agent itself (its loop
+//! [`run_agent`], the [`AgentTransport`] and [`DataPlane`] traits) lives in `strato_agent` and
+//! is re-exported here; the transport is HTTP against a controller's API ([`HttpTransport`])
+//! or a direct call into a controller in the same process ([`LocalTransport`], for
+//! simulations at accelerated time).
 //!
 //! [`SimulatedDataPlane`] stands in for the real data plane: it takes its share of the load
 //! offered to each virtual service it carries (1/serving for primaries and secondaries,
 //! nothing for a standby). [`SimFleet`] runs one simulated agent per running SE of a cloud.
 
 use crate::controller::Controller;
-use crate::error::{ControllerError, Result};
+use crate::error::Result;
 use crate::se_protocol::{ReportedHealth, Role, SeConfig, SeReport, VsLoad};
 use crate::secret::Secret;
 use async_trait::async_trait;
@@ -16,33 +17,23 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Debug;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
+use strato_agent::Credential;
+pub use strato_agent::{AgentError, AgentTransport, DataPlane, run_agent};
 use strato_core::{CloudConnector, CloudConnectorExt, VmQuery, VmState};
 use tokio::task::JoinHandle;
 
-/// How an agent talks to the controller.
-#[async_trait]
-pub trait AgentTransport: Send + Sync + Debug + 'static {
-    /// Long-polls the configuration: `Ok(None)` when nothing changed before the poll timed out.
-    async fn poll_config(&self, se: &str, after: Option<u64>) -> Result<Option<SeConfig>>;
-    /// Sends a report.
-    async fn report(&self, se: &str, report: &SeReport) -> Result<()>;
-}
-
-/// The agent protocol over HTTP, for one SE: its credential opens that SE's paths only.
+/// The agent protocol over HTTP to one controller, with the controller's [`Secret`] and
+/// errors: a thin face of [`strato_agent::HttpTransport`] (which the real agent uses, with
+/// every controller of its bootstrap) for the controller's own tests and simulations.
 #[derive(Clone)]
 pub struct HttpTransport {
-    client: reqwest::Client,
-    base: String,
-    credential: Option<Secret>,
+    inner: Arc<strato_agent::HttpTransport>,
 }
 
 impl Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print the credential (nor the client, whose headers could hold it).
-        f.debug_struct("HttpTransport")
-            .field("base", &self.base)
-            .field("credential", &self.credential)
-            .finish_non_exhaustive()
+        // The inner transport's Debug redacts the credential.
+        Debug::fmt(&self.inner, f)
     }
 }
 
@@ -64,69 +55,40 @@ impl HttpTransport {
         credential: Option<Secret>,
         client: reqwest::Client,
     ) -> Self {
-        Self {
+        let inner = strato_agent::HttpTransport::with_client(
+            &[base.into()],
+            credential.map(|c| Credential::new(c.expose())),
             client,
-            base: base.into().trim_end_matches('/').to_owned(),
-            credential,
+        )
+        .expect("one controller URL");
+        Self {
+            inner: Arc::new(inner),
         }
     }
 
-    fn req(&self, m: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        let r = self.client.request(m, format!("{}{path}", self.base));
-        match &self.credential {
-            Some(c) => r.bearer_auth(c.expose()),
-            None => r,
-        }
+    /// [`AgentTransport::poll_config`] with the controller's errors.
+    pub async fn poll_config(&self, se: &str, after: Option<u64>) -> Result<Option<SeConfig>> {
+        Ok(self.inner.poll_config(se, after).await?)
     }
-}
 
-fn http_err(e: impl std::fmt::Display) -> ControllerError {
-    ControllerError::Unknown(format!("agent http: {e}"))
-}
-
-/// What a refused credential means for an agent: its configuration is wrong (a credential
-/// revoked, or another SE's), and retrying will not fix it.
-fn refused(request: &str, se: &str, status: u16) -> ControllerError {
-    ControllerError::Config(format!(
-        "{request}: status {status}: the controller refused this agent's credential for SE {se}"
-    ))
+    /// [`AgentTransport::report`] with the controller's errors.
+    pub async fn report(&self, se: &str, report: &SeReport) -> Result<()> {
+        Ok(self.inner.report(se, report).await?)
+    }
 }
 
 #[async_trait]
 impl AgentTransport for HttpTransport {
-    async fn poll_config(&self, se: &str, after: Option<u64>) -> Result<Option<SeConfig>> {
-        let path = match after {
-            Some(v) => format!("/api/v1/ses/{se}/config?after={v}"),
-            None => format!("/api/v1/ses/{se}/config"),
-        };
-        let resp = self
-            .req(reqwest::Method::GET, &path)
-            .send()
-            .await
-            .map_err(http_err)?;
-        match resp.status().as_u16() {
-            200 => Ok(Some(resp.json().await.map_err(http_err)?)),
-            304 => Ok(None),
-            404 => Err(ControllerError::NotFound(format!("SE {se}"))),
-            s @ (401 | 403) => Err(refused(&format!("GET {path}"), se, s)),
-            s => Err(http_err(format!("GET {path}: status {s}"))),
-        }
+    async fn poll_config(
+        &self,
+        se: &str,
+        after: Option<u64>,
+    ) -> std::result::Result<Option<SeConfig>, AgentError> {
+        self.inner.poll_config(se, after).await
     }
 
-    async fn report(&self, se: &str, report: &SeReport) -> Result<()> {
-        let path = format!("/api/v1/ses/{se}/report");
-        let resp = self
-            .req(reqwest::Method::POST, &path)
-            .json(report)
-            .send()
-            .await
-            .map_err(http_err)?;
-        match resp.status().as_u16() {
-            200 | 204 => Ok(()),
-            404 => Err(ControllerError::NotFound(format!("SE {se}"))),
-            s @ (401 | 403) => Err(refused(&format!("POST {path}"), se, s)),
-            s => Err(http_err(format!("POST {path}: status {s}"))),
-        }
+    async fn report(&self, se: &str, report: &SeReport) -> std::result::Result<(), AgentError> {
+        self.inner.report(se, report).await
     }
 }
 
@@ -145,26 +107,23 @@ impl LocalTransport {
 
 #[async_trait]
 impl AgentTransport for LocalTransport {
-    async fn poll_config(&self, se: &str, after: Option<u64>) -> Result<Option<SeConfig>> {
+    async fn poll_config(
+        &self,
+        se: &str,
+        after: Option<u64>,
+    ) -> std::result::Result<Option<SeConfig>, AgentError> {
         let t = self.ctl.options().long_poll;
         match self.ctl.hub().wait(se, after, t).await {
             Ok(c) => Ok(c.map(|c| (*c).clone())),
-            Err(()) => Err(ControllerError::NotFound(format!("SE {se}"))),
+            Err(()) => Err(AgentError::NotFound(format!("SE {se}"))),
         }
     }
 
-    async fn report(&self, se: &str, report: &SeReport) -> Result<()> {
-        self.ctl.report(se, report.clone())
+    async fn report(&self, se: &str, report: &SeReport) -> std::result::Result<(), AgentError> {
+        self.ctl
+            .report(se, report.clone())
+            .map_err(AgentError::from)
     }
-}
-
-/// Where an agent applies its configuration and reads its load from.
-pub trait DataPlane: Send + Sync + Debug + 'static {
-    /// Applies a configuration.
-    fn apply(&self, config: &SeConfig);
-    /// Current load (in total and per virtual service) and health; the agent fills in the
-    /// configuration version.
-    fn sample(&self) -> SeReport;
 }
 
 /// Load offered to each virtual service, shared by all simulated SEs.
@@ -232,12 +191,14 @@ impl SimulatedDataPlane {
     }
 }
 
+#[async_trait]
 impl DataPlane for SimulatedDataPlane {
-    fn apply(&self, config: &SeConfig) {
+    async fn apply(&self, config: &SeConfig) -> std::result::Result<(), String> {
         *self.config.lock().expect("config lock") = Some(config.clone());
+        Ok(())
     }
 
-    fn sample(&self) -> SeReport {
+    async fn sample(&self) -> SeReport {
         let per_vs: BTreeMap<String, VsLoad> = self
             .config
             .lock()
@@ -263,62 +224,6 @@ impl DataPlane for SimulatedDataPlane {
         r.virtual_services = per_vs;
         r
     }
-}
-
-/// Runs an agent until the task is aborted: one loop long-polls and applies the
-/// configuration, the other reports every interval (the interval the configuration names).
-pub async fn run_agent(se: String, transport: Arc<dyn AgentTransport>, plane: Arc<dyn DataPlane>) {
-    let interval = Arc::new(std::sync::atomic::AtomicU64::new(10));
-    let version = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    // A new configuration is reported at once, so the controller learns its version quickly.
-    let applied = Arc::new(tokio::sync::Notify::new());
-    let poll = {
-        let (se, transport, plane, interval, version, applied) = (
-            se.clone(),
-            transport.clone(),
-            plane.clone(),
-            interval.clone(),
-            version.clone(),
-            applied.clone(),
-        );
-        async move {
-            let mut after = None;
-            loop {
-                match transport.poll_config(&se, after).await {
-                    Ok(Some(cfg)) => {
-                        plane.apply(&cfg);
-                        after = Some(cfg.version);
-                        version.store(cfg.version, std::sync::atomic::Ordering::Relaxed);
-                        interval.store(
-                            cfg.report_interval_secs.max(1),
-                            std::sync::atomic::Ordering::Relaxed,
-                        );
-                        applied.notify_one();
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::debug!(se = %se, error = %e, "config poll failed");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        }
-    };
-    let report = async move {
-        loop {
-            let mut r = plane.sample();
-            r.config_version = version.load(std::sync::atomic::Ordering::Relaxed);
-            if let Err(e) = transport.report(&se, &r).await {
-                tracing::debug!(se = %se, error = %e, "report failed");
-            }
-            let every = Duration::from_secs(interval.load(std::sync::atomic::Ordering::Relaxed));
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = applied.notified() => {}
-            }
-        }
-    };
-    tokio::join!(poll, report);
 }
 
 /// A running simulated agent: its task and its data plane.

@@ -79,3 +79,25 @@ impl From<strato_agent::protocol::InvalidField> for ControllerError {
         }
     }
 }
+
+/// The agent's errors, as the controller's: a refused credential is a configuration error.
+impl From<strato_agent::AgentError> for ControllerError {
+    fn from(e: strato_agent::AgentError) -> Self {
+        use strato_agent::AgentError as A;
+        match e {
+            A::Refused(m) => Self::Config(m),
+            A::NotFound(m) => Self::NotFound(m),
+            A::Unavailable(m) => Self::Unknown(format!("agent http: {m}")),
+        }
+    }
+}
+
+/// The controller's errors as an agent sees them (an in-process agent's reports).
+impl From<ControllerError> for strato_agent::AgentError {
+    fn from(e: ControllerError) -> Self {
+        match e {
+            ControllerError::NotFound(m) => Self::NotFound(m),
+            e => Self::Unavailable(e.to_string()),
+        }
+    }
+}

@@ -7,9 +7,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use strato_controller::agent::{
-    AgentTransport, HttpTransport, LoadModel, SimulatedDataPlane, run_agent,
-};
+use strato_controller::agent::{HttpTransport, LoadModel, SimulatedDataPlane, run_agent};
 use strato_controller::api::ApiOptions;
 use strato_controller::se_protocol::{ReportedHealth, SeReport};
 use strato_controller::secret::Secret;

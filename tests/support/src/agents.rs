@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use std::collections::HashMap;
-use strato_controller::agent::{AgentTransport, HttpTransport};
+use strato_controller::agent::{AgentError, AgentTransport, HttpTransport};
 use strato_controller::se_protocol::{SeConfig, SeReport};
 use strato_controller::secret::Secret;
 use strato_controller::{ControllerError, Result};
@@ -81,13 +81,17 @@ impl HttpAgents {
 
 #[async_trait]
 impl AgentTransport for HttpAgents {
-    async fn poll_config(&self, se: &str, after: Option<u64>) -> Result<Option<SeConfig>> {
+    async fn poll_config(
+        &self,
+        se: &str,
+        after: Option<u64>,
+    ) -> std::result::Result<Option<SeConfig>, AgentError> {
         let r = self.agent(se).await?.poll_config(se, after).await;
-        self.forget_if_refused(se, r).await
+        Ok(self.forget_if_refused(se, r).await?)
     }
 
-    async fn report(&self, se: &str, report: &SeReport) -> Result<()> {
+    async fn report(&self, se: &str, report: &SeReport) -> std::result::Result<(), AgentError> {
         let r = self.agent(se).await?.report(se, report).await;
-        self.forget_if_refused(se, r).await
+        Ok(self.forget_if_refused(se, r).await?)
     }
 }
