@@ -89,9 +89,12 @@ impl Controller {
                 {
                     Ok(_) => Ok(k),
                     Err(ControllerError::Conflict(_)) => {
-                        let (k, _) = store.get_json::<String>(AGENT_KEY).await?.ok_or_else(|| {
-                            ControllerError::Unknown("the agent key vanished from the store".into())
-                        })?;
+                        let (k, _) =
+                            store.get_json::<String>(AGENT_KEY).await?.ok_or_else(|| {
+                                ControllerError::Unknown(
+                                    "the agent key vanished from the store".into(),
+                                )
+                            })?;
                         Ok(Secret::new(k))
                     }
                     Err(e) => Err(e),
@@ -147,7 +150,11 @@ mod tests {
     fn credentials_differ_by_key_se_and_nonce_and_repeat_for_the_same() {
         let (k1, k2) = (Secret::new("k1"), Secret::new("k2"));
         let a = derive(&k1, "web-1", "n");
-        assert_eq!(a, derive(&k1, "web-1", "n"), "a retried create gets the same");
+        assert_eq!(
+            a,
+            derive(&k1, "web-1", "n"),
+            "a retried create gets the same"
+        );
         assert_eq!(a.expose().len(), 64);
         for other in [
             derive(&k2, "web-1", "n"),

@@ -15,8 +15,7 @@
 
 pub mod process;
 
-use crate::agent::{HttpTransport, LoadModel, SimulatedDataPlane, run_agent};
-use crate::secret::Secret;
+use crate::agent::{LoadModel, SimulatedDataPlane, run_agent};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -199,23 +198,11 @@ impl Drop for BootedFleet {
     }
 }
 
-/// A simulated agent for the SE `boot` names, speaking to its first controller.
+/// A simulated agent for the SE `boot` names, speaking to its controllers as the real agent
+/// does (the same transport: its CA, failing over between controllers, following a standby
+/// to the leader).
 fn start_simulated(boot: &AgentBootstrap, load: Arc<LoadModel>) -> anyhow::Result<JoinHandle<()>> {
-    let mut client = reqwest::Client::builder();
-    if let Some(pem) = &boot.ca_pem {
-        for ca in reqwest::Certificate::from_pem_bundle(pem.as_bytes())? {
-            client = client.add_root_certificate(ca);
-        }
-    }
-    let base = boot
-        .controllers
-        .first()
-        .ok_or_else(|| anyhow::anyhow!("no controller URL"))?;
-    let transport = HttpTransport::with_client(
-        base.clone(),
-        Some(Secret::new(boot.credential.clone())),
-        client.build()?,
-    );
+    let transport = strato_agent::HttpTransport::from_bootstrap(boot)?;
     let plane = Arc::new(SimulatedDataPlane::new(load));
     Ok(tokio::spawn(run_agent(
         boot.se.clone(),

@@ -144,7 +144,8 @@ mod tests {
         }
         let args = std::fs::read_to_string(se_dir.join("args")).unwrap();
         assert!(
-            args.contains("--listen-address 127.77.0.5") && args.contains("--haproxy /usr/sbin/haproxy"),
+            args.contains("--listen-address 127.77.0.5")
+                && args.contains("--haproxy /usr/sbin/haproxy"),
             "{args}"
         );
         let boot = se_dir.join("bootstrap");

@@ -137,8 +137,8 @@ async fn controller_run_on_the_memory_cloud_serves_and_its_ses_stay() {
     let vip = loop {
         assert!(!server.is_finished(), "run stopped: {:?}", server.await);
         let s = status(&c, api).await;
-        let answer = dns_query_within(dns_addr, "shop.apps.example.com.", Duration::from_secs(2))
-            .await;
+        let answer =
+            dns_query_within(dns_addr, "shop.apps.example.com.", Duration::from_secs(2)).await;
         if healthy_ses(&s) == ["web-1"] && !answer.is_empty() {
             assert_eq!(
                 answer[0].to_string(),
@@ -164,8 +164,7 @@ async fn controller_run_on_the_memory_cloud_serves_and_its_ses_stay() {
         .collect();
     assert_eq!(names, ["web-1"], "the SE stayed, none was replaced: {s}");
     assert_eq!(healthy_ses(&s), ["web-1"], "{s}");
-    let answer =
-        dns_query_within(dns_addr, "shop.apps.example.com.", Duration::from_secs(2)).await;
+    let answer = dns_query_within(dns_addr, "shop.apps.example.com.", Duration::from_secs(2)).await;
     assert_eq!(answer, [vip], "DNS still answers the VIP");
     server.abort();
 }
@@ -205,7 +204,10 @@ async fn each_se_boots_with_a_credential_for_its_own_paths_only_and_never_shown(
         if vms.len() == 2 {
             break vms;
         }
-        assert!(start.elapsed() < Duration::from_secs(10), "no two SE VMs: {s}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no two SE VMs: {s}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     // The guest's view: the memory account's metadata service, in its state file next to the
@@ -262,10 +264,22 @@ async fn each_se_boots_with_a_credential_for_its_own_paths_only_and_never_shown(
     server.abort();
     let _ = server.await;
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("creating SE"), "the logs were captured: {logs}");
+    assert!(
+        logs.contains("creating SE"),
+        "the logs were captured: {logs}"
+    );
     for boot in &boots {
-        assert!(!s.contains(&boot.credential), "the status shows a credential");
-        assert!(!logs.contains(&boot.credential), "a log line shows a credential");
+        assert!(
+            !s.contains(&boot.credential),
+            "the status shows a credential"
+        );
+        assert!(
+            !logs.contains(&boot.credential),
+            "a log line shows a credential"
+        );
     }
-    assert!(!logs.contains("cloud-config"), "a log line shows a document");
+    assert!(
+        !logs.contains("cloud-config"),
+        "a log line shows a document"
+    );
 }

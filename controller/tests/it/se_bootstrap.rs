@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use strato_agent::bootstrap::AgentBootstrap;
-use strato_controller::controller::AgentEndpoint;
 use strato_controller::controller::AgentCredential;
+use strato_controller::controller::AgentEndpoint;
 use strato_core::layers::Layered;
 use strato_core::{CloudConnector, VmId};
 use strato_memory::MemoryConnector;
@@ -79,7 +79,11 @@ async fn a_create_issued_again_after_a_crash_boots_with_a_credential_that_works(
             .is_some_and(|g| g.ses.iter().any(|s| s.name == "web-1" && s.vm_id.is_some()))
     })
     .await;
-    assert_eq!(h.vms("web").await.len(), 1, "one VM: the retry found the first");
+    assert_eq!(
+        h.vms("web").await.len(),
+        1,
+        "one VM: the retry found the first"
+    );
     let first = document(&cloud, &h, "web-1");
     assert_eq!(first.se, "web-1");
     assert_eq!(first.controllers, endpoint().controllers);
@@ -93,13 +97,13 @@ async fn a_create_issued_again_after_a_crash_boots_with_a_credential_that_works(
     let raw = store.get("se/web/web-1").await.unwrap().unwrap().value;
     let raw = String::from_utf8(raw).unwrap();
     assert!(!raw.contains(&first.credential), "{raw}");
-    assert!(!raw.contains("cloud-config") && !raw.contains("bootstrap"), "{raw}");
+    assert!(
+        !raw.contains("cloud-config") && !raw.contains("bootstrap"),
+        "{raw}"
+    );
 
     // A second SE: its own credential, refused on web-1's paths and web-1's on its own.
-    h.ctl
-        .apply_se_group(group("web", 2, 2))
-        .await
-        .unwrap();
+    h.ctl.apply_se_group(group("web", 2, 2)).await.unwrap();
     h.wait_for("web-2 made", 3 * MIN, || async {
         h.status()
             .group("web")

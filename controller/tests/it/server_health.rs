@@ -106,7 +106,15 @@ async fn server_health_reaches_the_status_and_metrics_and_a_refused_config_the_s
     );
     // Then on both: it is down, and a's proxy refused a configuration.
     h.ctl
-        .report(a, report(versions[0], true, false, Some("haproxy -c: line 12: unknown keyword")))
+        .report(
+            a,
+            report(
+                versions[0],
+                true,
+                false,
+                Some("haproxy -c: line 12: unknown keyword"),
+            ),
+        )
         .unwrap();
     h.ctl
         .report(b, report(versions[1], true, false, None))
@@ -115,7 +123,11 @@ async fn server_health_reaches_the_status_and_metrics_and_a_refused_config_the_s
         servers(&h),
         [
             ("192.168.1.10".into(), ServerState::Up, vec![]),
-            ("192.168.1.11".into(), ServerState::Down, vec![a.clone(), b.clone()])
+            (
+                "192.168.1.11".into(),
+                ServerState::Down,
+                vec![a.clone(), b.clone()]
+            )
         ]
     );
     let s = h.status();
@@ -135,14 +147,17 @@ async fn server_health_reaches_the_status_and_metrics_and_a_refused_config_the_s
     assert_eq!(se_status(b).config_error, None);
     let metrics = strato_controller::state_metrics::render(&h.ctl);
     for (state, n) in [("up", 1), ("down", 1), ("mixed", 0), ("unknown", 0)] {
-        let line =
-            format!("strato_controller_vs_servers{{vs=\"shop\",se_group=\"web\",state=\"{state}\"}} {n}");
+        let line = format!(
+            "strato_controller_vs_servers{{vs=\"shop\",se_group=\"web\",state=\"{state}\"}} {n}"
+        );
         assert!(metrics.contains(&line), "no {line} in:\n{metrics}");
     }
     // Reports go stale (the agents are gone): unknown again, not up or down.
     tokio::time::sleep(2 * MIN).await;
     assert!(
-        servers(&h).iter().all(|(_, s, _)| *s == ServerState::Unknown),
+        servers(&h)
+            .iter()
+            .all(|(_, s, _)| *s == ServerState::Unknown),
         "{:?}",
         servers(&h)
     );
