@@ -44,7 +44,7 @@ pub enum MemoryAgents {
 #[derive(Debug)]
 enum Agent {
     Simulated(JoinHandle<()>),
-    Process(process::AgentProcess),
+    Process(Box<process::AgentProcess>),
 }
 
 impl Agent {
@@ -142,7 +142,7 @@ impl BootedFleet {
             };
             let started = match &self.processes {
                 Some(opts) => process::AgentProcess::start(opts, &name, &doc, address)
-                    .map(Agent::Process)
+                    .map(|p| Agent::Process(Box::new(p)))
                     .map_err(anyhow::Error::from),
                 None => match AgentBootstrap::from_user_data(doc.expose()) {
                     // The error never quotes the document.

@@ -111,7 +111,7 @@ mod tests {
     fn alive(pid: &str) -> bool {
         // A zombie (exited, not yet reaped) counts as gone.
         std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .is_ok_and(|s| !s.split(' ').nth(2).is_some_and(|st| st == "Z"))
+            .is_ok_and(|s| s.split(' ').nth(2).is_none_or(|st| st != "Z"))
     }
 
     #[tokio::test]
