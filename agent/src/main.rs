@@ -53,20 +53,24 @@ fn main() -> anyhow::Result<()> {
         .enable_all()
         .build()?
         .block_on(async move {
-            let plane = HaproxyPlane::start(HaproxyOptions {
-                bin: haproxy,
-                run_dir: args.run_dir,
-                vip_interface: args.vip_interface,
-                listen: args.listen_address,
-            })
-            .await
-            .map_err(|e| anyhow::anyhow!("starting haproxy: {e}"))?;
+            let plane = Arc::new(
+                HaproxyPlane::start(HaproxyOptions {
+                    bin: haproxy,
+                    run_dir: args.run_dir,
+                    vip_interface: args.vip_interface,
+                    listen: args.listen_address,
+                })
+                .await
+                .map_err(|e| anyhow::anyhow!("starting haproxy: {e}"))?,
+            );
             tracing::info!(se = %boot.se, controllers = ?boot.controllers, "agent started");
-            let run = run_agent(boot.se.clone(), Arc::new(transport), Arc::new(plane));
+            let run = run_agent(boot.se.clone(), Arc::new(transport), plane.clone());
             tokio::select! {
                 _ = run => {}
                 _ = shutdown() => tracing::info!("stopping"),
             }
+            // The proxy goes with its agent: nothing would configure or watch it.
+            plane.stop().await;
             Ok(())
         })
 }

@@ -44,9 +44,11 @@ impl Debug for HttpTransport {
     }
 }
 
-/// Connections to a controller that is down fail fast, so the next one is tried soon; the
-/// long poll itself has no timeout (the controller ends it).
+/// Connections to a controller that is down fail fast, so the next one is tried soon.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A whole request, long poll included (the controller ends a poll after 30 s): past this the
+/// connection is taken for dead (a controller gone without a reset) and the next one is tried.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn trim(url: &str) -> String {
     url.trim_end_matches('/').to_owned()
@@ -60,7 +62,9 @@ impl HttpTransport {
         credential: Option<Credential>,
         ca_pem: Option<&str>,
     ) -> Result<Self, AgentError> {
-        let mut b = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT);
+        let mut b = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT);
         if let Some(pem) = ca_pem {
             let certs = reqwest::Certificate::from_pem_bundle(pem.as_bytes()).map_err(|e| {
                 AgentError::Unavailable(format!("the CA of the bootstrap does not parse: {e}"))

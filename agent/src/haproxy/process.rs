@@ -90,6 +90,7 @@ impl Haproxy {
         if let Some(mut old) = self.child.take() {
             let _ = old.kill().await;
         }
+        self.kill_leftover().await;
         let _ = std::fs::remove_file(self.stats_socket());
         let _ = std::fs::remove_file(self.master_socket());
         let log = std::fs::OpenOptions::new()
@@ -101,6 +102,8 @@ impl Haproxy {
             .arg("-W")
             .arg("-S")
             .arg(self.master_socket())
+            .arg("-p")
+            .arg(self.pid_file())
             .arg("-f")
             .arg(self.config_path())
             .stdin(Stdio::null())
@@ -134,6 +137,31 @@ impl Haproxy {
     async fn worker_ready(&self, old: Option<u32>) -> bool {
         matches!(worker_pid(&self.stats_socket()).await, Ok(p) if Some(p) != old)
             && command(&self.master_socket(), "show proc").await.is_ok()
+    }
+
+    /// Where the master writes its process id.
+    fn pid_file(&self) -> PathBuf {
+        self.run_dir.join("haproxy.pid")
+    }
+
+    /// Stops a master a previous agent left running in this run directory (an agent that
+    /// crashed): it would hold the ports and serve an old configuration beside the new one.
+    async fn kill_leftover(&self) {
+        let Some(pid) = std::fs::read_to_string(self.pid_file())
+            .ok()
+            .and_then(|p| p.trim().parse::<u32>().ok())
+        else {
+            return;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "haproxy" {
+            tracing::warn!(pid, "stopping the HAProxy a previous agent left running");
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .await;
+        }
+        let _ = std::fs::remove_file(self.pid_file());
     }
 
     /// HAProxy's own log (its stderr).

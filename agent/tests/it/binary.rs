@@ -90,5 +90,19 @@ async fn the_agent_applies_its_config_serves_and_reports_from_haproxy() {
     })
     .await;
     assert_eq!(get_fresh(&url("127.0.3.6", port)).await.unwrap(), "a");
-    child.kill().await.unwrap();
+
+    // SIGTERM stops the agent and its HAProxy.
+    let master = std::fs::read_to_string(dir.path().join("run/haproxy.pid")).unwrap();
+    let pid = child.id().unwrap().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let status = tokio::time::timeout(std::time::Duration::from_secs(10), child.wait())
+        .await
+        .expect("the agent stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    until("its HAProxy is gone", 5, || async {
+        std::fs::read_to_string(format!("/proc/{}/stat", master.trim()))
+            .map_or(true, |s| s.contains(") Z"))
+    })
+    .await;
 }

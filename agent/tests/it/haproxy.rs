@@ -211,3 +211,27 @@ async fn a_server_that_fails_its_check_is_down_in_server_health() {
     }
     assert_eq!(plane.sample().await.health, ReportedHealth::Up);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_haproxy_left_running_by_a_crashed_agent_is_stopped_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = strato_agent::haproxy::HaproxyOptions {
+        bin: haproxy_bin(),
+        run_dir: dir.path().to_owned(),
+        vip_interface: None,
+        listen: None,
+    };
+    let first = strato_agent::haproxy::HaproxyPlane::start(opts.clone())
+        .await
+        .unwrap();
+    let old = first.pid().await.unwrap();
+    std::mem::forget(first); // as if the agent died: nothing kills its HAProxy
+    let second = strato_agent::haproxy::HaproxyPlane::start(opts)
+        .await
+        .unwrap();
+    until("the leftover master is gone", 5, || async {
+        std::fs::read_to_string(format!("/proc/{old}/stat")).map_or(true, |s| s.contains(") Z"))
+    })
+    .await;
+    assert_ne!(second.pid().await, Some(old));
+}

@@ -5,3 +5,4 @@ mod binary;
 mod common;
 mod haproxy;
 mod transport;
+mod vip;
