@@ -15,6 +15,7 @@ impl Controller {
             .iter()
             .any(|s| s.rec.phase != SePhase::Deleting && !self.inner.hub.contains(&s.rec.name));
         if p.placement_changed
+            || p.services_changed
             || p.structural
             || p.created > 0
             || p.deleted > 0

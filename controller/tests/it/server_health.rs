@@ -162,3 +162,38 @@ async fn server_health_reaches_the_status_and_metrics_and_a_refused_config_the_s
         servers(&h)
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_server_added_reaches_every_se_though_nothing_moves() {
+    let h = Harness::start(Arc::new(memory_cloud(&owner())), memory_store()).await;
+    h.setup(group("web", 2, 2), Some(pool())).await;
+    let shop = VirtualService {
+        min_ses: 2,
+        servers: vec![server(10)],
+        ..vs("shop", "web")
+    };
+    h.ctl.apply_virtual_service(shop.clone()).await.unwrap();
+    h.wait_for("shop on two healthy SEs", 3 * MIN, || async {
+        h.healthy("web") == 2 && h.status().vs("shop").unwrap().placement.len() == 2
+    })
+    .await;
+    // Settled: a few passes with nothing to do.
+    tokio::time::sleep(MIN).await;
+    h.ctl
+        .apply_virtual_service(VirtualService {
+            servers: vec![server(10), server(11)],
+            ..shop
+        })
+        .await
+        .unwrap();
+    let ses = h.status().vs("shop").unwrap().placement.clone();
+    h.wait_for("both SEs configured with two servers", MIN, || async {
+        ses.iter().all(|se| {
+            h.fleet
+                .plane(se)
+                .and_then(|p| p.config())
+                .is_some_and(|c| c.virtual_services[0].servers.len() == 2)
+        })
+    })
+    .await;
+}

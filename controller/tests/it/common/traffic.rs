@@ -63,6 +63,8 @@ pub async fn backend(name: &'static str) -> (SocketAddr, JoinHandle<()>) {
 pub struct Tally {
     pub ok: AtomicU64,
     pub failed: AtomicU64,
+    /// The last failure, to say what failed.
+    pub last_error: std::sync::Mutex<Option<String>>,
 }
 
 impl Tally {
@@ -107,8 +109,15 @@ pub fn load(
             let (c, t) = (client.clone(), tally.clone());
             tokio::spawn(async move {
                 let ok = match c.get(format!("http://{vip}:{port}/")).send().await {
-                    Ok(r) => r.status().is_success(),
-                    Err(_) => false,
+                    Ok(r) if r.status().is_success() => true,
+                    Ok(r) => {
+                        *t.last_error.lock().unwrap() = Some(format!("{vip}: {}", r.status()));
+                        false
+                    }
+                    Err(e) => {
+                        *t.last_error.lock().unwrap() = Some(format!("{vip}: {e:?}"));
+                        false
+                    }
                 };
                 let n = if ok { &t.ok } else { &t.failed };
                 n.fetch_add(1, Ordering::Relaxed);
