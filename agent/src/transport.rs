@@ -168,14 +168,26 @@ impl HttpTransport {
                     return Ok(resp);
                 }
                 Err(e) => {
-                    // reqwest's message names the URL, never the headers.
-                    failures.push(format!("{base}: {e}"));
+                    // reqwest's messages name the URL, never the headers.
+                    failures.push(format!("{base}: {}", with_causes(&e)));
                     next = self.next_untried(&base, &tried);
                 }
             }
         }
         Err(AgentError::Unavailable(failures.join("; ")))
     }
+}
+
+/// An error and its causes (reqwest's own message only says "error sending request"; the
+/// cause says connection refused, or an unknown certificate issuer).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        s = format!("{s}: {c}");
+        cause = c.source();
+    }
+    s
 }
 
 /// What a refused credential means for an agent: its configuration is wrong (a credential

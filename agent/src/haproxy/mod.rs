@@ -40,6 +40,9 @@ struct State {
     serving: Rendered,
     /// VIPs added to an interface, and which.
     vips: BTreeMap<IpAddr, String>,
+    /// Each frontend's request (or session) count at the last sample, and when: the
+    /// report's rate is over the whole interval, not HAProxy's last second.
+    counted: Option<(std::time::Instant, BTreeMap<String, u64>)>,
 }
 
 /// HAProxy as an agent's data plane.
@@ -65,6 +68,7 @@ impl HaproxyPlane {
                 proxy,
                 serving,
                 vips: BTreeMap::new(),
+                counted: None,
             }),
         })
     }
@@ -150,6 +154,8 @@ impl DataPlane for HaproxyPlane {
             let good = st.serving.text.clone();
             write_atomically(&live, &good)?;
             let _ = st.proxy.reload().await;
+            // VIPs added for the refused file go too.
+            Self::remove_stale_vips(&mut st).await;
             return Err(e);
         }
         tracing::info!(se = %config.se, version = config.version, "haproxy reloaded");
@@ -176,15 +182,33 @@ impl DataPlane for HaproxyPlane {
         };
         let mut load: BTreeMap<String, VsLoad> = BTreeMap::new();
         let mut health: BTreeMap<String, Vec<ServerHealth>> = BTreeMap::new();
+        let now = std::time::Instant::now();
+        let mut counts: BTreeMap<String, u64> = BTreeMap::new();
         for row in stats::parse_show_stat(&csv) {
             if row.svname == "FRONTEND" {
                 if let Some((vs, http)) = st.serving.frontends.get(&row.pxname) {
-                    let l = load.entry(vs.clone()).or_default();
-                    l.rps += if *http {
-                        row.req_rate.unwrap_or(row.rate)
+                    let (count, last_second) = if *http {
+                        (
+                            row.req_tot.unwrap_or(row.stot),
+                            row.req_rate.unwrap_or(row.rate),
+                        )
                     } else {
-                        row.rate
+                        (row.stot, row.rate)
                     };
+                    counts.insert(row.pxname.clone(), count);
+                    // Over the interval since the last sample; HAProxy's last second when
+                    // there is none or the counter went back (a new worker after a reload).
+                    let rps = match &st.counted {
+                        Some((at, before)) => match before.get(&row.pxname) {
+                            Some(&b) if b <= count && now > *at => {
+                                (count - b) as f64 / (now - *at).as_secs_f64()
+                            }
+                            _ => last_second,
+                        },
+                        None => last_second,
+                    };
+                    let l = load.entry(vs.clone()).or_default();
+                    l.rps += rps;
                     l.connections += row.scur;
                 }
             } else if let Some((vs, s)) = st
@@ -208,6 +232,7 @@ impl DataPlane for HaproxyPlane {
                 }
             }
         }
+        st.counted = Some((now, counts));
         // A service none of whose servers pass their checks serves nothing: degraded.
         let stranded = health
             .values()

@@ -164,6 +164,20 @@ impl Haproxy {
         let _ = std::fs::remove_file(self.pid_file());
     }
 
+    /// How many reloads failed, from the master's `show proc` (`0 [failed: N]`).
+    async fn failed_reloads(&self) -> Option<u64> {
+        let proc = command(&self.master_socket(), "show proc").await.ok()?;
+        let after = proc.split_once("[failed: ")?.1;
+        after.split(']').next()?.trim().parse().ok()
+    }
+
+    /// The last alerts in HAProxy's log: why it refused something.
+    fn last_alerts(&self) -> String {
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let alerts: Vec<&str> = log.lines().filter(|l| l.contains("[ALERT]")).collect();
+        alerts[alerts.len().saturating_sub(3)..].join("\n")
+    }
+
     /// HAProxy's own log (its stderr).
     pub fn log_path(&self) -> PathBuf {
         self.run_dir.join("haproxy.log")
@@ -177,6 +191,7 @@ impl Haproxy {
             return self.start().await;
         }
         let before = worker_pid(&self.stats_socket()).await.ok();
+        let failed_before = self.failed_reloads().await.unwrap_or(0);
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         // The master listens on its CLI only once its worker is up (and again after the
         // re-exec of a reload): a refusal right after a start is retried.
@@ -189,6 +204,18 @@ impl Haproxy {
         loop {
             if self.worker_ready(before).await {
                 return Ok(());
+            }
+            // A file `haproxy -c` passed can still fail to load (an address it cannot bind):
+            // the master counts the failure and keeps the old worker serving.
+            if self
+                .failed_reloads()
+                .await
+                .is_some_and(|n| n > failed_before)
+            {
+                return Err(format!(
+                    "haproxy could not load the new configuration: {}",
+                    self.last_alerts()
+                ));
             }
             if !self.running() {
                 return Err(format!(

@@ -18,6 +18,10 @@ pub struct StatRow {
     pub rate: f64,
     /// HTTP requests per second over the last second (HTTP frontends only).
     pub req_rate: Option<f64>,
+    /// Sessions since the worker started.
+    pub stot: u64,
+    /// HTTP requests since the worker started (HTTP frontends only).
+    pub req_tot: Option<u64>,
     /// `UP`, `DOWN`, `UP 1/2`, `no check`, `OPEN`...
     pub status: String,
 }
@@ -52,6 +56,8 @@ pub fn parse_show_stat(csv: &str) -> Vec<StatRow> {
                 scur: get(&f, "scur").parse().unwrap_or(0),
                 rate: get(&f, "rate").parse().unwrap_or(0.0),
                 req_rate: get(&f, "req_rate").parse().ok(),
+                stot: get(&f, "stot").parse().unwrap_or(0),
+                req_tot: get(&f, "req_tot").parse().ok(),
                 status: get(&f, "status"),
             }
         })

@@ -4,6 +4,7 @@
 use crate::common::*;
 use std::process::Command;
 use strato_agent::bootstrap::AgentBootstrap;
+use strato_agent::protocol::ReportedHealth;
 
 fn agent() -> Command {
     Command::new(env!("CARGO_BIN_EXE_strato-agent"))
@@ -90,6 +91,25 @@ async fn the_agent_applies_its_config_serves_and_reports_from_haproxy() {
     })
     .await;
     assert_eq!(get_fresh(&url("127.0.3.6", port)).await.unwrap(), "a");
+
+    // HAProxy killed: the controller hears `down`, then `up` again once the agent restarted it.
+    let pid_file = dir.path().join("run/haproxy.pid");
+    let killed = std::fs::read_to_string(&pid_file).unwrap();
+    Command::new("kill")
+        .args(["-KILL", killed.trim()])
+        .status()
+        .unwrap();
+    until("a down report", 10, || async {
+        stub.last()
+            .is_some_and(|r| r.health == ReportedHealth::Down)
+    })
+    .await;
+    until("an up report after the restart", 10, || async {
+        stub.last().is_some_and(|r| r.health == ReportedHealth::Up)
+    })
+    .await;
+    assert_eq!(get_fresh(&url("127.0.3.6", port)).await.unwrap(), "a");
+    assert_ne!(std::fs::read_to_string(&pid_file).unwrap(), killed);
 
     // SIGTERM stops the agent and its HAProxy.
     let master = std::fs::read_to_string(dir.path().join("run/haproxy.pid")).unwrap();

@@ -43,6 +43,17 @@ async fn a_config_serves_http_through_the_vip_and_its_load_comes_back_in_stats()
     let health = &r.server_health["shop"];
     assert_eq!(health.len(), 2, "{r:?}");
     assert!(health.iter().all(|h| h.up), "{r:?}");
+
+    // The next report's rate is over the interval since this one: 30 requests in ~1.5 s.
+    for _ in 0..30 {
+        get_fresh(&url("127.0.3.1", port)).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let rps = plane.sample().await.virtual_services["shop"].rps;
+    assert!(
+        (5.0..=60.0).contains(&rps),
+        "30 requests over the interval: {rps}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -234,4 +245,30 @@ async fn a_haproxy_left_running_by_a_crashed_agent_is_stopped_by_the_next() {
     })
     .await;
     assert_ne!(second.pid().await, Some(old));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_config_haproxy_cannot_load_is_reported_and_the_old_one_serves_on() {
+    let (plane, _dir) = plane().await;
+    let (a, _ha) = backend("127.0.0.1", "a").await;
+    let port = free_port("127.0.3.7");
+    let good = http_vs("shop", "127.0.3.7", port, vec![a.clone()]);
+    plane
+        .apply(&se_config(1, vec![good.clone()]))
+        .await
+        .unwrap();
+    // `haproxy -c` passes it, but no interface has this VIP: the new worker cannot bind.
+    let unbindable = http_vs("away", "192.0.2.77", 18081, vec![a.clone()]);
+    let e = plane
+        .apply(&se_config(2, vec![good.clone(), unbindable]))
+        .await
+        .unwrap_err();
+    assert!(e.contains("cannot bind") && e.contains("192.0.2.77"), "{e}");
+    assert_eq!(get_fresh(&url("127.0.3.7", port)).await.unwrap(), "a");
+    // And the next good configuration applies as usual.
+    let (b, _hb) = backend("127.0.0.1", "b").await;
+    let mut next = good;
+    next.servers = vec![b];
+    plane.apply(&se_config(3, vec![next])).await.unwrap();
+    assert_eq!(get_fresh(&url("127.0.3.7", port)).await.unwrap(), "b");
 }

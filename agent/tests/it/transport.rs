@@ -2,6 +2,7 @@
 //! never shows.
 
 use crate::common::*;
+use std::sync::Arc;
 use strato_agent::protocol::{ReportedHealth, SeReport};
 use strato_agent::{AgentError, AgentTransport, Credential, HttpTransport};
 
@@ -82,6 +83,74 @@ fn a_bad_ca_is_said_without_the_credential() {
     .unwrap_err();
     assert!(
         e.to_string().contains("CA") && !e.to_string().contains("sekrit"),
+        "{e}"
+    );
+}
+
+/// A controller over TLS whose certificate a CA of its own signed: answers every request with
+/// `body`. Returns its URL and the CA (PEM).
+async fn tls_controller(body: String) -> (String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![CertificateDer::from(cert.der().to_vec())],
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+    )
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", l.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let (acceptor, body) = (acceptor.clone(), body.clone());
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                // The request's head is all a GET has; the answer closes the connection.
+                let mut buf = vec![0; 8192];
+                let _ = s.read(&mut buf).await;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = s.write_all(answer.as_bytes()).await;
+                let _ = s.shutdown().await;
+            });
+        }
+    });
+    (url, ca.pem())
+}
+
+#[tokio::test]
+async fn the_bootstraps_ca_is_trusted_and_nothing_else_is() {
+    let body = serde_json::to_string(&se_config(9, vec![])).unwrap();
+    let (url, ca) = tls_controller(body).await;
+    let cred = Some(Credential::new("c"));
+    let trusting = HttpTransport::new(std::slice::from_ref(&url), cred.clone(), Some(&ca)).unwrap();
+    let cfg = trusting.poll_config("web-1", None).await.unwrap().unwrap();
+    assert_eq!(cfg.version, 9);
+    // Without the CA the same controller is refused (an unknown issuer).
+    let plain = HttpTransport::new(&[url], cred, None).unwrap();
+    let e = plain.poll_config("web-1", None).await.unwrap_err();
+    assert!(
+        matches!(&e, AgentError::Unavailable(m) if m.contains("UnknownIssuer")),
         "{e}"
     );
 }
