@@ -159,6 +159,7 @@ async fn main() {
                 min_ses: 1,
                 max_ses: 2,
                 vip: None,
+                algorithm: Default::default(),
                 network: None,
                 server_networks: Vec::new(),
             })

@@ -378,6 +378,7 @@ pub async fn execute(args: ControllerArgs, registry: &Registry) -> anyhow::Resul
                         // No cap of its own: the group's max_ses bounds it.
                         max_ses: c.max_ses.unwrap_or(u32::MAX),
                         vip: c.vip,
+                        algorithm: Default::default(),
                         network: None,
                         server_networks: Vec::new(),
                     })?,
@@ -521,6 +522,10 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(api_listen)
         .await
         .with_context(|| format!("binding the API on {api_listen}"))?;
+    // Every SE created from now on boots knowing where its controllers are, with its own
+    // credential.
+    ctl.set_agent_endpoint(cfg.agent_endpoint(Some(config), listener.local_addr()?)?);
+    let fleets = crate::fleet::memory_fleets(&cfg, &ctx)?;
     let api = match tls {
         Some(tls) => {
             let listener = crate::tls::TlsListener::new(listener, tls)?;
@@ -542,6 +547,10 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let fleet_tasks: Vec<_> = fleets
+        .iter()
+        .map(|f| f.spawn(std::time::Duration::from_secs(1)))
+        .collect();
     let lost = leadership.clone();
     ctl.clone()
         .run(async move {
@@ -556,6 +565,10 @@ pub async fn run(args: &RunArgs, registry: &Registry) -> anyhow::Result<()> {
             }
         })
         .await;
+    for t in fleet_tasks {
+        t.abort();
+    }
+    drop(fleets);
     api.abort();
     if let Some(d) = dns {
         d.shutdown().await;

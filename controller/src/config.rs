@@ -99,6 +99,33 @@ pub struct ControllerSection {
     /// Most SE creates one reconcile of one group issues (at least 1).
     #[serde(default = "default_creates_per_pass")]
     pub creates_per_pass: u32,
+    /// The controllers' API URLs each new SE's first-boot document names (its agent tries
+    /// them in turn); default: this controller's own API URL, which a real cloud's SEs can
+    /// reach only when `api_listen` is an address they route to.
+    #[serde(default)]
+    pub agent_controllers: Vec<String>,
+    /// PEM file of the CA the SEs' agents trust for the API (relative to this file); default,
+    /// when the API uses TLS: `tls_cert` itself (a chain that ends with its CA, or a
+    /// self-signed certificate).
+    #[serde(default)]
+    pub agent_ca_file: Option<PathBuf>,
+    /// What runs on the memory cloud's SEs: `simulated` agents (the default), `process`
+    /// (a real `strato-agent` with HAProxy per SE), or `off`.
+    #[serde(default)]
+    pub memory_agents: crate::fleet::MemoryAgents,
+    /// The `strato-agent` binary of the process mode (looked up in PATH when a bare name).
+    #[serde(default = "default_agent_bin")]
+    pub memory_agent_bin: PathBuf,
+    /// The `haproxy` binary the process mode's agents run.
+    #[serde(default = "default_haproxy_bin")]
+    pub memory_haproxy_bin: PathBuf,
+}
+
+fn default_agent_bin() -> PathBuf {
+    "strato-agent".into()
+}
+fn default_haproxy_bin() -> PathBuf {
+    "haproxy".into()
 }
 
 impl std::fmt::Debug for ControllerSection {
@@ -118,6 +145,11 @@ impl std::fmt::Debug for ControllerSection {
             .field("profiles", &self.profiles)
             .field("max_ses_per_group", &self.max_ses_per_group)
             .field("creates_per_pass", &self.creates_per_pass)
+            .field("agent_controllers", &self.agent_controllers)
+            .field("agent_ca_file", &self.agent_ca_file)
+            .field("memory_agents", &self.memory_agents)
+            .field("memory_agent_bin", &self.memory_agent_bin)
+            .field("memory_haproxy_bin", &self.memory_haproxy_bin)
             .finish()
     }
 }
@@ -313,6 +345,45 @@ impl ControllerConfig {
             ));
         }
         Ok(ApiOptions::insecure())
+    }
+
+    /// What new SEs are told about their controllers: `agent_controllers`, else this
+    /// controller's API at `api` (an unspecified address, like 0.0.0.0, as loopback: set
+    /// `agent_controllers` for SEs on other machines); and the CA they trust, when the API
+    /// uses TLS.
+    pub fn agent_endpoint(
+        &self,
+        source: Option<&Path>,
+        api: SocketAddr,
+    ) -> Result<crate::controller::AgentEndpoint> {
+        let c = &self.controller;
+        let tls = self.tls_files(source);
+        let controllers = if c.agent_controllers.is_empty() {
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let mut a = api;
+            if a.ip().is_unspecified() {
+                a.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+            }
+            vec![format!("{scheme}://{a}")]
+        } else {
+            c.agent_controllers.clone()
+        };
+        let ca_file = match (&c.agent_ca_file, tls) {
+            (Some(f), _) => Some(resolve(source, f)),
+            (None, Some((cert, _))) => Some(cert),
+            (None, None) => None,
+        };
+        let ca_pem = ca_file
+            .map(|f| {
+                std::fs::read_to_string(&f).map_err(|e| {
+                    ControllerError::Config(format!("agent_ca_file {}: {e}", f.display()))
+                })
+            })
+            .transpose()?;
+        Ok(crate::controller::AgentEndpoint {
+            controllers,
+            ca_pem,
+        })
     }
 
     /// The API's TLS certificate and key files, resolved against the configuration's

@@ -20,6 +20,7 @@ pub mod demo;
 pub mod dns;
 pub mod error;
 pub mod eval;
+pub mod fleet;
 pub mod forecast;
 pub mod leader;
 pub mod model;

@@ -419,7 +419,7 @@ impl SeGroup {
 /// The network key of SE groups that name no network.
 pub const DEFAULT_NETWORK: &str = "default";
 
-pub use strato_agent::protocol::{Protocol, Server, ServicePort};
+pub use strato_agent::protocol::{Algorithm, Protocol, Server, ServicePort};
 
 /// A load-balanced service.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -446,6 +446,10 @@ pub struct VirtualService {
     /// A fixed VIP instead of one from the IPAM pool.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vip: Option<IpAddr>,
+    /// How the servers share the load: `round_robin` (the default), `least_connections` or
+    /// `source_hash`.
+    #[serde(default)]
+    pub algorithm: Algorithm,
     /// The network its VIP lives on (a key of its group's `networks`); absent: the group's
     /// template network. The SEs carrying it get a NIC there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -774,6 +778,7 @@ mod tests {
             min_ses: 1,
             max_ses: 2,
             vip: None,
+            algorithm: Default::default(),
             network: None,
             server_networks: Vec::new(),
         };

@@ -403,7 +403,9 @@ fn schema_virtual_service() -> Value {
             "max_ses": {"allOf": [u32_(1)], "default": u32::MAX},
             "vip": {"anyOf": [ip(), {"type": "null"}], "description": "a fixed VIP (none when absent or null), not used by another service nor reserved in a pool"},
             "network": {"allOf": [non_blank()], "description": "the network of its VIP, one its SE group lists in `networks` (absent: the group's template network)"},
-            "server_networks": {"type": "array", "items": {"type": "string"}, "description": "networks of its servers its SEs must join too, listed by its SE group"}}),
+            "server_networks": {"type": "array", "items": {"type": "string"}, "description": "networks of its servers its SEs must join too, listed by its SE group"},
+            "algorithm": {"enum": ["round_robin", "least_connections", "source_hash"], "default": "round_robin",
+                "description": "how the servers share the load (the proxy's balance algorithm)"}}),
     );
     v["not"] = json!({"required": ["servers", "members"]});
     v
@@ -438,7 +440,11 @@ fn schema_se_report() -> Value {
             "health": {"enum": ["up", "degraded", "down"]}, "config_version": u64_(0),
             "virtual_services": {"type": "object", "description": "load per virtual service",
                 "additionalProperties": object(&["rps"], json!({
-                    "rps": {"type": "number", "minimum": 0}, "connections": u64_(0)}))}}),
+                    "rps": {"type": "number", "minimum": 0}, "connections": u64_(0)}))},
+            "server_health": {"type": "object", "description": "per virtual service, its servers as the proxy's health checks see them",
+                "additionalProperties": {"type": "array", "items": object(&["address", "port", "up"], json!({
+                    "address": ip(), "port": port(), "up": {"type": "boolean"}}))}},
+            "config_error": {"type": "string", "description": "why the newest configuration was not applied (the last good one serves)"}}),
     )
 }
 
@@ -465,7 +471,8 @@ fn schema_se_config() -> Value {
                 "servers": {"type": "array", "items": object(&["address", "port", "weight"], json!({
                     "address": ip(), "port": port(), "weight": u32_(0)}))},
                 "interface": {"description": "the SE interface carrying the VIP (absent: the primary)",
-                    "allOf": [object(&["device_index"], json!({"device_index": u32_(0), "mac": {"type": "string"}}))]}}))}}),
+                    "allOf": [object(&["device_index"], json!({"device_index": u32_(0), "mac": {"type": "string"}}))]},
+                "algorithm": {"enum": ["round_robin", "least_connections", "source_hash"], "default": "round_robin"}}))}}),
     )
 }
 
@@ -503,7 +510,8 @@ fn schema_status() -> Value {
                     "current_template": {"type": "boolean"}, "image": {"type": "string"},
                     "host": nullable("string"), "rps": nullable("number"),
                     "virtual_services": {"type": "integer", "minimum": 0},
-                    "reason": nullable("string")}))},
+                    "reason": nullable("string"),
+                    "config_error": {"type": "string", "description": "why the SE's proxy refused its newest configuration (absent when none)"}}))},
                 "last_error": nullable("string"), "failures": u32_(0)}))},
             "virtual_services": {"type": "array", "items": object(
                 &["name", "fqdn", "se_group", "address", "bound_to", "placement", "desired_ses", "load",
@@ -515,6 +523,10 @@ fn schema_status() -> Value {
                 "load": {"anyOf": [{"type": "null"}, object(&["rps", "connections"], json!({
                     "rps": {"type": "number"}, "connections": u64_(0)}))]},
                 "scaling": nullable("string"),
+                "servers": {"type": "array", "description": "backend servers as the SEs' health checks see them", "items": object(
+                    &["address", "port", "health", "down_on"], json!({
+                    "address": ip(), "port": port(), "health": {"enum": ["up", "down", "mixed", "unknown"]},
+                    "down_on": {"type": "array", "items": {"type": "string"}}}))},
                 "dns": {"anyOf": [{"type": "string", "format": "ipv4"}, {"type": "null"}]},
                 "vip_error": nullable("string"), "last_error": nullable("string")}))}}),
     )

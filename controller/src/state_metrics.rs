@@ -3,7 +3,7 @@
 //! (a pass over 10,000 services would otherwise set 40,000 gauges) and never shows a gauge
 //! of a deleted service.
 
-use crate::controller::{Controller, SeHealth};
+use crate::controller::{Controller, SeHealth, ServerState};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -93,6 +93,23 @@ pub fn render(ctl: &Controller) -> String {
             .iter()
             .filter_map(|v| Some((vs_labels(v), f64::from(v.desired_ses?))))
             .collect(),
+    );
+    let mut servers = Vec::new();
+    for v in &status.virtual_services {
+        for (state, health) in [
+            ("up", ServerState::Up),
+            ("down", ServerState::Down),
+            ("mixed", ServerState::Mixed),
+            ("unknown", ServerState::Unknown),
+        ] {
+            let n = v.servers.iter().filter(|s| s.health == health).count();
+            servers.push((format!("{},state=\"{state}\"", vs_labels(v)), n as f64));
+        }
+    }
+    family(
+        "strato_controller_vs_servers",
+        "Backend servers of a virtual service by what its SEs' health checks say (up, down, mixed: the SEs disagree, unknown: no fresh report).",
+        servers,
     );
     let mut by_state = Vec::new();
     for g in &status.groups {

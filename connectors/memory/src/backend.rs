@@ -92,7 +92,7 @@ impl MemoryBackend {
         settings.validate()?;
         let clock = Clock::new();
         let world = match &settings.state_file {
-            None => World::seeded(clock.now()),
+            None => World::seeded(clock.now(), settings.default_cidr()),
             Some(path) => {
                 let mut lock = open_lock(path, Operation::Configure)?;
                 let _guard = lock
@@ -101,7 +101,7 @@ impl MemoryBackend {
                 match load(path, Operation::Configure)? {
                     Some(w) => w,
                     None => {
-                        let w = World::seeded(clock.now());
+                        let w = World::seeded(clock.now(), settings.default_cidr());
                         save(path, &w, Operation::Configure)?;
                         w
                     }

@@ -65,6 +65,11 @@ pub struct MemoryConfig {
     /// Simulated hosts VMs run on (`host-1`, `host-2`, ...); VMs can be pinned to one. Zero:
     /// the cloud shows no hosts, like EC2.
     pub hosts: u32,
+    /// The CIDR of the `default` network, when the account is made (10.0.0.0/16 when absent).
+    /// A range of 127.0.0.0/8 puts every VM and VIP on its own loopback address, where local
+    /// processes can serve them (the controller's process mode of SE agents).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_cidr: Option<ipnet::IpNet>,
     /// Most NICs a VM may have, the primary included (1 to 8; `None`: 8), to show what a
     /// caller does on a cloud with a lower limit (GCP's 2-vCPU VMs take 2, small EC2 types 3).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -108,6 +113,7 @@ impl Default for MemoryConfig {
             region: "local".into(),
             disable: BTreeSet::new(),
             hosts: 3,
+            network_cidr: None,
             max_nics: None,
         }
     }
@@ -175,6 +181,14 @@ impl MemoryConfig {
                 "mutating_burst must be at least 1",
             ));
         }
+        if let Some(c) = self.network_cidr
+            && c.hosts().nth(16).is_none()
+        {
+            return Err(bad_setting(
+                "network_cidr",
+                format!("network_cidr {c} is too small: it needs room for VMs and VIPs"),
+            ));
+        }
         if self.hosts > MAX_HOSTS {
             return Err(bad_setting(
                 "hosts",
@@ -195,6 +209,12 @@ impl MemoryConfig {
             return Err(bad_setting("state_file", "state_file must not be empty"));
         }
         Ok(())
+    }
+
+    /// The CIDR the `default` network is made with.
+    pub(crate) fn default_cidr(&self) -> ipnet::IpNet {
+        self.network_cidr
+            .unwrap_or_else(|| crate::world::DEFAULT_CIDR.parse().expect("valid CIDR"))
     }
 
     pub(crate) fn has(&self, feature: MemoryFeature) -> bool {
@@ -266,5 +286,37 @@ mod tests {
             ..MemoryConfig::default()
         };
         assert!(bad.validate().is_err());
+    }
+
+    #[tokio::test]
+    async fn network_cidr_puts_vms_and_vips_in_it_and_a_tiny_one_is_refused() {
+        use strato_core::{CloudConnector, Size, VipSpec, VmSpec};
+        let c = MemoryConfig {
+            network_cidr: Some("127.77.0.0/16".parse().unwrap()),
+            boot_latency: Duration::ZERO,
+            ..MemoryConfig::default()
+        };
+        let owner = strato_core::OwnerId::new("cidr").unwrap();
+        let m = crate::MemoryConnector::from_settings(c, owner).unwrap();
+        let vm = m
+            .create_vm(&VmSpec::new("a", Size::shape(1, 512), "img"))
+            .await
+            .unwrap();
+        let ip = vm.private_ip.expect("an address");
+        assert!(ip.to_string().starts_with("127.77."), "{ip}");
+        let vip = m
+            .allocate_vip(&VipSpec {
+                address: Some("127.77.9.9".parse().unwrap()),
+                ..VipSpec::new("v", vm.id.clone())
+            })
+            .await
+            .unwrap();
+        assert_eq!(vip.address.to_string(), "127.77.9.9");
+        let tiny = MemoryConfig {
+            network_cidr: Some("127.0.0.0/30".parse().unwrap()),
+            ..MemoryConfig::default()
+        };
+        let e = tiny.validate().unwrap_err().to_string();
+        assert!(e.contains("network_cidr"), "{e}");
     }
 }

@@ -27,7 +27,8 @@ pub const MAX_PAGE: u32 = 100;
 pub const MAX_NICS: u32 = 8;
 /// Most VMs one scale call creates at once.
 pub const MAX_BATCH: u32 = 100;
-const DEFAULT_CIDR: &str = "10.0.0.0/16";
+/// The default network's CIDR unless the settings name another ([`crate::MemoryConfig::network_cidr`]).
+pub(crate) const DEFAULT_CIDR: &str = "10.0.0.0/16";
 
 /// What a call sees: who calls, when, and how the cloud is configured.
 pub(crate) struct Ctx<'a> {
@@ -230,14 +231,14 @@ pub(crate) fn page_start(
 impl World {
     /// A fresh account: the default network and one VM of the cloud's own, so that ownership
     /// filtering always has something to filter out.
-    pub fn seeded(now: DateTime<Utc>) -> Self {
+    pub fn seeded(now: DateTime<Utc>, cidr: IpNet) -> Self {
         let mut w = World::default();
         w.networks.insert(
             DEFAULT_NETWORK.into(),
             NetRec {
                 id: DEFAULT_NETWORK.into(),
                 name: DEFAULT_NETWORK.into(),
-                cidr: DEFAULT_CIDR.parse().expect("valid CIDR"),
+                cidr,
                 parent: Some("memory".into()),
                 tags: Tags::new(),
                 created_at: now,

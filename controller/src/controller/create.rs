@@ -6,7 +6,6 @@ use super::pass::{GroupPass, Se, SeHealth};
 use super::template::se_spec;
 use super::{Controller, SePhase, SeRecord, keys};
 use crate::error::Result;
-use crate::secret::Secret;
 use crate::store::{Precondition, StateStoreExt};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -55,8 +54,9 @@ impl Controller {
             // Made on the networks its services lack SEs on, rather than attached later.
             spec.extra_networks = p.create_nets.clone();
         }
-        // The SE's agent credential is born with it; the record keeps only its digest.
-        let credential = Secret::mint();
+        // The SE's agent credential is born with it, derived so that a create issued again
+        // after a crash carries the same one; the record keeps only its digest and nonce.
+        let (credential, nonce) = self.new_se_credential(&spec.name).await?;
         let mut rec = SeRecord {
             name: spec.name.clone(),
             group: name.to_owned(),
@@ -69,6 +69,7 @@ impl Controller {
             reason: None,
             adopted: false,
             credential_sha256: Some(credential.sha256_hex()),
+            credential_nonce: Some(nonce),
             nics: Vec::new(),
         };
         self.save_se(&rec).await?;

@@ -34,6 +34,8 @@ mod rebalance;
 mod records;
 mod runner;
 mod scaling;
+mod se_bootstrap;
+mod server_health;
 mod size;
 mod status;
 mod teardown;
@@ -46,6 +48,8 @@ pub use pass::SeHealth;
 pub use records::{AgentCredential, GroupRuntime, SePhase, SeRecord, VsRuntime};
 pub use runner::{PassStats, error_policy};
 pub use scaling::ServiceLoad;
+pub use se_bootstrap::AgentEndpoint;
+pub use server_health::{ServerState, ServerStatus};
 pub use status::{ControllerStatus, GroupStatus, SeNicStatus, SeStatus, VsStatus};
 pub use template::{TEMPLATE_TAG, se_spec, template_hash};
 
@@ -253,6 +257,8 @@ pub(crate) struct Inner {
     pub dns: Arc<DnsTable>,
     pub pass: std::sync::atomic::AtomicU64,
     pub credentials: records::SeCredentials,
+    /// What new SEs boot with: their controllers' endpoint and the agent key.
+    pub boot: se_bootstrap::SeBoot,
     /// The forecasters' clock: unix time at an instant (replays in virtual time set it).
     pub clock: Mutex<(Instant, i64)>,
     /// The history and the event log ([`crate::analytics`]).
@@ -321,6 +327,7 @@ impl Controller {
                 dns,
                 pass: std::sync::atomic::AtomicU64::new(0),
                 credentials: records::SeCredentials::default(),
+                boot: se_bootstrap::SeBoot::default(),
                 clock: Mutex::new((now, predict::system_unix())),
                 analytics: Default::default(),
             }),

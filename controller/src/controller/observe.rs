@@ -160,6 +160,7 @@ fn adopt(g: &SeGroup, vm: &Vm) -> SeRecord {
         adopted: true,
         // Its agent's credential was in the lost record: an admin issues a new one.
         credential_sha256: None,
+        credential_nonce: None,
         nics: vm.nics.clone(),
     }
 }

@@ -116,6 +116,9 @@ pub(super) struct GroupPass<'a> {
     pub budget_spent: bool,
     /// Place: the serving SEs virtual services were placed on.
     pub eligible: Vec<String>,
+    /// Place: the group's virtual services changed (servers, ports, algorithm): their SEs'
+    /// configurations are published even when placement moves nothing.
+    pub services_changed: bool,
     /// Place: a placement or a VIP binding changed.
     pub placement_changed: bool,
     /// Delete: SEs deleted (or found gone).
@@ -168,6 +171,7 @@ impl<'a> GroupPass<'a> {
             issued: 0,
             budget_spent: false,
             eligible: Vec::new(),
+            services_changed: false,
             placement_changed: false,
             deleted: 0,
             nets: Default::default(),

@@ -73,6 +73,8 @@ impl Controller {
                 .rebalanced = Some(m.why.clone());
         }
         let force = p.structural || p.created > 0 || !p.drain.is_empty();
+        // Placement consumes the mark a changed service left; publish still needs it.
+        p.services_changed = self.state().dirty.contains(&p.g.name);
         p.placement_changed = self.place(p, relief.as_ref(), force).await?;
         Ok(())
     }

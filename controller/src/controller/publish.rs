@@ -15,6 +15,7 @@ impl Controller {
             .iter()
             .any(|s| s.rec.phase != SePhase::Deleting && !self.inner.hub.contains(&s.rec.name));
         if p.placement_changed
+            || p.services_changed
             || p.structural
             || p.created > 0
             || p.deleted > 0
@@ -78,7 +79,7 @@ impl Controller {
                         serving,
                         ports: vs.ports.clone(),
                         servers: vs.servers.clone(),
-                        algorithm: Default::default(),
+                        algorithm: vs.algorithm,
                         interface,
                     });
                 }

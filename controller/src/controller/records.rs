@@ -62,6 +62,11 @@ pub struct SeRecord {
     /// each virtual service's VIP, and what strato detaches when no service needs it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nics: Vec<strato_core::Nic>,
+    /// The nonce the SE's credential was derived with (with the deployment's agent key), so
+    /// that a create issued again after a crash hands the VM the same credential. `None` for
+    /// an SE adopted or recorded before this release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential_nonce: Option<String>,
 }
 
 /// The SE credentials' side of the controller: the lock that orders writes of SE records,
@@ -291,7 +296,9 @@ impl Controller {
             .issued
             .insert(rec.name.clone(), Instant::now());
         metrics::counter!("strato_controller_se_creates_total").increment(1);
-        match conn.create_vm(&rec.spec).await {
+        // The spec with its first-boot document, for this call only: the record's never has it.
+        let spec = self.create_spec(rec, &conn.capabilities()).await?;
+        match conn.create_vm(&spec).await {
             Ok(vm) => {
                 rec.vm_id = Some(vm.id);
                 self.save_se(rec).await
@@ -336,6 +343,7 @@ mod tests {
             adopted: false,
             credential_sha256: Some(minted.sha256_hex()),
             nics: Vec::new(),
+            credential_nonce: None,
         };
         ctl.save_se(&rec).await.unwrap();
         ctl.hold_se_credential("web-1", minted.clone());

@@ -76,6 +76,13 @@ impl Controller {
                             .vs_scale
                             .get(&v.name)
                             .and_then(|s| s.choice.as_ref().map(|(c, _)| c.clone())),
+                        servers: super::server_health::servers(
+                            &st,
+                            v,
+                            rt.map(|r| r.placement.as_slice()).unwrap_or_default(),
+                            now,
+                            &self.inner.opts,
+                        ),
                         dns: self.inner.dns.get(&v.fqdn),
                         vip_error: st.vs_errors.get(&v.name).cloned(),
                         last_error: st
@@ -117,6 +124,10 @@ pub struct SeStatus {
     pub virtual_services: usize,
     /// Why it is not healthy, or why nothing is done about it yet.
     pub reason: Option<String>,
+    /// Why its proxy refused the newest configuration (it serves the last good one), from its
+    /// agent's last report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
     /// Its NICs, the primary first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub nics: Vec<SeNicStatus>,
@@ -194,6 +205,8 @@ pub struct VsStatus {
     /// span.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub forecast: Option<crate::forecast::policy::Choice>,
+    /// Its backend servers, up or down as the proxies' health checks on its SEs see them.
+    pub servers: Vec<super::ServerStatus>,
     /// What DNS answers for the FQDN.
     pub dns: Option<std::net::Ipv4Addr>,
     /// Last VIP binding error.
@@ -282,6 +295,9 @@ fn group_status(st: &State, name: &str, now: Instant, opts: &ControllerOptions) 
                             .map(|(_, rep)| rep.rps),
                         virtual_services: counts.get(r.name.as_str()).copied().unwrap_or(0),
                         reason: gs.and_then(|gs| gs.reasons.get(&r.name).cloned()),
+                        config_error: rt
+                            .and_then(|rt| rt.last_report.as_ref())
+                            .and_then(|(_, rep)| rep.config_error.clone()),
                         nics: r
                             .nics
                             .iter()

@@ -234,6 +234,7 @@ async fn setup(ctl: &Controller, spec: &ReplaySpec) -> anyhow::Result<()> {
         min_ses: 1,
         max_ses: spec.max_ses,
         vip: None,
+        algorithm: Default::default(),
         network: None,
         server_networks: Vec::new(),
     })

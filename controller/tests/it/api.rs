@@ -234,6 +234,16 @@ async fn crud_validation_auth_status_openapi_and_metrics() {
     let r = api.post("/virtual-services", &v).await;
     r.assert_refused(422, "se_group");
     v["se_group"] = json!("web");
+    // An algorithm the proxy has not: 400 naming the field and the choices.
+    let mut bad = v.clone();
+    bad["algorithm"] = json!("fastest");
+    let r = api.post("/virtual-services", &bad).await;
+    r.assert_refused(400, "algorithm");
+    let msg = r.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        msg.contains("fastest") && msg.contains("least_connections"),
+        "{msg}"
+    );
     v["ports"][0]["port"] = json!(0);
     let r = api.post("/virtual-services", &v).await;
     r.assert_refused(422, "ports[0].port");

@@ -473,6 +473,7 @@ async fn an_inflight_create_recorded_before_a_crash_is_issued_once() {
             reason: None,
             adopted: false,
             credential_sha256: None,
+            credential_nonce: None,
             nics: Vec::new(),
         };
         store

@@ -56,6 +56,7 @@ pub fn vs(name: &str, group: &str) -> VirtualService {
         min_ses: 1,
         max_ses: 10,
         vip: None,
+        algorithm: Default::default(),
         network: None,
         server_networks: Vec::new(),
     }

@@ -2,6 +2,8 @@
 //! memory cloud, with simulated agents, at paused (accelerated) tokio time.
 #![allow(dead_code)]
 
+pub mod traffic;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
