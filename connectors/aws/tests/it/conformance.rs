@@ -45,6 +45,7 @@ async fn conformance_on_moto() {
             s
         })),
         extra_network: None,
+        bootstrap_of: None,
     };
     run_all(&target).await;
 }

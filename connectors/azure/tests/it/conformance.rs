@@ -24,6 +24,7 @@ fn target(c: Arc<dyn CloudConnector>, f: Arc<dyn CloudConnector>) -> Target {
             NetworkSpec::new(name, Some(format!("10.77.{index}.0/24").parse().unwrap()))
         })),
         extra_network: None,
+        bootstrap_of: None,
     }
 }
 

@@ -19,6 +19,7 @@ async fn target(fake: &FakeGce) -> Target {
             NetworkSpec::new(name, Some(format!("10.77.{index}.0/24").parse().unwrap()))
         })),
         extra_network: None,
+        bootstrap_of: None,
     }
 }
 

@@ -17,6 +17,7 @@ async fn target(url: &str) -> Target {
             NetworkSpec::new(name, Some(format!("10.77.{index}.0/24").parse().unwrap()))
         })),
         extra_network: None,
+        bootstrap_of: None,
     }
 }
 

@@ -44,6 +44,7 @@ async fn run(prefix: &str, primary: &str, cidr_base: u8) {
             )
         })),
         extra_network: None,
+        bootstrap_of: None,
     };
     let started = std::time::Instant::now();
     run_all(&target).await;
