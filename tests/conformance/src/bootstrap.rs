@@ -7,18 +7,23 @@ use crate::logs::{self, SECRET_PREFIX};
 use crate::support::*;
 use strato_core::{Bootstrap, ErrorKind, Operation};
 
-/// With `bootstrap_max_bytes > 0`: a document carrying a unique marker is created with the VM
-/// and read back where the target can read it ([`Target::bootstrap_of`]); one byte over the
-/// limit is `InvalidSpec` naming `bootstrap` and makes nothing; the marker appears in no `Debug`
-/// of the spec, the VM or an error, in no error message, and in no captured log line. With 0: a
-/// create with bootstrap data is `Unsupported` and makes nothing.
+/// With `bootstrap_max_bytes > 0`: a document of exactly that size carrying a unique marker is
+/// created with the VM (the backend takes the declared limit) and read back where the target
+/// can read it ([`Target::bootstrap_of`]); one byte over the limit is `InvalidSpec` naming
+/// `bootstrap` and makes nothing; the marker appears in no `Debug` of the spec, the VM or an
+/// error, in no error message, and in no captured log line. With 0: a create with bootstrap data
+/// is `Unsupported` and makes nothing.
 pub async fn bootstrap(t: &Target) {
     let c = &t.connector;
     let max = c.capabilities().bootstrap_max_bytes as usize;
     let captured = logs::capture();
     let name = unique("cf-boot");
     let marker = format!("{SECRET_PREFIX}-{}", unique("m"));
-    let doc = format!("#cloud-config\n# {marker}\nwrite_files: []\n");
+    // Exactly the declared limit (a comment pads it), so the backend proves it takes that much.
+    let mut doc = format!("#cloud-config\n# {marker}\nwrite_files: []\n#");
+    while doc.len() < max {
+        doc.push('x');
+    }
     let spec = t.vm_spec(&name).with_bootstrap(Bootstrap::new(doc.clone()));
     let hidden = |what: &str, shown: String| {
         assert!(
@@ -42,11 +47,7 @@ pub async fn bootstrap(t: &Target) {
     }
 
     // One byte over the limit, the marker included: refused before any call makes something.
-    let mut big = doc.clone();
-    while big.len() <= max {
-        big.push('x');
-    }
-    big.truncate(max + 1);
+    let big = format!("{doc}x");
     let over = t.vm_spec(&name).with_bootstrap(Bootstrap::new(big));
     let e = expect_kind(
         "create a vm with bootstrap data one byte over the limit",
@@ -60,7 +61,7 @@ pub async fn bootstrap(t: &Target) {
     hidden("the InvalidSpec error", format!("{e} {e:?}"));
     nothing_made(t, &name).await;
 
-    // Exactly what was given reaches the guest.
+    // A document of exactly the limit is taken, and exactly what was given reaches the guest.
     let vm = c
         .create_vm(&spec)
         .await
