@@ -12,8 +12,8 @@ use aws_sdk_ec2::types::{
 };
 use base64::Engine;
 use strato_core::{
-    Error, ErrorKind, GROUP_TAG, GroupSpec, NAME_TAG, NetworkId, Operation, Page, Result, Size, Tags,
-    Vm, VmId, VmQuery, VmSpec, member_ordinal,
+    Error, ErrorKind, GROUP_TAG, GroupSpec, NAME_TAG, NetworkId, Operation, Page, Result, Size,
+    Tags, Vm, VmId, VmQuery, VmSpec, member_ordinal,
 };
 
 /// The image or size that once meant "the aws profile's `image` / `instance_type` setting".

@@ -176,8 +176,11 @@ impl AzureConnector {
         // owned and linked to the VM; the first is the primary.
         let nic_tags = owned_tags(&Default::default(), &ownership, [(VM_TAG, arm.clone())]);
         let mut nics = Vec::new();
-        let subnets = std::iter::once((subnet, "network"))
-            .chain(spec.extra_networks.iter().map(|n| (n.as_str(), "extra_networks")));
+        let subnets = std::iter::once((subnet, "network")).chain(
+            spec.extra_networks
+                .iter()
+                .map(|n| (n.as_str(), "extra_networks")),
+        );
         for (i, (subnet, field)) in subnets.enumerate() {
             let config = ip_config("ipconfig1", &self.subnet_id(subnet), None, true);
             match self
@@ -270,7 +273,7 @@ impl AzureConnector {
             let _ = self
                 .network
                 .network_interfaces_client()
-                .delete(self.rg(), &format!("{arm}-nic{i}"), self.sub())
+                .delete(self.rg(), format!("{arm}-nic{i}"), self.sub())
                 .send()
                 .await;
         }

@@ -42,12 +42,14 @@ pub fn mount(pspec: &mut PodSpec, pod: &str) {
         ..Default::default()
     });
     for c in &mut pspec.containers {
-        c.volume_mounts.get_or_insert_with(Vec::new).push(VolumeMount {
-            name: VOLUME.into(),
-            mount_path: BOOTSTRAP_DIR.into(),
-            read_only: Some(true),
-            ..Default::default()
-        });
+        c.volume_mounts
+            .get_or_insert_with(Vec::new)
+            .push(VolumeMount {
+                name: VOLUME.into(),
+                mount_path: BOOTSTRAP_DIR.into(),
+                read_only: Some(true),
+                ..Default::default()
+            });
     }
 }
 
@@ -67,8 +69,12 @@ impl KubernetesConnector {
     ) -> Result<()> {
         let name = pod.metadata.name.clone().unwrap_or_default();
         let uid = pod.metadata.uid.clone().ok_or_else(|| {
-            Error::new(ErrorKind::Internal, op, "the API server answered a pod without uid")
-                .with_cloud(CLOUD)
+            Error::new(
+                ErrorKind::Internal,
+                op,
+                "the API server answered a pod without uid",
+            )
+            .with_cloud(CLOUD)
         })?;
         let mut labels = BTreeMap::new();
         spec.ownership(self.owner()).apply(&mut labels);

@@ -7,9 +7,9 @@ use crate::convert::{self, CloneTarget, SpecMeta};
 use crate::error::{CallError, MapCall, invalid, map};
 use crate::inventory::Brief;
 use crate::soap::{MoRef, Request};
+use crate::vim::ObjectContent;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use crate::vim::ObjectContent;
 use strato_core::{
     Error, ErrorKind, GROUP_TAG, NAME_TAG, OWNER_TAG, Operation, Ownership, Page, Result, Size,
     TOKEN_TAG, Tags, Vm, VmId, VmQuery, VmSpec,

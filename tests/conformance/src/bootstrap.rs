@@ -71,7 +71,10 @@ pub async fn bootstrap(t: &Target) {
         .create_vm(&spec)
         .await
         .must("create the same vm with bootstrap data again");
-    assert_eq!(again.id, vm.id, "conformance: a repeated create made two vms");
+    assert_eq!(
+        again.id, vm.id,
+        "conformance: a repeated create made two vms"
+    );
     match &t.bootstrap_of {
         Some(read) => {
             let stored = eventually!(
@@ -84,7 +87,10 @@ pub async fn bootstrap(t: &Target) {
                 stored.len(),
                 doc.len()
             );
-            eprintln!("conformance:   bootstrap read back intact ({} bytes)", doc.len());
+            eprintln!(
+                "conformance:   bootstrap read back intact ({} bytes)",
+                doc.len()
+            );
         }
         None => eprintln!(
             "conformance:   bootstrap not read back: the target cannot read it from its backend"

@@ -37,9 +37,9 @@ pub use ownership::{nothing_leaked, ownership};
 pub use vips::vips;
 pub use vms::{idempotent_create, list_paging, vm_lifecycle};
 
+use futures::future::BoxFuture;
 use std::fmt::Debug;
 use std::sync::Arc;
-use futures::future::BoxFuture;
 use strato_core::{CloudConnector, NetworkId, NetworkSpec, Size, VmId};
 use support::Must;
 

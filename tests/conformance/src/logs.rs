@@ -29,15 +29,17 @@ pub(crate) fn capture() -> bool {
             .with_ansi(false)
             .with_writer(Lines)
             .with_filter(filter_fn(keep));
-        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer))
-            .is_ok()
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer)).is_ok()
     })
 }
 
 /// The captured lines that contain `needle`.
 pub(crate) fn lines_with(needle: &str) -> Vec<String> {
     let kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-    kept.iter().filter(|l| l.contains(needle)).cloned().collect()
+    kept.iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
 }
 
 /// One formatted event per write, kept when it may hold a secret.

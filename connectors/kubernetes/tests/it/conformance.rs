@@ -71,17 +71,29 @@ async fn bootstrap_is_a_secret_owned_by_the_pod_and_mounted_into_it() {
     let secret = fake
         .object("secrets", NAMESPACE, "boot-se-bootstrap")
         .unwrap();
-    assert_eq!(pod["spec"]["volumes"][0]["secret"]["secretName"], "boot-se-bootstrap");
+    assert_eq!(
+        pod["spec"]["volumes"][0]["secret"]["secretName"],
+        "boot-se-bootstrap"
+    );
     let mount = &pod["spec"]["containers"][0]["volumeMounts"][0];
-    assert_eq!((mount["mountPath"].as_str(), mount["readOnly"].as_bool()), (Some("/etc/strato"), Some(true)));
-    assert_eq!(secret["metadata"]["ownerReferences"][0]["uid"], pod["metadata"]["uid"]);
+    assert_eq!(
+        (mount["mountPath"].as_str(), mount["readOnly"].as_bool()),
+        (Some("/etc/strato"), Some(true))
+    );
+    assert_eq!(
+        secret["metadata"]["ownerReferences"][0]["uid"],
+        pod["metadata"]["uid"]
+    );
     assert_eq!(
         secret["metadata"]["labels"][strato_core::OWNER_TAG].as_str(),
         Some(c.info().owner.as_str())
     );
     c.delete_vm(&vm.id).await.unwrap();
     for _ in 0..100 {
-        if fake.object("secrets", NAMESPACE, "boot-se-bootstrap").is_none() {
+        if fake
+            .object("secrets", NAMESPACE, "boot-se-bootstrap")
+            .is_none()
+        {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;

@@ -70,7 +70,10 @@ async fn user_data(c: &strato_vsphere::VsphereConnector, vm: &str) -> Option<Str
     use strato_vsphere::convert::{USERDATA_ENCODING_KEY, USERDATA_KEY, vm_ref};
     let o = c
         .vim()
-        .props(&vm_ref(&strato_core::VmId::new(vm)), &["config.extraConfig"])
+        .props(
+            &vm_ref(&strato_core::VmId::new(vm)),
+            &["config.extraConfig"],
+        )
         .await
         .expect("read config.extraConfig");
     let ec = o.props.get("config.extraConfig")?;
