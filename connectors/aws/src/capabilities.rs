@@ -7,6 +7,10 @@ use strato_core::{Capabilities, GroupSupport, RateLimits, VipSupport};
 /// DescribeNetworkInterfaces), and so the largest strato page.
 pub(crate) const MAX_PAGE: u32 = 1000;
 
+/// EC2 user data: 16 KiB, counted on the raw document before its base64 encoding
+/// (<https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/user-data.html>).
+pub const USER_DATA_MAX_BYTES: u32 = 16 * 1024;
+
 /// EC2's default per-account, per-region API throttling ("Request throttling for the Amazon EC2
 /// API", <https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html>, token buckets):
 /// - mutating actions (Create*, Modify*, Assign*, ...): bucket 200 tokens, refill 5 per second;
@@ -38,9 +42,9 @@ pub fn capabilities(config: &AwsConfig) -> Capabilities {
         // The smallest types shapes map to (t3.nano, t3.micro) take 2 ENIs; larger types take up to
         // 15 (see `sizes::TABLE`), and EC2 answers AttachmentLimitExceeded (QuotaExceeded) beyond.
         max_nics_per_vm: 2,
-        // Set with bootstrap support (issue 15) and NICs at create (issue 19).
-        nics_at_create: false,
-        bootstrap_max_bytes: 0,
+        // RunInstances takes every ENI of the instance (NetworkInterfaces, DeviceIndex 0..n).
+        nics_at_create: true,
+        bootstrap_max_bytes: USER_DATA_MAX_BYTES,
         vip: VipSupport::Cloud,
         vip_move: true,
         vip_public: true,

@@ -7,10 +7,13 @@ use crate::convert::{self, ORDINAL_BASE_TAG, SIZE_TAG, TEMPLATE_TAG, filter};
 use crate::error::{Context, already_exists};
 use crate::hosts::no_hosts;
 use crate::{paging, sizes};
-use aws_sdk_ec2::types::{Instance, InstanceType, ResourceType};
+use aws_sdk_ec2::types::{
+    Instance, InstanceNetworkInterfaceSpecification, InstanceType, ResourceType,
+};
+use base64::Engine;
 use strato_core::{
-    Error, ErrorKind, GROUP_TAG, GroupSpec, NAME_TAG, NetworkId, Operation, Page, Result, Size, Vm,
-    VmId, VmQuery, VmSpec, member_ordinal,
+    Error, ErrorKind, GROUP_TAG, GroupSpec, NAME_TAG, NetworkId, Operation, Page, Result, Size,
+    Tags, Vm, VmId, VmQuery, VmSpec, member_ordinal,
 };
 
 /// The image or size that once meant "the aws profile's `image` / `instance_type` setting".
@@ -124,6 +127,7 @@ impl AwsConnector {
             return Err(no_hosts(op).with_field("host"));
         }
         spec.validate()
+            .and_then(|()| spec.validate_for(&self.capabilities_impl(), CLOUD))
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let (instance_type, image) = self.launch_type_and_image(&spec.size, &spec.image, op)?;
         let token = spec.client_token(self.owner());
@@ -146,7 +150,8 @@ impl AwsConnector {
                 .chain([(SIZE_TAG, spec.size.to_string())])
                 .chain(self.template_of(spec).map(|t| (TEMPLATE_TAG, t))),
         );
-        let out = self
+        let mut nic_tags = None;
+        let mut run = self
             .ec2
             .run_instances()
             .image_id(image)
@@ -154,9 +159,41 @@ impl AwsConnector {
             .min_count(1)
             .max_count(1)
             .client_token(&token)
-            .set_subnet_id(self.subnet_for(spec.network.as_ref()))
-            .set_security_group_ids(self.security_groups())
             .tag_specifications(tag_spec)
+            // EC2 takes user data base64-encoded; its 16 KiB limit is on the raw document.
+            .set_user_data(
+                spec.bootstrap
+                    .as_ref()
+                    .map(|b| base64::engine::general_purpose::STANDARD.encode(b.expose())),
+            );
+        run = if spec.extra_networks.is_empty() {
+            run.set_subnet_id(self.subnet_for(spec.network.as_ref()))
+                .set_security_group_ids(self.security_groups())
+        } else {
+            // Several NICs: each ENI is described in full (EC2 refuses the top-level subnet
+            // and groups alongside), deleted with the instance, and tagged as owned.
+            let (eni_tags, eni_tag_spec) = convert::owned_tag_spec(
+                ResourceType::NetworkInterface,
+                &Tags::new(),
+                &spec.ownership(self.owner()),
+                [(convert::EC2_NAME_TAG, format!("strato-{}", spec.name))],
+            );
+            let subnets = std::iter::once(self.subnet_for(spec.network.as_ref()))
+                .chain(spec.extra_networks.iter().map(|n| Some(n.to_string())));
+            for (index, subnet) in subnets.enumerate() {
+                run = run.network_interfaces(
+                    InstanceNetworkInterfaceSpecification::builder()
+                        .device_index(index as i32)
+                        .set_subnet_id(subnet)
+                        .set_groups(self.security_groups())
+                        .delete_on_termination(true)
+                        .build(),
+                );
+            }
+            nic_tags = Some(eni_tags);
+            run.tag_specifications(eni_tag_spec)
+        };
+        let out = run
             .send()
             .await
             .map_err(self.sdk_err(op, Context::CREATING))?;
@@ -177,8 +214,33 @@ impl AwsConnector {
             .with_cloud(CLOUD)
         })?;
         self.remember([vm.id.to_string()]);
+        if let Some(tags) = nic_tags {
+            self.tag_enis(&vm, &tags, op).await?;
+        }
         tracing::debug!(vm = %vm.id, name = %vm.name, instance_type, "instance launched");
         Ok(vm)
+    }
+
+    /// Tags the ENIs made with `vm` again after launch: EC2 applies RunInstances'
+    /// network-interface tag specification, moto ignores it, and CreateTags is idempotent. A
+    /// crash before this call leaves them untagged but still deleted with the instance.
+    async fn tag_enis(&self, vm: &Vm, tags: &Tags, op: Operation) -> Result<()> {
+        let enis: Vec<String> = vm.nics.iter().map(|n| n.id.to_string()).collect();
+        if enis.is_empty() {
+            return Ok(());
+        }
+        self.ec2
+            .create_tags()
+            .set_resources(Some(enis))
+            .set_tags(Some(
+                tags.iter()
+                    .map(|(k, v)| aws_sdk_ec2::types::Tag::builder().key(k).value(v).build())
+                    .collect(),
+            ))
+            .send()
+            .await
+            .map_err(self.sdk_err(op, Context::CREATING))?;
+        Ok(())
     }
 
     /// The subnet to launch in: the spec's network, else the profile's subnet.

@@ -18,6 +18,10 @@ const RATE_LIMITS: RateLimits = RateLimits {
     vm_create_burst: 0,
 };
 
+/// `userData` is at most 64 KiB as sent, base64 text, so 48 KiB of document
+/// (<https://learn.microsoft.com/azure/virtual-machines/user-data>).
+pub const USER_DATA_MAX_BYTES: u32 = 64 * 1024 / 4 * 3;
+
 /// The capabilities of an `azure` connector.
 pub fn capabilities(_config: &AzureConfig) -> Capabilities {
     Capabilities {
@@ -31,9 +35,9 @@ pub fn capabilities(_config: &AzureConfig) -> Capabilities {
         nic_attach_replaces_vm: false,
         // The smallest sizes shapes map to (B1ls, B1s, B2s) take 2 NICs.
         max_nics_per_vm: 2,
-        // Set with bootstrap support (issue 15) and NICs at create (issue 19).
-        nics_at_create: false,
-        bootstrap_max_bytes: 0,
+        // The VM's PUT names every NIC, made just before it.
+        nics_at_create: true,
+        bootstrap_max_bytes: USER_DATA_MAX_BYTES,
         vip: VipSupport::Cloud,
         vip_move: true,
         vip_public: false,

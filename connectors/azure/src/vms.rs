@@ -12,6 +12,8 @@ use crate::lro::started;
 use crate::sizes;
 use azure_mgmt_compute::models::{VirtualMachine, VirtualMachineListResult};
 use azure_mgmt_network::models::NetworkInterfaceListResult;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use strato_core::{
@@ -170,17 +172,40 @@ impl AzureConnector {
             extra.push((TEMPLATE_TAG, t));
         }
         let tags = owned_tags(&spec.tags, &ownership, extra);
-        let nic_name = format!("{arm}-nic0");
+        // Every NIC before the VM (ARM wants them to exist), `{arm}-nicN` in order, tagged as
+        // owned and linked to the VM; the first is the primary.
         let nic_tags = owned_tags(&Default::default(), &ownership, [(VM_TAG, arm.clone())]);
-        let nic = self
-            .put_nic(
-                &nic_name,
-                &nic_tags,
-                vec![ip_config("ipconfig1", &self.subnet_id(subnet), None, true)],
-                op,
-            )
-            .await
-            .map_err(|e| missing_network(e, subnet))?;
+        let mut nics = Vec::new();
+        let subnets = std::iter::once((subnet, "network")).chain(
+            spec.extra_networks
+                .iter()
+                .map(|n| (n.as_str(), "extra_networks")),
+        );
+        for (i, (subnet, field)) in subnets.enumerate() {
+            let config = ip_config("ipconfig1", &self.subnet_id(subnet), None, true);
+            match self
+                .put_nic(&format!("{arm}-nic{i}"), &nic_tags, vec![config], op)
+                .await
+            {
+                Ok(nic) => nics.push(nic),
+                Err(e) => {
+                    self.take_back_nics(&arm, i).await;
+                    let e = missing_network(e, subnet);
+                    return Err(match e.field() {
+                        Some("network") => e.with_field(field),
+                        _ => e,
+                    });
+                }
+            }
+        }
+        let nic_refs: Vec<Value> = (0..nics.len())
+            .map(|i| {
+                json!({
+                    "id": self.nic_id(&format!("{arm}-nic{i}")),
+                    "properties": { "primary": i == 0, "deleteOption": "Delete" },
+                })
+            })
+            .collect();
         let mut linux = json!({ "disablePasswordAuthentication": true });
         if let Some(key) = &self.config.ssh_public_key {
             linux["ssh"] = json!({"publicKeys": [{
@@ -188,7 +213,7 @@ impl AzureConnector {
                 "keyData": key,
             }]});
         }
-        let body = json!({
+        let mut body = json!({
             "location": self.config.location,
             "tags": tags,
             "properties": {
@@ -207,12 +232,14 @@ impl AzureConnector {
                     "adminUsername": self.config.admin_username,
                     "linuxConfiguration": linux,
                 },
-                "networkProfile": { "networkInterfaces": [{
-                    "id": self.nic_id(&nic_name),
-                    "properties": { "primary": true, "deleteOption": "Delete" },
-                }]},
+                "networkProfile": { "networkInterfaces": nic_refs },
             },
         });
+        if let Some(doc) = &spec.bootstrap {
+            // ARM takes userData base64-encoded; the guest reads it from the instance metadata
+            // service (cloud-init's Azure datasource).
+            body["properties"]["userData"] = json!(BASE64.encode(doc.expose()));
+        }
         let model: VirtualMachine = serde_json::from_value(body).map_err(|e| {
             Error::new(ErrorKind::Internal, op, format!("VM body: {e}")).with_cloud(crate::CLOUD)
         })?;
@@ -225,29 +252,37 @@ impl AzureConnector {
         let rsp = match sent {
             Ok(r) => r.into_raw_response(),
             Err(e) => {
-                // The NIC was made for this VM only: take it back (best effort; a NIC left by a
-                // crash here is found by its owner tags and the same PUT reuses it).
-                let _ = self
-                    .network
-                    .network_interfaces_client()
-                    .delete(self.rg(), &nic_name, self.sub())
-                    .send()
-                    .await;
+                self.take_back_nics(&arm, nics.len()).await;
                 return Err(map_error(e, op));
             }
         };
         let (_, body) = started::<VirtualMachine>(rsp, op).await?;
         let body = body.unwrap_or_default();
-        let mut vm = convert::vm_of(&body, &[nic]).ok_or_else(|| not_found(op, "vm", &arm))?;
+        let mut vm = convert::vm_of(&body, &nics).ok_or_else(|| not_found(op, "vm", &arm))?;
         if vm.state == VmState::Unknown {
             vm.state = VmState::Pending;
         }
         Ok(vm)
     }
 
+    /// Deletes the first `count` NICs made for VM `arm` whose create failed: they were made for
+    /// it only (best effort; a NIC left by a crash here is found by its owner tags, and the same
+    /// PUT reuses it).
+    async fn take_back_nics(&self, arm: &str, count: usize) {
+        for i in 0..count {
+            let _ = self
+                .network
+                .network_interfaces_client()
+                .delete(self.rg(), format!("{arm}-nic{i}"), self.sub())
+                .send()
+                .await;
+        }
+    }
+
     pub(crate) async fn create_vm_impl(&self, spec: &VmSpec) -> Result<Vm> {
         let op = Operation::CreateVm;
         spec.validate()
+            .and_then(|()| spec.validate_for(&self.capabilities_impl(), crate::CLOUD))
             .map_err(|e| e.with_operation(op).with_cloud(crate::CLOUD))?;
         if spec.host.is_some() {
             return Err(crate::hosts::no_hosts(op).with_field("host"));

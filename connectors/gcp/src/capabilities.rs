@@ -17,6 +17,10 @@ const RATE_LIMITS: RateLimits = RateLimits {
     vm_create_burst: 1000,
 };
 
+/// A metadata value (`user-data`) is at most 256 KiB
+/// (<https://cloud.google.com/compute/docs/metadata/setting-custom-metadata#limitations>).
+pub const USER_DATA_MAX_BYTES: u32 = 256 * 1024;
+
 /// The capabilities of a `gcp` connector with these settings: batches are the profile's
 /// `batch_size`.
 pub fn capabilities(config: &GcpConfig) -> Capabilities {
@@ -29,10 +33,12 @@ pub fn capabilities(config: &GcpConfig) -> Capabilities {
         hot_nic_attach: false,
         nic_attach: false,
         nic_attach_replaces_vm: false,
-        max_nics_per_vm: 1,
-        // Set with bootstrap support (issue 15) and NICs at create (issue 19).
-        nics_at_create: false,
-        bootstrap_max_bytes: 0,
+        // Instances with at most 2 vCPUs (every E2 type a small shape maps to) take 2 NICs,
+        // larger ones one per vCPU up to 8; each NIC in its own VPC network.
+        max_nics_per_vm: 2,
+        // insert takes every network interface of the instance.
+        nics_at_create: true,
+        bootstrap_max_bytes: USER_DATA_MAX_BYTES,
         vip: VipSupport::Cloud,
         vip_move: true,
         vip_public: false,

@@ -30,7 +30,14 @@ pub(crate) struct Launch {
     pub subnetwork: String,
     pub labels: Tags,
     pub image: String,
+    /// Subnetworks of the NICs after the primary, in order (single VMs only).
+    pub extra_subnetworks: Vec<String>,
+    /// The bootstrap document, metadata `user-data` (single VMs only; never logged).
+    pub user_data: Option<String>,
 }
+
+/// The metadata key cloud-init reads on Compute Engine.
+pub(crate) const USER_DATA_METADATA: &str = "user-data";
 
 impl GcpConnector {
     /// Reads an instance strato owns (another owner's is `NotFound`, as if absent).
@@ -146,6 +153,8 @@ impl GcpConnector {
             subnetwork,
             labels,
             image: image.to_owned(),
+            extra_subnetworks: Vec::new(),
+            user_data: None,
         })
     }
 
@@ -157,18 +166,31 @@ impl GcpConnector {
         disk.boot = Some(true);
         disk.auto_delete = Some(true);
         disk.initialize_params = Some(init);
-        let mut nic = NetworkInterface::default();
-        nic.subnetwork = Some(format!(
-            "projects/{}/regions/{}/subnetworks/{}",
-            self.project(),
-            self.region(),
-            l.subnetwork
-        ));
-        let mut item = metadata::Items::default();
-        item.key = Some(IMAGE_METADATA.into());
-        item.value = Some(l.image.clone());
+        let nics = std::iter::once(&l.subnetwork)
+            .chain(&l.extra_subnetworks)
+            .map(|subnetwork| {
+                let mut nic = NetworkInterface::default();
+                nic.subnetwork = Some(format!(
+                    "projects/{}/regions/{}/subnetworks/{subnetwork}",
+                    self.project(),
+                    self.region(),
+                ));
+                nic
+            })
+            .collect();
+        let item = |key: &str, value: &str| {
+            let mut item = metadata::Items::default();
+            item.key = Some(key.into());
+            item.value = Some(value.into());
+            item
+        };
         let mut md = Metadata::default();
-        md.items = vec![item];
+        md.items = vec![item(IMAGE_METADATA, &l.image)];
+        md.items.extend(
+            l.user_data
+                .as_deref()
+                .map(|doc| item(USER_DATA_METADATA, doc)),
+        );
         let mut i = Instance::default();
         i.name = Some(name.to_owned());
         i.machine_type = Some(format!(
@@ -178,7 +200,7 @@ impl GcpConnector {
         ));
         i.labels = l.labels.clone().into_iter().collect();
         i.disks = vec![disk];
-        i.network_interfaces = vec![nic];
+        i.network_interfaces = nics;
         i.metadata = Some(md);
         i
     }
@@ -210,6 +232,7 @@ impl GcpConnector {
     pub(crate) async fn create_vm_impl(&self, spec: &VmSpec) -> Result<Vm> {
         let op = Operation::CreateVm;
         spec.validate()
+            .and_then(|()| spec.validate_for(&self.capabilities_impl(), CLOUD))
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         if spec.host.is_some() {
             return Err(no_hosts(op).with_field("host"));
@@ -218,7 +241,7 @@ impl GcpConnector {
         if let Some(vm) = self.existing(spec, &ownership.token, op).await? {
             return Ok(vm);
         }
-        let l = self
+        let mut l = self
             .launch(
                 &spec.size,
                 &spec.image,
@@ -228,6 +251,24 @@ impl GcpConnector {
                 op,
             )
             .await?;
+        for extra in &spec.extra_networks {
+            match self.get_subnetwork(extra.as_str(), op).await {
+                Ok(_) => l.extra_subnetworks.push(extra.to_string()),
+                Err(e) if e.is_not_found() => {
+                    return Err(Error::invalid_spec(
+                        "extra_networks",
+                        format!(
+                            "network {extra:?} does not exist in region {}",
+                            self.region()
+                        ),
+                    )
+                    .with_operation(op)
+                    .with_cloud(CLOUD));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        l.user_data = spec.bootstrap.as_ref().map(|b| b.expose().to_owned());
         let first = self
             .instances
             .insert()

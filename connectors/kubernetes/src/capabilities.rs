@@ -29,9 +29,10 @@ pub fn capabilities(config: &KubernetesConfig) -> Capabilities {
         nic_attach: multus,
         nic_attach_replaces_vm: true,
         max_nics_per_vm: if multus { MAX_NICS } else { 1 },
-        // Set with bootstrap support (issue 15) and NICs at create (issue 19).
+        // Multus could name several networks in the pod's annotation at create; not wired yet.
         nics_at_create: false,
-        bootstrap_max_bytes: 0,
+        // A Secret made with the pod and mounted into it (see `bootstrap.rs`).
+        bootstrap_max_bytes: crate::bootstrap::BOOTSTRAP_MAX_BYTES,
         vip: VipSupport::Cloud,
         vip_move: true,
         // Whether a LoadBalancer address is public depends on the cluster's LB controller.

@@ -30,6 +30,7 @@
 #![deny(missing_docs)]
 
 mod api;
+pub mod bootstrap;
 mod capabilities;
 mod client;
 mod config;

@@ -13,6 +13,7 @@ impl KubernetesConnector {
     pub(crate) async fn create_vm_impl(&self, spec: &VmSpec) -> Result<Vm> {
         let op = Operation::CreateVm;
         spec.validate()
+            .and_then(|()| spec.validate_for(&self.capabilities_impl(), CLOUD))
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         if let Some(n) = &spec.network
             && n.as_str() != convert::POD_NETWORK
@@ -45,12 +46,21 @@ impl KubernetesConnector {
         if let Some(h) = &spec.host {
             self.check_node(op, h).await?;
         }
-        let pod = convert::pod_for(spec, self.owner(), &self.config)
+        let mut pod = convert::pod_for(spec, self.owner(), &self.config)
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
+        if spec.bootstrap.is_some()
+            && let Some(pspec) = pod.spec.as_mut()
+        {
+            crate::bootstrap::mount(pspec, &spec.name);
+        }
         let token = spec.client_token(self.owner());
         let pod = self
             .create_idempotent(&self.pods(), op, "pod", &pod, &token)
             .await?;
+        if let Some(doc) = &spec.bootstrap {
+            self.create_bootstrap_secret(op, spec, &pod, doc, &token)
+                .await?;
+        }
         self.vm(&pod, op)
     }
 

@@ -21,9 +21,11 @@ const CAPABILITIES: Capabilities = Capabilities {
     nic_attach_replaces_vm: false,
     // A VM has at most 10 virtual NICs (vSphere configuration maximums, 6.5 to 8.0).
     max_nics_per_vm: 10,
-    // Set with bootstrap support (issue 15) and NICs at create (issue 19).
-    nics_at_create: false,
-    bootstrap_max_bytes: 0,
+    // The clone adds vmxnet3 NICs on the extra networks.
+    nics_at_create: true,
+    // guestinfo.userdata has no documented limit of its own; the whole .vmx stays small, and
+    // 64 KiB of document (about 87 KiB of base64) covers a cloud-init document with a CA.
+    bootstrap_max_bytes: 64 * 1024,
     // No cloud IPAM: strato's pool per network, configured by the SE agent in the guest.
     vip: VipSupport::Guest,
     vip_move: true,

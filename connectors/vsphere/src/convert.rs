@@ -27,6 +27,11 @@ pub const ATTRS: [&str; 8] = [
 /// extraConfig key set atomically by the clone, so a VM whose tagging was interrupted is still
 /// recognisable as the result of its request.
 pub const EXTRA_TOKEN_KEY: &str = "guestinfo.strato.token";
+/// extraConfig key of the bootstrap document (cloud-init's VMware datasource reads it), base64
+/// as [`USERDATA_ENCODING_KEY`] says.
+pub const USERDATA_KEY: &str = "guestinfo.userdata";
+/// extraConfig key naming the encoding of [`USERDATA_KEY`].
+pub const USERDATA_ENCODING_KEY: &str = "guestinfo.userdata.encoding";
 
 /// Properties read to list VMs cheaply (ownership filter).
 pub const VM_BRIEF: &[&str] = &["name", "customValue"];
@@ -448,6 +453,8 @@ pub struct CloneTarget<'a> {
     pub memory_mib: u64,
     /// Primary NIC change, when a network was asked for.
     pub nic: Option<(Option<&'a NicDevice>, &'a Backing)>,
+    /// Further vmxnet3 NICs added by the clone, in order after the template's.
+    pub extra_nics: &'a [Backing],
     /// extraConfig entries.
     pub extra: &'a [(&'a str, &'a str)],
 }
@@ -473,6 +480,9 @@ pub fn clone_request(template: &MoRef, t: &CloneTarget<'_>) -> Request {
         Some((Some(existing), b)) => write_edit_nic(&mut r, existing, b),
         Some((None, b)) => write_add_nic(&mut r, b, false),
         None => {}
+    }
+    for b in t.extra_nics {
+        write_add_nic(&mut r, b, false);
     }
     r.close();
     r.text("template", false);
@@ -542,6 +552,7 @@ mod tests {
             cpus: 2,
             memory_mib: 4096,
             nic: Some((Some(&nic), &b)),
+            extra_nics: &[],
             extra: &[(EXTRA_TOKEN_KEY, "abc")],
         };
         let env = clone_request(&MoRef::new("VirtualMachine", "vm-1"), &t).envelope();

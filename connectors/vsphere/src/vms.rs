@@ -8,6 +8,8 @@ use crate::error::{CallError, MapCall, invalid, map};
 use crate::inventory::Brief;
 use crate::soap::{MoRef, Request};
 use crate::vim::ObjectContent;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use strato_core::{
     Error, ErrorKind, GROUP_TAG, NAME_TAG, OWNER_TAG, Operation, Ownership, Page, Result, Size,
     TOKEN_TAG, Tags, Vm, VmId, VmQuery, VmSpec,
@@ -362,6 +364,7 @@ impl VsphereConnector {
     /// `create_vm` as part of `op` (a group scale creates its members with it).
     pub(crate) async fn create_vm_as(&self, op: Operation, spec: &VmSpec) -> Result<Vm> {
         spec.validate()
+            .and_then(|()| spec.validate_for(&capabilities(&self.config), CLOUD))
             .map_err(|e| e.with_operation(op).with_cloud(CLOUD))?;
         let (cpus, mem) = shape(op, &spec.size)?;
         let own = spec.ownership(self.owner());
@@ -403,7 +406,22 @@ impl VsphereConnector {
         let first_nic = convert::nic_devices(t.props.get("config.hardware.device"))
             .into_iter()
             .next();
-        let extra = [(convert::EXTRA_TOKEN_KEY, own.token.as_str())];
+        let mut extra_nics = Vec::new();
+        for n in &spec.extra_networks {
+            let b = self.backing(op, n).await.map_err(|e| match e.field() {
+                Some("network") => e.with_field("extra_networks"),
+                _ => e,
+            })?;
+            extra_nics.push(b);
+        }
+        // The bootstrap document goes in with the clone, where cloud-init's VMware datasource
+        // (and the SE agent) read it: guestinfo.userdata, base64.
+        let user_data = spec.bootstrap.as_ref().map(|b| BASE64.encode(b.expose()));
+        let mut extra = vec![(convert::EXTRA_TOKEN_KEY, own.token.as_str())];
+        if let Some(doc) = &user_data {
+            extra.push((convert::USERDATA_KEY, doc));
+            extra.push((convert::USERDATA_ENCODING_KEY, "base64"));
+        }
         let target = CloneTarget {
             folder: &self.inv.vm_folder,
             name: &inv_name,
@@ -413,6 +431,7 @@ impl VsphereConnector {
             cpus,
             memory_mib: mem,
             nic: backing.as_ref().map(|b| (first_nic.as_ref(), b)),
+            extra_nics: &extra_nics,
             extra: &extra,
         };
         tracing::info!(vm = %spec.name, template = %template.value, "vsphere: cloning");

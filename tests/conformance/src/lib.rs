@@ -16,14 +16,19 @@
 #[macro_use]
 mod support;
 
+mod bootstrap;
+mod create_nics;
 mod errors;
 mod groups;
 mod hosts;
+mod logs;
 mod networks;
 mod ownership;
 mod vips;
 mod vms;
 
+pub use bootstrap::bootstrap;
+pub use create_nics::nics_at_create;
 pub use errors::error_kinds;
 pub use groups::groups;
 pub use hosts::hosts;
@@ -32,13 +37,18 @@ pub use ownership::{nothing_leaked, ownership};
 pub use vips::vips;
 pub use vms::{idempotent_create, list_paging, vm_lifecycle};
 
+use futures::future::BoxFuture;
 use std::fmt::Debug;
 use std::sync::Arc;
-use strato_core::{CloudConnector, NetworkId, NetworkSpec, Size};
+use strato_core::{CloudConnector, NetworkId, NetworkSpec, Size, VmId};
 use support::Must;
 
 /// Makes the spec of a network to create from a name and an index that keeps CIDRs apart.
 pub type NetworkSpecFn = dyn Fn(&str, u8) -> NetworkSpec + Send + Sync;
+
+/// Reads a VM's bootstrap document from the backend, as the guest would (EC2 user data, a VM's
+/// extraConfig, a Secret, ...); `None` when the backend holds none for it.
+pub type BootstrapReadFn = dyn Fn(VmId) -> BoxFuture<'static, Option<String>> + Send + Sync;
 
 /// A connector under test and what it needs to make resources on its backend.
 #[derive(Clone)]
@@ -58,6 +68,9 @@ pub struct Target {
     pub network_spec: Option<Arc<NetworkSpecFn>>,
     /// An existing second network for NIC and VIP checks when networks cannot be created.
     pub extra_network: Option<NetworkId>,
+    /// Reads bootstrap data back from the backend; `None` when the backend does not let it be
+    /// read (the check then says so and checks the rest).
+    pub bootstrap_of: Option<Arc<BootstrapReadFn>>,
 }
 
 impl Debug for Target {
@@ -70,6 +83,7 @@ impl Debug for Target {
             .field("network", &self.network)
             .field("network_spec", &self.network_spec.is_some())
             .field("extra_network", &self.extra_network)
+            .field("bootstrap_of", &self.bootstrap_of.is_some())
             .finish()
     }
 }
@@ -106,6 +120,8 @@ pub async fn run_all(target: &Target) {
     check!(ownership);
     check!(networks);
     check!(nic_attach_detach);
+    check!(nics_at_create);
+    check!(bootstrap);
     check!(vips);
     check!(groups);
     check!(hosts);
@@ -140,6 +156,8 @@ pub async fn run_concurrently(target: &Target) {
         ownership,
         networks,
         nic_attach_detach,
+        nics_at_create,
+        bootstrap,
         vips,
         groups,
         hosts

@@ -29,6 +29,7 @@ async fn conformance_on_moto() {
         unique_owner("cf-foreign"),
         settings,
     );
+    let ec2 = moto::raw_client(&url, region::CONFORMANCE);
     let target = Target {
         connector,
         foreign,
@@ -45,6 +46,28 @@ async fn conformance_on_moto() {
             s
         })),
         extra_network: None,
+        bootstrap_of: Some(Arc::new(move |vm| {
+            let ec2 = ec2.clone();
+            Box::pin(async move { user_data(&ec2, vm.as_str()).await })
+        })),
     };
     run_all(&target).await;
+}
+
+/// The instance's user data as DescribeInstanceAttribute returns it (what the guest's metadata
+/// service would serve), decoded.
+async fn user_data(ec2: &aws_sdk_ec2::Client, instance: &str) -> Option<String> {
+    use base64::Engine;
+    let out = ec2
+        .describe_instance_attribute()
+        .instance_id(instance)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .expect("DescribeInstanceAttribute userData");
+    let encoded = out.user_data()?.value()?;
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .expect("user data is base64");
+    Some(String::from_utf8(raw).expect("user data is UTF-8"))
 }

@@ -348,3 +348,62 @@ async fn a_nic_is_attached_once_and_detaching_it_releases_the_vips_on_it() {
     c.delete_vm(&vm.id).await.unwrap();
     c.delete_network(&net.id).await.unwrap();
 }
+
+/// A VM made with an extra network gets one ENI per network at device indexes 0 and 1, each
+/// tagged as owned, and terminating it deletes both (none left with the owner's tag).
+#[tokio::test]
+async fn nics_made_with_the_vm_are_owned_ordered_and_go_with_it() {
+    let m = Moto::new(region::NICS).await;
+    let owner = unique_owner("nics-at-create");
+    let c = m.connector(&owner);
+    let net = c
+        .create_network(&strato_core::NetworkSpec::new(
+            "data",
+            Some("10.0.8.0/24".parse().unwrap()),
+        ))
+        .await
+        .unwrap();
+    let spec = VmSpec::new("se-two", micro(), moto::AMI)
+        .with_network(m.subnet.as_str())
+        .with_extra_network(net.id.clone());
+    let vm = c.create_vm(&spec).await.unwrap();
+    let owned_enis = || async {
+        c.ec2()
+            .describe_network_interfaces()
+            .filters(moto::owner_filter(&owner))
+            .send()
+            .await
+            .unwrap()
+            .network_interfaces()
+            .to_vec()
+    };
+    let mut enis: Vec<(i32, String)> = owned_enis()
+        .await
+        .iter()
+        .map(|n| {
+            (
+                n.attachment().and_then(|a| a.device_index()).unwrap(),
+                n.subnet_id().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    enis.sort();
+    assert_eq!(
+        enis,
+        vec![(0, m.subnet.clone()), (1, net.id.to_string())],
+        "both ENIs carry the ownership tags, in order"
+    );
+    let read = c.get_vm(&vm.id).await.unwrap();
+    assert_eq!(
+        read.nics.iter().map(|n| &n.network).collect::<Vec<_>>(),
+        vec![&strato_core::NetworkId::new(m.subnet.as_str()), &net.id]
+    );
+    c.delete_vm(&vm.id).await.unwrap();
+    let left: Vec<_> = owned_enis()
+        .await
+        .iter()
+        .filter_map(|n| n.network_interface_id().map(str::to_owned))
+        .collect();
+    assert!(left.is_empty(), "ENIs left after the VM's delete: {left:?}");
+    c.delete_network(&net.id).await.unwrap();
+}

@@ -13,7 +13,12 @@ async fn fake() -> (String, strato_azure_fake::FakeArm) {
     fake_with(Options::default()).await
 }
 
-fn target(c: Arc<dyn CloudConnector>, f: Arc<dyn CloudConnector>) -> Target {
+fn target(
+    fake: &strato_azure_fake::FakeArm,
+    c: Arc<dyn CloudConnector>,
+    f: Arc<dyn CloudConnector>,
+) -> Target {
+    let user_data = fake.user_data_reader();
     Target {
         connector: c,
         foreign: f,
@@ -24,6 +29,17 @@ fn target(c: Arc<dyn CloudConnector>, f: Arc<dyn CloudConnector>) -> Target {
             NetworkSpec::new(name, Some(format!("10.77.{index}.0/24").parse().unwrap()))
         })),
         extra_network: None,
+        // What the instance metadata service would serve: the VM's userData, decoded.
+        bootstrap_of: Some(Arc::new(move |vm| {
+            use base64::Engine;
+            let doc = user_data.get(vm.as_str()).map(|b64| {
+                let raw = base64::engine::general_purpose::STANDARD
+                    .decode(b64)
+                    .expect("userData is base64");
+                String::from_utf8(raw).expect("userData is UTF-8")
+            });
+            Box::pin(async move { doc })
+        })),
     }
 }
 
@@ -31,6 +47,7 @@ fn target(c: Arc<dyn CloudConnector>, f: Arc<dyn CloudConnector>) -> Target {
 async fn conformance() {
     let (url, fake) = fake().await;
     let t = target(
+        &fake,
         Arc::new(connector(&url).await),
         Arc::new(connector(&url).await),
     );
@@ -69,6 +86,7 @@ async fn conformance_through_the_registry() {
     };
     let ctx = ConnectContext::default();
     let t = target(
+        &fake,
         reg.connect(&profile(&owner()), &ctx).await.unwrap(),
         reg.connect(&profile(&owner()), &ctx).await.unwrap(),
     );

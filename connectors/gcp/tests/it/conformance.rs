@@ -9,16 +9,26 @@ use strato_core::{NetworkSpec, Size};
 use strato_gcp_fake::FakeGce;
 
 async fn target(fake: &FakeGce) -> Target {
+    let metadata = fake.metadata_reader();
     Target {
         connector: Arc::new(connector(fake).await),
         foreign: Arc::new(connector(fake).await),
         size: Size::shape(1, 512),
         image: "projects/debian-cloud/global/images/family/debian-12".into(),
         network: None,
+        // In the fake's second VPC network: an instance's NICs must each be in their own.
         network_spec: Some(Arc::new(|name: &str, index: u8| {
-            NetworkSpec::new(name, Some(format!("10.77.{index}.0/24").parse().unwrap()))
+            let mut spec =
+                NetworkSpec::new(name, Some(format!("10.77.{index}.0/24").parse().unwrap()));
+            spec.parent = Some(strato_gcp_fake::DATA_VPC.into());
+            spec
         })),
         extra_network: None,
+        // The metadata server's view: the instance's `user-data` item.
+        bootstrap_of: Some(Arc::new(move |vm| {
+            let doc = metadata.get(vm.as_str(), "user-data");
+            Box::pin(async move { doc })
+        })),
     }
 }
 

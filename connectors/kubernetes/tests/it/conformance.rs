@@ -4,9 +4,13 @@
 use crate::common::{connector, owner};
 use std::sync::Arc;
 use strato_conformance::{Target, run_all};
-use strato_core::{NetworkSpec, OwnerId, Size, VmSpec};
+use strato_core::{CloudConnector, NetworkSpec, OwnerId, Size, VmSpec};
 
-async fn target(url: &str) -> Target {
+/// The namespace the test connectors use (the profile default).
+const NAMESPACE: &str = "default";
+
+async fn target(url: &str, fake: &strato_kube_fake::FakeKube) -> Target {
+    let objects = fake.reader();
     Target {
         connector: Arc::new(connector(url).await),
         foreign: Arc::new(connector(url).await),
@@ -17,28 +21,94 @@ async fn target(url: &str) -> Target {
             NetworkSpec::new(name, Some(format!("10.77.{index}.0/24").parse().unwrap()))
         })),
         extra_network: None,
+        // The Secret mounted into the pod, as the container would read its file.
+        bootstrap_of: Some(Arc::new(move |vm| {
+            use strato_kubernetes::bootstrap::{BOOTSTRAP_KEY, secret_name};
+            let doc = objects
+                .object("secrets", NAMESPACE, &secret_name(vm.as_str()))
+                .and_then(|s| s["data"][BOOTSTRAP_KEY].as_str().map(str::to_owned))
+                .map(|b64| {
+                    use base64::Engine;
+                    let raw = base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .expect("Secret data is base64");
+                    String::from_utf8(raw).expect("UTF-8")
+                });
+            Box::pin(async move { doc })
+        })),
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_with_multus() {
-    let (url, _fake) = strato_kube_fake::start().await;
-    let t = target(&url).await;
+    let (url, fake) = strato_kube_fake::start().await;
+    let t = target(&url, &fake).await;
     assert!(
         t.connector.capabilities().network_create,
         "the fake serves the Multus CRD"
     );
     run_all(&t).await;
+    // The bootstrap Secrets went with their pods (ownerReference, garbage collector).
+    for _ in 0..100 {
+        if fake.objects("secrets").is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(fake.objects("secrets"), Vec::<serde_json::Value>::new());
+}
+
+/// A pod made with bootstrap data mounts its Secret read-only at /etc/strato, and the Secret
+/// carries the ownership labels and names the pod as its owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bootstrap_is_a_secret_owned_by_the_pod_and_mounted_into_it() {
+    let (url, fake) = strato_kube_fake::start().await;
+    let c = connector(&url).await;
+    let spec = VmSpec::new("boot-se", Size::shape(1, 512), "registry.example/se:1")
+        .with_bootstrap(strato_core::Bootstrap::new("#cloud-config\n"));
+    let vm = c.create_vm(&spec).await.unwrap();
+    let pod = fake.object("pods", NAMESPACE, vm.id.as_str()).unwrap();
+    let secret = fake
+        .object("secrets", NAMESPACE, "boot-se-bootstrap")
+        .unwrap();
+    assert_eq!(
+        pod["spec"]["volumes"][0]["secret"]["secretName"],
+        "boot-se-bootstrap"
+    );
+    let mount = &pod["spec"]["containers"][0]["volumeMounts"][0];
+    assert_eq!(
+        (mount["mountPath"].as_str(), mount["readOnly"].as_bool()),
+        (Some("/etc/strato"), Some(true))
+    );
+    assert_eq!(
+        secret["metadata"]["ownerReferences"][0]["uid"],
+        pod["metadata"]["uid"]
+    );
+    assert_eq!(
+        secret["metadata"]["labels"][strato_core::OWNER_TAG].as_str(),
+        Some(c.info().owner.as_str())
+    );
+    c.delete_vm(&vm.id).await.unwrap();
+    for _ in 0..100 {
+        if fake
+            .object("secrets", NAMESPACE, "boot-se-bootstrap")
+            .is_none()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the bootstrap Secret outlived its pod");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance_without_multus() {
-    let (url, _fake) = strato_kube_fake::start_with(strato_kube_fake::Options {
+    let (url, fake) = strato_kube_fake::start_with(strato_kube_fake::Options {
         multus: false,
         ..Default::default()
     })
     .await;
-    let t = target(&url).await;
+    let t = target(&url, &fake).await;
     let caps = t.connector.capabilities();
     assert!(
         !caps.network_create && !caps.nic_attach,
@@ -68,7 +138,7 @@ async fn conformance_through_the_registry_within_rbac() {
             .unwrap()
     };
     let ctx = ConnectContext::default();
-    let mut t = target(&url).await;
+    let mut t = target(&url, &fake).await;
     t.connector = reg.connect(&profile(&owner()), &ctx).await.unwrap();
     t.foreign = reg.connect(&profile(&owner()), &ctx).await.unwrap();
     run_all(&t).await;

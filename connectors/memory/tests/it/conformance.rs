@@ -22,7 +22,12 @@ fn owner(tag: &str) -> OwnerId {
     .unwrap()
 }
 
-fn target(connector: Arc<dyn CloudConnector>, foreign: Arc<dyn CloudConnector>) -> Target {
+fn target(
+    backend: &MemoryBackend,
+    connector: Arc<dyn CloudConnector>,
+    foreign: Arc<dyn CloudConnector>,
+) -> Target {
+    let backend = backend.clone();
     Target {
         connector,
         foreign,
@@ -36,6 +41,11 @@ fn target(connector: Arc<dyn CloudConnector>, foreign: Arc<dyn CloudConnector>) 
             )
         })),
         extra_network: None,
+        // The simulated metadata service.
+        bootstrap_of: Some(Arc::new(move |vm| {
+            let doc = backend.bootstrap_of(&vm).ok().flatten();
+            Box::pin(async move { doc.map(|d| d.expose().to_owned()) })
+        })),
     }
 }
 
@@ -44,7 +54,7 @@ async fn run(settings: MemoryConfig) -> Inventory {
     let before = backend.inventory().unwrap();
     let c = Arc::new(MemoryConnector::new(backend.clone(), owner("a")));
     let f = Arc::new(MemoryConnector::new(backend.clone(), owner("b")));
-    run_all(&target(c, f)).await;
+    run_all(&target(&backend, c, f)).await;
     let after = backend.inventory().unwrap();
     assert_eq!(before, after, "the account changed: something leaked");
     after
@@ -65,7 +75,7 @@ async fn all_checks_at_once_on_one_account() {
     let before = backend.inventory().unwrap();
     let c = Arc::new(MemoryConnector::new(backend.clone(), owner("a")));
     let f = Arc::new(MemoryConnector::new(backend.clone(), owner("b")));
-    run_concurrently(&target(c, f)).await;
+    run_concurrently(&target(&backend, c, f)).await;
     assert_eq!(backend.inventory().unwrap(), before);
 }
 
@@ -138,7 +148,7 @@ async fn behind_faults_with_retries_ends_in_the_same_state() {
     };
     let connector = Layered::wrap(injector.clone(), Retry::new(retry));
     let foreign = Arc::new(MemoryConnector::new(backend.clone(), owner("b")));
-    run_all(&target(connector, foreign)).await;
+    run_all(&target(&backend, connector, foreign)).await;
     assert!(
         injector.injected() > 10,
         "only {} faults were injected",
@@ -171,6 +181,6 @@ async fn throttling_cloud_behind_the_production_layers() {
         Arc::new(MemoryConnector::new(backend.clone(), owner("b"))),
         &LayerConfig::default(),
     );
-    run_all(&target(connector, foreign)).await;
+    run_all(&target(&backend, connector, foreign)).await;
     assert_eq!(backend.inventory().unwrap(), before);
 }

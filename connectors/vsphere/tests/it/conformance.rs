@@ -31,6 +31,8 @@ async fn run(prefix: &str, primary: &str, cidr_base: u8) {
     let c = Arc::new(common::connector(prefix).await);
     let foreign = Arc::new(common::connector(&format!("{prefix}x")).await);
     let primary = c.find_network(primary).await.expect("vcsim network");
+    let reader = Arc::new(common::connector(&format!("{prefix}r")).await);
+    let guestinfo = reader.clone();
     let target = Target {
         connector: layered(c.clone()),
         foreign: layered(foreign.clone()),
@@ -44,6 +46,11 @@ async fn run(prefix: &str, primary: &str, cidr_base: u8) {
             )
         })),
         extra_network: None,
+        // What the guest reads with `vmware-rpctool "info-get guestinfo.userdata"`.
+        bootstrap_of: Some(Arc::new(move |vm| {
+            let reader = guestinfo.clone();
+            Box::pin(async move { user_data(&reader, vm.as_str()).await })
+        })),
     };
     let started = std::time::Instant::now();
     run_all(&target).await;
@@ -54,6 +61,34 @@ async fn run(prefix: &str, primary: &str, cidr_base: u8) {
     );
     // run_all closed the connector under test (its session is gone); the foreign one is ours.
     foreign.logout().await.unwrap();
+    reader.logout().await.unwrap();
+}
+
+/// A VM's `guestinfo.userdata`, decoded as `guestinfo.userdata.encoding` says (base64).
+async fn user_data(c: &strato_vsphere::VsphereConnector, vm: &str) -> Option<String> {
+    use base64::Engine;
+    use strato_vsphere::convert::{USERDATA_ENCODING_KEY, USERDATA_KEY, vm_ref};
+    let o = c
+        .vim()
+        .props(
+            &vm_ref(&strato_core::VmId::new(vm)),
+            &["config.extraConfig"],
+        )
+        .await
+        .expect("read config.extraConfig");
+    let ec = o.props.get("config.extraConfig")?;
+    let value = |key: &str| {
+        ec.children
+            .iter()
+            .find(|kv| kv.text_of("key") == Some(key))
+            .and_then(|kv| kv.text_of("value"))
+            .map(str::to_owned)
+    };
+    assert_eq!(value(USERDATA_ENCODING_KEY).as_deref(), Some("base64"));
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(value(USERDATA_KEY)?)
+        .expect("guestinfo.userdata is base64");
+    Some(String::from_utf8(raw).expect("UTF-8"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -129,6 +129,7 @@ async fn bare_clone(c: &VsphereConnector, inventory_name: &str, token: Option<&s
         cpus: 1,
         memory_mib: 512,
         nic: None,
+        extra_nics: &[],
         extra: &extra,
     };
     let r = vim
