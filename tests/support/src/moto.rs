@@ -20,6 +20,7 @@ pub const SUBNET_CIDR: &str = "10.0.0.0/24";
 /// region holds (terminated ones included), so tests sharing a region would slow each other
 /// down run after run.
 /// The CLI's moto test (`cli/tests/it/moto.rs`) uses `us-east-1`, named in its profile file.
+/// The CLI's failover test on moto (`cli/tests/it/ha.rs`) uses `ap-northeast-3`.
 pub mod region {
     /// The AWS connector's own tests (`connectors/aws/tests`).
     pub mod connector {
