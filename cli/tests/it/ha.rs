@@ -4,6 +4,10 @@
 //! (SIGSTOP) past its lease is replaced, and once resumed it neither writes nor calls the cloud
 //! but stops. A standby answers reads (the API's GETs, and DNS, asked with hickory-client) with
 //! the leader's data and refuses writes naming the leader.
+//!
+//! With `--features aws`, the same kill in the middle of a scale-out on moto, checked in EC2
+//! itself: exactly the wanted instances of the test's owner, the VIP address kept, and a
+//! teardown that leaves no instance and no secondary address on an ENI.
 
 use hickory_client::client::{Client, ClientHandle};
 use hickory_client::proto::op::ResponseCode;
