@@ -436,8 +436,10 @@ async fn standby_serves_reads(cs: &[Controller], leader: u16, vip: &Value) {
         if led == stood && stood.1 && stood.2 == [vip_s.clone()] {
             break;
         }
+        // The new leader's SEs must report healthy through their agents before the record is
+        // published: seconds when the machine is loaded (a whole test suite beside it).
         assert!(
-            t.elapsed() < Duration::from_secs(5),
+            t.elapsed() < Duration::from_secs(20),
             "DNS: leader {led:?}, standby {stood:?}, VIP {vip}"
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
